@@ -1,0 +1,1 @@
+"""Per-service restore definitions, as data (one YAML file per service)."""

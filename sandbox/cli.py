@@ -1,0 +1,103 @@
+"""`pgrestore sandbox …`: bring the rehearsal cluster up and down, back it up, break it."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from .paths import StateDir, default_state_dir
+
+app = typer.Typer(help="The rehearsal sandbox: a CSM-like cluster on this machine.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+
+StateOpt = typer.Option(None, "--state-dir", envvar="PGRESTORE_SANDBOX_DIR",
+                        help="Where the sandbox keeps its state.")
+
+
+class ExecProtocol(str, Enum):
+    auto = "auto"
+    v4 = "v4"
+
+
+class Format(str, Enum):
+    psql = "psql"
+    logical = "logical"
+
+
+class How(str, Enum):
+    drop_table = "drop-table"
+    truncate = "truncate"
+    delete_cluster = "delete-cluster"
+
+
+def _state(path: Path | None) -> StateDir:
+    return StateDir(path or default_state_dir())
+
+
+@app.command()
+def up(state_dir: Path = StateOpt,
+       exec_protocol: ExecProtocol = typer.Option(
+           ExecProtocol.auto, help="v4 makes exec behave like a CSM kubelet (< 1.30): stdin cannot be closed.")
+       ) -> None:
+    """Start (or confirm) every part of the sandbox and seed the CSM services."""
+    from .lifecycle import up as do_up
+    state = _state(state_dir)
+    report = do_up(state, exec_protocol.value)
+    for part, outcome, seconds in report.parts:
+        typer.echo(f"{part:<26} {outcome:<40} {seconds:6.1f}s")
+    typer.echo(f"{'total':<26} {'':<40} {sum(s for *_, s in report.parts):6.1f}s")
+    typer.echo(f"export KUBECONFIG={state.kubeconfig}")
+
+
+@app.command()
+def down(state_dir: Path = StateOpt,
+         wipe: bool = typer.Option(False, "--wipe", help="Also delete the state folder (data, certs, logs).")) -> None:
+    """Stop exactly the processes `up` started."""
+    from .lifecycle import down as do_down
+    stopped = do_down(_state(state_dir), wipe)
+    typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@app.command()
+def status(state_dir: Path = StateOpt) -> None:
+    """Show the sandbox's processes and database servers."""
+    from .lifecycle import status as do_status
+    typer.echo(json.dumps(do_status(_state(state_dir)), indent=2))
+
+
+@app.command()
+def env(state_dir: Path = StateOpt) -> None:
+    """Print shell exports for using the sandbox (eval "$(pgrestore sandbox env)")."""
+    state = _state(state_dir)
+    typer.echo(f"export KUBECONFIG={state.kubeconfig}")
+    typer.echo(f"export PGRESTORE_SANDBOX_DIR={state.root}")
+
+
+@app.command()
+def backup(service: str, state_dir: Path = StateOpt,
+           format: Format = typer.Option(Format.psql, "--format",
+                                         help="psql: CSM ≤ 1.4 .psql + .manifest; logical: CSM ≥ 1.5 spilo/…/*.sql.gz")
+           ) -> None:
+    """Write what CSM's backup job writes for SERVICE into the sandbox's S3."""
+    from .backup import backup as do_backup
+    for key, size in do_backup(_state(state_dir), service, format.value):
+        typer.echo(f"s3://postgres-backup/{key}  {size} bytes")
+
+
+@app.command(name="break")
+def break_(service: str, how: How = typer.Option(..., "--how", help="The disaster to create."),
+           state_dir: Path = StateOpt) -> None:
+    """Create a disaster in SERVICE's database to rehearse a restore."""
+    from .drills import break_service
+    typer.echo(break_service(_state(state_dir), service, how.value))
+
+
+@app.command()
+def grow(service: str, mb: int = typer.Option(..., "--mb", help="About how many MiB of rows to add."),
+         state_dir: Path = StateOpt) -> None:
+    """Make SERVICE's database large (for benchmarks): adds ~MB MiB of rows."""
+    from .drills import grow as do_grow
+    typer.echo(do_grow(_state(state_dir), service, mb))

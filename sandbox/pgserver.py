@@ -1,0 +1,111 @@
+"""One real PostgreSQL server per database cluster; its data directory is the "volume"."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pgrestore.errors import SandboxError
+
+# Spilo trusts local-socket connections (that is how `kubectl exec … psql -U postgres`
+# works without a password) and asks for passwords over TCP, which is how clients log in.
+_HBA = """local all all trust
+local replication all trust
+host all all 127.0.0.1/32 scram-sha-256
+host replication all 127.0.0.1/32 scram-sha-256
+"""
+
+
+def pg_bin(name: str) -> str:
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    found = shutil.which(name) or (candidates[0] if candidates else None)
+    if not found:
+        raise SandboxError(f"{name} not found; install Debian's postgresql package")
+    return found
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root.
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+
+@dataclass(frozen=True)
+class PgServer:
+    datadir: Path
+    port: int
+
+    @property
+    def socket_dir(self) -> str:
+        return str(self.datadir)
+
+    @property
+    def log(self) -> Path:
+        return self.datadir / "server.log"  # inside: only `postgres` may write there
+
+    def env(self) -> dict[str, str]:
+        """libpq environment for a superuser session over the local socket."""
+        return {"PGHOST": self.socket_dir, "PGPORT": str(self.port), "PGUSER": "postgres"}
+
+    def _run(self, argv: list[str]) -> None:
+        res = subprocess.run(_as_postgres(argv), capture_output=True, text=True)
+        if res.returncode != 0:
+            raise SandboxError(f"{Path(argv[0]).name} failed for {self.datadir}: {res.stderr.strip()}")
+
+    def init(self) -> None:
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.datadir, "postgres", "postgres")
+        self.datadir.chmod(0o700)
+        self._run([pg_bin("initdb"), "-D", str(self.datadir), "-U", "postgres",
+                   "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"])
+        (self.datadir / "pg_hba.conf").write_text(_HBA)
+        with open(self.datadir / "postgresql.conf", "a") as conf:
+            conf.write(
+                "\n# pgrestore sandbox\nshared_buffers = 32MB\nfsync = off\n"
+                "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 60\n"
+                "password_encryption = 'scram-sha-256'\nlisten_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.socket_dir}'\nmax_wal_size = 1GB\n"
+            )
+
+    def start(self) -> None:
+        if self.running():
+            return
+        self._run([pg_bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.log), "-w",
+                   "-t", "60", "-o", f"-p {self.port}", "start"])
+
+    def stop(self) -> None:
+        if self.running():
+            self._run([pg_bin("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"])
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def pid(self) -> int | None:
+        pidfile = self.datadir / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if Path(f"/proc/{pid}").exists() else None
+
+    def wipe(self) -> None:
+        """The data volume goes away with its cluster."""
+        self.stop()
+        shutil.rmtree(self.datadir, ignore_errors=True)
+
+    def psql(self, sql: str, db: str = "postgres") -> str:
+        res = subprocess.run(
+            [pg_bin("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
+            capture_output=True, text=True, env={**os.environ, **self.env()},
+        )
+        if res.returncode != 0:
+            raise SandboxError(f"psql on port {self.port} failed: {res.stderr.strip()}")
+        return res.stdout
