@@ -32,10 +32,9 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     locks = ClusterLocks()
-    agents = [
-        Operator(Api.from_kubeconfig(state.kubeconfig), state, locks),
-        NodeAgent(Api.from_kubeconfig(state.kubeconfig), state, locks, args.kubelet_port),
-    ]
+    node_agent = NodeAgent(Api.from_kubeconfig(state.kubeconfig), state, locks, args.kubelet_port)
+    node_agent.register_nodes()
+    agents = [Operator(Api.from_kubeconfig(state.kubeconfig), state, locks), node_agent]
     for agent in agents:
         threading.Thread(target=agent.run, args=(stop,), daemon=True, name=type(agent).__name__).start()
     exec_server = ExecServer(Api.from_kubeconfig(state.kubeconfig), state)

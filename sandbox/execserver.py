@@ -84,6 +84,7 @@ class ExecServer:
         m = request.match_info
         argv = request.query.getall("command", [])
         want_stdin = request.query.get("input") in ("1", "true")
+        log.info("exec %s/%s %s: %s", m["ns"], m["pod"], m["container"], request.query_string[:200])
         try:
             pod = await asyncio.to_thread(self.api.core.read_namespaced_pod, m["pod"], m["ns"])
         except client.ApiException as e:
@@ -161,9 +162,13 @@ async def _pump_in(ws: web.WebSocketResponse, proc: asyncio.subprocess.Process, 
     stdin = proc.stdin
     try:
         async for msg in ws:
-            if msg.type != WSMsgType.BINARY or not msg.data:
+            if msg.type == WSMsgType.BINARY and msg.data:
+                channel, data = msg.data[0], msg.data[1:]
+            elif msg.type == WSMsgType.TEXT and msg.data:
+                # Clients that write str send text frames: the channel is the first character.
+                channel, data = ord(msg.data[0]), msg.data[1:].encode()
+            else:
                 continue
-            channel, data = msg.data[0], msg.data[1:]
             if channel == STDIN and data:
                 stdin.write(data)
                 await stdin.drain()

@@ -38,8 +38,8 @@ def _config(state: StateDir) -> dict:
 
 
 def _port(state: StateDir, cfg: dict, name: str, process: str) -> int:
-    """Keep a running part's port; give a stopped part a fresh free one."""
-    if procs.running_pid(state.pids, process) and name in cfg:
+    """Keep a part's port while it runs or is still free; otherwise a fresh free one."""
+    if name in cfg and (procs.running_pid(state.pids, process) or not _port_open(cfg[name])):
         return cfg[name]
     cfg[name] = procs.free_port()
     return cfg[name]

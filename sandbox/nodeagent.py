@@ -42,9 +42,12 @@ class NodeAgent:
         self._wake = threading.Event()
         self._running_since: dict[str, float] = {}
 
-    def run(self, stop: threading.Event) -> None:
+    def register_nodes(self) -> None:
+        """Before the kubelet port opens, so `up` sees nodes that point at it."""
         for node in NODES:
             self._register(node)
+
+    def run(self, stop: threading.Event) -> None:
         threading.Thread(target=self._heartbeat, args=(stop,), daemon=True, name="heartbeat").start()
         threading.Thread(target=self._watch, args=(stop,), daemon=True, name="pod-watch").start()
         while not stop.is_set():
