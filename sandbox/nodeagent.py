@@ -41,6 +41,7 @@ class NodeAgent:
         self.api, self.state, self.locks, self.port = api, state, locks, kubelet_port
         self._wake = threading.Event()
         self._running_since: dict[str, float] = {}
+        self._leaders: dict[str, str] = {}  # uid of each running pod 0 -> its cluster key
 
     def register_nodes(self) -> None:
         """Before the kubelet port opens, so `up` sees nodes that point at it."""
@@ -109,7 +110,9 @@ class NodeAgent:
     def sync_all(self) -> None:
         secrets = SecretCache(self.api.core)
         logins: dict[tuple, bool] = {}
-        for pod in self.api.core.list_pod_for_all_namespaces().items:
+        listed = self.api.core.list_pod_for_all_namespaces().items
+        self._restart_for_vanished_leaders({p.metadata.uid for p in listed})
+        for pod in listed:
             try:
                 self.sync_pod(pod, secrets, logins)
             except client.ApiException as e:
@@ -135,14 +138,23 @@ class NodeAgent:
         self.api.core.create_namespaced_pod_binding(
             pod.metadata.name, pod.metadata.namespace, body, _preload_content=False)
 
+    def _restart_for_vanished_leaders(self, present: set[str]) -> None:
+        """A pod 0 force-deleted (no grace) never shows a deletionTimestamp; its server restarts too."""
+        for uid, key in list(self._leaders.items()):
+            if uid not in present:
+                del self._leaders[uid]
+                self._restart_server(key)
+
     def _remove(self, pod: client.V1Pod) -> None:
         key = _spilo_key(pod)
-        if key and _ordinal(pod) == 0:
+        if key and _ordinal(pod) == 0 and self._leaders.pop(pod.metadata.uid, None):
             self._restart_server(key)
         self._running_since.pop(pod.metadata.uid, None)
+        # With a body, the apiserver takes the grace period from it, not from the query.
         self.api.core.delete_namespaced_pod(
-            pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0,
-            body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=pod.metadata.uid)))
+            pod.metadata.name, pod.metadata.namespace,
+            body=client.V1DeleteOptions(grace_period_seconds=0,
+                                        preconditions=client.V1Preconditions(uid=pod.metadata.uid)))
 
     def _restart_server(self, key: str) -> None:
         """Deleting pod 0 restarts its PostgreSQL, as deleting the Spilo pod does."""
@@ -172,6 +184,8 @@ class NodeAgent:
             self._running_since.pop(uid, None)
             return
         role = self._spilo_role(pod)
+        if role == "master":
+            self._leaders[uid] = _spilo_key(pod)
         if role and (pod.metadata.labels or {}).get("spilo-role") != role:
             self.api.core.patch_namespaced_pod(
                 pod.metadata.name, pod.metadata.namespace, {"metadata": {"labels": {"spilo-role": role}}})

@@ -226,7 +226,7 @@ class Operator:
                 template=client.V1PodTemplateSpec(
                     metadata=client.V1ObjectMeta(labels=labels),
                     spec=client.V1PodSpec(
-                        termination_grace_period_seconds=0,
+                        termination_grace_period_seconds=300,  # the operator's default (5m)
                         containers=[client.V1Container(name="postgres", image=SPILO_IMAGE, env=env)],
                     ),
                 ),

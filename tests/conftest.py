@@ -1,0 +1,41 @@
+"""A sandbox for the whole test session, brought up once and torn down at the end.
+
+Set PGRESTORE_TEST_SANDBOX_DIR to reuse a running sandbox across runs (faster locally);
+otherwise a fresh one is made under /var/tmp and wiped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sandbox import lifecycle
+from sandbox.kube import Api
+from sandbox.paths import StateDir
+
+
+@dataclass
+class Sandbox:
+    state: StateDir
+    api: Api
+
+    @property
+    def s3_endpoint(self) -> str:
+        return json.loads(self.state.config.read_text())["s3_endpoint"]
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Sandbox:
+    reuse = os.environ.get("PGRESTORE_TEST_SANDBOX_DIR")
+    root = Path(reuse) if reuse else Path(tempfile.mkdtemp(prefix="pgrestore-test-sandbox-", dir="/var/tmp"))
+    root.chmod(0o755)  # the `postgres` user must reach the data directories
+    state = StateDir(root)
+    lifecycle.up(state)
+    yield Sandbox(state=state, api=Api.from_kubeconfig(state.kubeconfig))
+    if not reuse:
+        lifecycle.down(state, wipe=True)

@@ -1,0 +1,55 @@
+"""Small helpers the tests share: waiting, exec, reading secrets."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+
+from kubernetes import client
+from kubernetes.stream import stream
+
+
+def wait_until(what: str, check: Callable[[], object], timeout: float = 60.0, every: float = 0.3):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def exec_in_pod(core: client.CoreV1Api, ns: str, pod: str, command: list[str], stdin: str | None = None,
+                protocol: str | None = None, container: str = "postgres") -> tuple[int, str, str, str]:
+    """Run a command in a pod; returns (exit code, stdout, stderr, negotiated subprotocol)."""
+    extra = {"_headers": {"sec-websocket-protocol": protocol}} if protocol else {}
+    ws = stream(core.connect_get_namespaced_pod_exec, pod, ns, container=container, command=command,
+                stdin=stdin is not None, stdout=True, stderr=True, tty=False, _preload_content=False, **extra)
+    if stdin is not None:
+        ws.write_stdin(stdin)
+        ws.close_channel(0)  # a no-op on v4, where only a trailing \q ends psql
+    out, err = [], []
+    deadline = time.monotonic() + 60
+    while ws.is_open() and time.monotonic() < deadline:
+        ws.update(timeout=1)
+        out.append(ws.read_stdout() or "")
+        err.append(ws.read_stderr() or "")
+    rc = ws.returncode
+    ws.close()
+    return rc, "".join(out), "".join(err), ws.subprotocol
+
+
+def secret_password(core: client.CoreV1Api, ns: str, name: str) -> str:
+    return base64.b64decode(core.read_namespaced_secret(name, ns).data["password"]).decode()
+
+
+def pod_ready(pod: client.V1Pod) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def pods(core: client.CoreV1Api, ns: str, selector: str) -> list[client.V1Pod]:
+    """Live pods only: Job pods that finished also carry the workload's labels."""
+    return [p for p in core.list_namespaced_pod(ns, label_selector=selector).items
+            if not p.metadata.deletion_timestamp and p.status.phase not in ("Succeeded", "Failed")]

@@ -1,0 +1,63 @@
+"""Exec into Spilo pods reaches the cluster's real PostgreSQL, over v4 and v5."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import exec_in_pod
+
+NS, LEADER = "services", "keycloak-postgres-0"
+V4, V5 = "v4.channel.k8s.io", "v5.channel.k8s.io"
+
+
+@pytest.mark.parametrize("protocol", [V4, V5])
+def test_psql_over_stdin_returns_rows_and_exit_code(sandbox, protocol):
+    # v4 cannot close stdin, so psql must end itself with \q; v5 closes the channel.
+    script = "SELECT count(*) FROM user_entity;\n" + ("\\q\n" if protocol == V4 else "")
+    rc, out, err, used = exec_in_pod(sandbox.api.core, NS, LEADER,
+                                     ["psql", "-U", "postgres", "-d", "service_db", "-At"], script, protocol)
+    assert used == protocol
+    assert (rc, out.strip(), err) == (0, "400", "")
+
+
+@pytest.mark.parametrize("protocol", [V4, V5])
+def test_failing_sql_gives_psql_exit_code_and_stderr(sandbox, protocol):
+    script = "SELECT * FROM no_such_table;\n\\q\n"
+    rc, _, err, _ = exec_in_pod(sandbox.api.core, NS, LEADER,
+                                ["psql", "-U", "postgres", "-v", "ON_ERROR_STOP=1"], script, protocol)
+    assert rc == 3
+    assert 'relation "no_such_table" does not exist' in err
+
+
+def test_bash_c_pipeline_and_exit_code(sandbox):
+    rc, out, _, _ = exec_in_pod(sandbox.api.core, NS, LEADER,
+                                ["bash", "-c", "psql -U postgres -At -c 'select 7' | tr 7 8; exit 4"])
+    assert (rc, out.strip()) == (4, "8")
+
+
+def test_patronictl_names_the_leader(sandbox):
+    rc, out, _, _ = exec_in_pod(sandbox.api.core, NS, LEADER, ["patronictl", "list", "-f", "json"])
+    members = json.loads(out)
+    assert rc == 0
+    assert [m["Member"] for m in members if m["Role"] == "Leader"] == [LEADER]
+    assert len(members) == 3
+    rc, table, _, _ = exec_in_pod(sandbox.api.core, NS, LEADER, ["patronictl", "list"])
+    assert "| keycloak-postgres-0 |" in table and "Leader" in table
+
+
+def test_replicas_are_read_only(sandbox):
+    rc, _, err, _ = exec_in_pod(sandbox.api.core, NS, "keycloak-postgres-1",
+                                ["psql", "-U", "postgres", "-c", "CREATE TABLE nope (i int)"])
+    assert rc == 1 and "read-only transaction" in err
+
+
+def test_sandbox_can_force_v4_like_a_csm_kubelet(sandbox):
+    sandbox.state.exec_protocol.write_text("v4\n")
+    try:
+        _, out, _, used = exec_in_pod(sandbox.api.core, NS, LEADER, ["psql", "-U", "postgres", "-At"],
+                                      "SELECT 1;\n\\q\n")
+    finally:
+        sandbox.state.exec_protocol.write_text("auto\n")
+    assert used == V4 and out.strip() == "1"
