@@ -1,0 +1,1 @@
+"""One module per step kind, each with `run(step, ctx) -> observed`."""

@@ -1,0 +1,1 @@
+"""One adapter each for Kubernetes, S3 and psql; each turns library errors into ours."""

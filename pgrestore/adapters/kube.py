@@ -1,0 +1,333 @@
+"""The Kubernetes adapter: the official client behind a small surface of our own.
+
+Objects come back as plain JSON-shaped dicts (camelCase, as `kubectl get -o json`),
+so plans and journals can hold them as they are. Library errors become ours.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from kubernetes import client, config, watch
+from kubernetes.stream import stream
+from urllib3.exceptions import HTTPError
+
+from pgrestore.errors import KubernetesError, NotFound, StepFailed
+
+PG_GROUP, PG_VERSION, PG_PLURAL = "acid.zalan.do", "v1", "postgresqls"
+V5 = "v5.channel.k8s.io"
+ERROR_CHANNEL = 3
+
+
+class WaitTimeout(StepFailed):
+    """A wait ran out of time."""
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    returncode: int | None
+    stdout: str
+    stderr: str
+    protocol: str
+
+
+@contextmanager
+def _translated(what: str):
+    try:
+        yield
+    except client.ApiException as e:
+        if e.status == 404:
+            raise NotFound(f"{what}: not found") from None
+        reason = e.reason or "error"
+        raise KubernetesError(f"{what}: the API server answered {e.status} {reason}") from None
+    except (HTTPError, OSError) as e:
+        raise KubernetesError(f"{what}: cannot reach the API server ({type(e).__name__})") from None
+
+
+class Kube:
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None):
+        try:
+            self.api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+        except (config.ConfigException, OSError) as e:
+            raise KubernetesError(f"cannot load kubeconfig ({e}); set KUBECONFIG or pass --kubeconfig") from None
+        self.core = client.CoreV1Api(self.api_client)
+        self.apps = client.AppsV1Api(self.api_client)
+        self.batch = client.BatchV1Api(self.api_client)
+        self.custom = client.CustomObjectsApi(self.api_client)
+        self.coordination = client.CoordinationV1Api(self.api_client)
+
+    def _dict(self, obj) -> dict:
+        return self.api_client.sanitize_for_serialization(obj)
+
+    # -- identity -------------------------------------------------------------
+    def cluster_identity(self) -> dict:
+        with _translated("namespace kube-system"):
+            uid = self.core.read_namespace("kube-system").metadata.uid
+        return {"server": self.api_client.configuration.host, "kube_system_uid": uid}
+
+    # -- workloads ------------------------------------------------------------
+    def _apps_fn(self, kind: str, verb: str) -> Callable:
+        suffix = {"StatefulSet": "stateful_set", "Deployment": "deployment", "DaemonSet": "daemon_set"}[kind]
+        return getattr(self.apps, f"{verb}_namespaced_{suffix}")
+
+    def get_workload(self, kind: str, ns: str, name: str) -> dict:
+        with _translated(f"{kind.lower()} {ns}/{name}"):
+            return self._dict(self._apps_fn(kind, "read")(name, ns))
+
+    def scale(self, kind: str, ns: str, name: str, replicas: int) -> None:
+        with _translated(f"scale {kind.lower()} {ns}/{name}"):
+            self._apps_fn(kind, "patch")(name, ns, {"spec": {"replicas": replicas}})
+
+    def rollout_restart(self, kind: str, ns: str, name: str) -> None:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
+        with _translated(f"rollout restart {kind.lower()} {ns}/{name}"):
+            self._apps_fn(kind, "patch")(name, ns, body)
+
+    # -- pods -----------------------------------------------------------------
+    def list_pods(self, ns: str, selector: str) -> list[dict]:
+        with _translated(f"pods {selector} in {ns}"):
+            return [self._dict(p) for p in self.core.list_namespaced_pod(ns, label_selector=selector).items]
+
+    def delete_pod(self, ns: str, name: str) -> None:
+        with _translated(f"pod {ns}/{name}"):
+            self.core.delete_namespaced_pod(name, ns)
+
+    # -- postgresql resources --------------------------------------------------
+    def get_postgresql(self, ns: str, name: str) -> dict | None:
+        try:
+            with _translated(f"postgresql {ns}/{name}"):
+                return self.custom.get_namespaced_custom_object(PG_GROUP, PG_VERSION, ns, PG_PLURAL, name)
+        except NotFound:
+            return None
+
+    def create_postgresql(self, body: dict) -> dict:
+        meta = body["metadata"]
+        with _translated(f"create postgresql {meta['namespace']}/{meta['name']}"):
+            return self.custom.create_namespaced_custom_object(PG_GROUP, PG_VERSION, meta["namespace"], PG_PLURAL, body)
+
+    def delete_postgresql(self, ns: str, name: str) -> None:
+        with _translated(f"delete postgresql {ns}/{name}"):
+            self.custom.delete_namespaced_custom_object(PG_GROUP, PG_VERSION, ns, PG_PLURAL, name)
+
+    def set_instances(self, ns: str, name: str, n: int) -> None:
+        with _translated(f"patch postgresql {ns}/{name}"):
+            self.custom.patch_namespaced_custom_object(
+                PG_GROUP, PG_VERSION, ns, PG_PLURAL, name, {"spec": {"numberOfInstances": n}})
+
+    # -- secrets ----------------------------------------------------------------
+    def list_secrets(self, ns: str, selector: str) -> list[dict]:
+        with _translated(f"secrets {selector} in {ns}"):
+            return [self._dict(s) for s in self.core.list_namespaced_secret(ns, label_selector=selector).items]
+
+    def read_secret(self, ns: str, name: str) -> dict | None:
+        try:
+            with _translated(f"secret {ns}/{name}"):
+                return self._dict(self.core.read_namespaced_secret(name, ns))
+        except NotFound:
+            return None
+
+    def delete_secret(self, ns: str, name: str) -> None:
+        try:
+            with _translated(f"delete secret {ns}/{name}"):
+                self.core.delete_namespaced_secret(name, ns)
+        except NotFound:
+            pass
+
+    def create_secret(self, ns: str, body: dict) -> None:
+        with _translated(f"create secret {ns}/{body['metadata']['name']}"):
+            self.core.create_namespaced_secret(ns, body)
+
+    # -- jobs -------------------------------------------------------------------
+    def get_job(self, ns: str, name: str) -> dict:
+        with _translated(f"job {ns}/{name}"):
+            return self._dict(self.batch.read_namespaced_job(name, ns))
+
+    def delete_job(self, ns: str, name: str) -> None:
+        try:
+            with _translated(f"delete job {ns}/{name}"):
+                self.batch.delete_namespaced_job(name, ns, body=client.V1DeleteOptions(propagation_policy="Foreground"))
+        except NotFound:
+            pass
+
+    def create_job(self, ns: str, body: dict) -> None:
+        with _translated(f"create job {ns}/{body['metadata']['name']}"):
+            self.batch.create_namespaced_job(ns, body)
+
+    # -- leases and config maps ---------------------------------------------------
+    def get_lease(self, ns: str, name: str) -> dict | None:
+        try:
+            with _translated(f"lease {ns}/{name}"):
+                return self._dict(self.coordination.read_namespaced_lease(name, ns))
+        except NotFound:
+            return None
+
+    def create_lease(self, ns: str, body: dict) -> bool:
+        """False if someone else created it first."""
+        try:
+            with _translated(f"create lease {ns}/{body['metadata']['name']}"):
+                self.coordination.create_namespaced_lease(ns, body)
+            return True
+        except KubernetesError as e:
+            if " 409 " in str(e):
+                return False
+            raise
+
+    def replace_lease(self, ns: str, body: dict) -> bool:
+        """False if the lease changed since it was read (resourceVersion conflict)."""
+        try:
+            with _translated(f"update lease {ns}/{body['metadata']['name']}"):
+                self.coordination.replace_namespaced_lease(body["metadata"]["name"], ns, body)
+            return True
+        except KubernetesError as e:
+            if " 409 " in str(e):
+                return False
+            raise
+
+    def delete_lease(self, ns: str, name: str) -> None:
+        try:
+            with _translated(f"delete lease {ns}/{name}"):
+                self.coordination.delete_namespaced_lease(name, ns)
+        except NotFound:
+            pass
+
+    def upsert_configmap(self, ns: str, name: str, data: dict[str, str], labels: dict | None = None) -> None:
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels or {}},
+                "data": data}
+        try:
+            with _translated(f"configmap {ns}/{name}"):
+                self.core.replace_namespaced_config_map(name, ns, body)
+        except NotFound:
+            with _translated(f"create configmap {ns}/{name}"):
+                self.core.create_namespaced_config_map(ns, body)
+
+    def get_configmap(self, ns: str, name: str) -> dict | None:
+        try:
+            with _translated(f"configmap {ns}/{name}"):
+                return self._dict(self.core.read_namespaced_config_map(name, ns))
+        except NotFound:
+            return None
+
+    # -- waiting --------------------------------------------------------------------
+    def wait_pods(self, ns: str, selector: str, done: Callable[[list[dict]], bool], what: str,
+                  timeout: float) -> list[dict]:
+        return self._wait(self.core.list_namespaced_pod, (ns,), {"label_selector": selector}, done, what, timeout)
+
+    def wait_secrets(self, ns: str, selector: str, done: Callable[[list[dict]], bool], what: str,
+                     timeout: float) -> list[dict]:
+        return self._wait(self.core.list_namespaced_secret, (ns,), {"label_selector": selector}, done, what, timeout)
+
+    def wait_postgresql(self, ns: str, name: str, done: Callable[[dict | None], bool], what: str,
+                        timeout: float) -> None:
+        def listing(*_, **kw):
+            return self.custom.list_namespaced_custom_object(PG_GROUP, PG_VERSION, ns, PG_PLURAL, **kw)
+        self._wait(listing, (), {"field_selector": f"metadata.name={name}"},
+                   lambda items: done(items[0] if items else None), what, timeout)
+
+    def wait_job_complete(self, ns: str, name: str, what: str, timeout: float) -> None:
+        def complete(items):
+            return bool(items) and any(c.get("type") == "Complete" and c.get("status") == "True"
+                                       for c in (items[0].get("status") or {}).get("conditions") or [])
+        self._wait(self.batch.list_namespaced_job, (ns,), {"field_selector": f"metadata.name={name}"},
+                   complete, what, timeout)
+
+    def wait_job_gone(self, ns: str, name: str, what: str, timeout: float) -> None:
+        self._wait(self.batch.list_namespaced_job, (ns,), {"field_selector": f"metadata.name={name}"},
+                   lambda items: not items, what, timeout)
+
+    def wait_workload(self, kind: str, ns: str, name: str, done: Callable[[dict], bool], what: str,
+                      timeout: float) -> None:
+        self._wait(self._apps_fn(kind, "list"), (ns,), {"field_selector": f"metadata.name={name}"},
+                   lambda items: bool(items) and done(items[0]), what, timeout)
+
+    def _wait(self, list_fn, args, kwargs, done, what: str, timeout: float) -> list[dict]:
+        """List, check, then watch from that resourceVersion and re-check on each event."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with _translated(what):
+                listing = list_fn(*args, **kwargs)
+            items, rv = self._items(listing)
+            if done(items):
+                return items
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}")
+            try:
+                with _translated(what):
+                    for _event in watch.Watch().stream(list_fn, *args, resource_version=rv,
+                                                       timeout_seconds=max(1, int(remaining)), **kwargs):
+                        break  # something changed: list again and re-check
+            except KubernetesError:
+                time.sleep(0.5)  # e.g. 410 Gone: the next list starts afresh
+
+    def _items(self, listing) -> tuple[list[dict], str]:
+        if isinstance(listing, dict):
+            return listing.get("items", []), listing["metadata"]["resourceVersion"]
+        return [self._dict(i) for i in listing.items], listing.metadata.resource_version
+
+    # -- exec -------------------------------------------------------------------------
+    def exec(self, ns: str, pod: str, container: str, argv: list[str],
+             stdin: Iterable[bytes] | None = None, stdin_end: bytes = b"") -> ExecResult:
+        """Run a command in a pod, streaming stdin and draining output as it goes.
+
+        Over v5 stdin is closed at the end; over v4 (CSM's kubelets) it cannot be, so the
+        caller passes `stdin_end` (e.g. psql's \\q) for the command to end by itself.
+        """
+        what = f"exec in pod {ns}/{pod}"
+        with _translated(what):
+            ws = stream(self.core.connect_get_namespaced_pod_exec, pod, ns, container=container, command=argv,
+                        stdin=stdin is not None, stdout=True, stderr=True, tty=False,
+                        _preload_content=False, binary=True)
+        out, err, status = bytearray(), bytearray(), bytearray()
+        try:
+            with _translated(what):
+                for chunk in stdin or ():
+                    ws.write_stdin(chunk)
+                    self._drain(ws, out, err, status, timeout=0)
+                if stdin is not None:
+                    if stdin_end:
+                        ws.write_stdin(stdin_end)
+                    if ws.subprotocol == V5:
+                        ws.close_channel(0)
+                while ws.is_open():
+                    self._drain(ws, out, err, status, timeout=1)
+                self._drain(ws, out, err, status, timeout=0)
+        finally:
+            ws.close()
+        return ExecResult(_exit_code(bytes(status)), out.decode(errors="replace"), err.decode(errors="replace"),
+                          ws.subprotocol or "")
+
+    @staticmethod
+    def _drain(ws, out: bytearray, err: bytearray, status: bytearray, timeout: float) -> None:
+        if ws.is_open():
+            ws.update(timeout=timeout)
+        if ws.peek_stdout():
+            out += ws.read_stdout()
+            del out[:-65536]  # keep a tail: a restore's stdout can be long
+        if ws.peek_stderr():
+            err += ws.read_stderr()
+            del err[:-4 * 1024 * 1024]
+        if ws.peek_channel(ERROR_CHANNEL):
+            status += ws.read_channel(ERROR_CHANNEL)
+        ws.read_all()  # every channel is read; this drops the client's copy of all output
+
+
+def _exit_code(status: bytes) -> int | None:
+    """The exit code from the exec's Status (channel 3); None if the command never reported one."""
+    if not status:
+        return None
+    try:
+        body = json.loads(status)
+    except ValueError:
+        return None
+    if body.get("status") == "Success":
+        return 0
+    for cause in (body.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            return int(cause["message"])
+    return None

@@ -1,0 +1,75 @@
+"""The S3 adapter (Ceph RGW on CSM): list, describe and stream backup objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pgrestore.errors import S3Error
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class S3Object:
+    key: str
+    size: int
+    etag: str
+    last_modified: str  # ISO 8601, UTC
+
+
+@contextmanager
+def _translated(what: str):
+    try:
+        yield
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code", "error")
+        raise S3Error(f"{what}: S3 answered {code}") from None
+    except BotoCoreError as e:
+        raise S3Error(f"{what}: {type(e).__name__}; check the endpoint and keys") from None
+
+
+class S3:
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, verify: bool = False):
+        self.endpoint = endpoint
+        self.client = boto3.client(
+            "s3", endpoint_url=endpoint, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+            region_name="us-east-1", verify=verify,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+        )
+
+    def list(self, bucket: str, prefix: str) -> list[S3Object]:
+        out = []
+        with _translated(f"list s3://{bucket}/{prefix}"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                out += [S3Object(o["Key"], o["Size"], o["ETag"].strip('"'),
+                                 o["LastModified"].strftime("%Y-%m-%dT%H:%M:%SZ"))
+                        for o in page.get("Contents", [])]
+        return out
+
+    def head(self, bucket: str, key: str) -> S3Object:
+        with _translated(f"s3://{bucket}/{key}"):
+            h = self.client.head_object(Bucket=bucket, Key=key)
+        return S3Object(key, h["ContentLength"], h["ETag"].strip('"'),
+                        h["LastModified"].strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    def stream(self, bucket: str, key: str) -> Iterator[bytes]:
+        """The object's bytes in 1 MiB chunks; never the whole object in memory."""
+        with _translated(f"read s3://{bucket}/{key}"):
+            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+            try:
+                yield from body.iter_chunks(CHUNK)
+            finally:
+                body.close()
+
+    def read_small(self, bucket: str, key: str, limit: int = 1024 * 1024) -> bytes:
+        """A small object (a manifest) whole; refuses anything larger than limit."""
+        obj = self.head(bucket, key)
+        if obj.size > limit:
+            raise S3Error(f"s3://{bucket}/{key} is {obj.size} bytes; a manifest should be under {limit}")
+        return b"".join(self.stream(bucket, key))

@@ -1,0 +1,50 @@
+"""`pgrestore apply`, `rollback` and `force-unlock`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from executors import engine
+from executors.events import Events
+from executors.lock import force_unlock
+from pgrestore import services, show
+from pgrestore.adapters.kube import Kube
+from pgrestore.errors import UsageError
+
+
+def _approve(plan: dict, auto_approve: bool, resume: bool) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("apply needs a terminal to ask for approval; pass --auto-approve to run without one")
+    typer.echo(show.as_text(plan), err=True)
+    verb = "resume" if resume else "apply"
+    answer = typer.prompt(f"Type 'yes' to {verb} this plan ({plan['checksum'][:19]}…)", default="", err=True)
+    if answer.strip() != "yes":
+        raise UsageError("not approved; nothing changed")
+
+
+def apply(plan_path: Path, auto_approve: bool, resume: bool, as_json: bool, kubeconfig: str | None,
+          s3_opts: dict) -> None:
+    opts = engine.Options(auto_approve=auto_approve, resume=resume, kubeconfig=kubeconfig, s3=s3_opts)
+    plan, kube, s3, journal = engine.prepare(plan_path, opts)
+    _approve(plan, auto_approve, resume)
+    events = Events(as_json)
+    result = engine.run(plan, kube, s3, journal, opts, events)
+    events({"event": "apply_finished", "status": "done", "detail": result})
+    if not as_json:
+        typer.secho(f"Apply complete: {result}.", err=True, fg=typer.colors.GREEN)
+
+
+def rollback(plan_path: Path, kubeconfig: str | None, as_json: bool) -> None:
+    events = Events(as_json)
+    result = engine.rollback_on_demand(plan_path, engine.Options(kubeconfig=kubeconfig), events)
+    typer.echo(f"Rollback complete: {result}.", err=True)
+
+
+def unlock(service_name: str, lock_id: str, kubeconfig: str | None) -> None:
+    service = services.load(service_name)
+    typer.echo(force_unlock(Kube(kubeconfig), service["namespace"], service_name, lock_id))

@@ -1,0 +1,49 @@
+"""`pgrestore plan`: read the cluster and the backup, write a plan. Changes nothing."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from planner import build_plan
+from pgrestore import services, show, snapshot
+from pgrestore.adapters.kube import Kube
+from pgrestore.plan import render
+from pgrestore.snapshot import Snapshot
+
+
+def s3_for(kube: Kube, opts: dict):
+    return snapshot.s3_from_cluster(kube, opts.get("s3_namespace") or "services", opts.get("s3_endpoint"),
+                                    opts.get("s3_access_key"), opts.get("s3_secret_key"))
+
+
+def take_snapshot(kube: Kube, service: dict, backup: str, dump: Path | None, manifest: Path | None,
+                  s3_opts: dict) -> Snapshot:
+    cluster = snapshot.read_cluster(kube, service)
+    snapshot.require_cluster(cluster, service)
+    if dump is not None:
+        chosen = snapshot.read_backup_file(dump, manifest)
+    else:
+        chosen = snapshot.read_backup_s3(s3_for(kube, s3_opts), service["cluster"], backup)
+    return Snapshot(cluster, chosen)
+
+
+def run(service_name: str, backup: str, dump: Path | None, manifest: Path | None, secrets_mode: str | None,
+        output: Path | None, detailed_exitcode: bool, kubeconfig: str | None, s3_opts: dict) -> int:
+    service = services.load(service_name)
+    kube = Kube(kubeconfig)
+    snap = take_snapshot(kube, service, backup, dump, manifest, s3_opts)
+    plan = build_plan(snap, service, now=datetime.now(timezone.utc), salt=secrets.token_hex(16),
+                      secrets_mode=secrets_mode)
+    text = render(plan)
+    if output:
+        output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    sys.stderr.write("\n".join(show.summary_lines(plan)) + "\n\n" + "\n".join(show.step_lines(plan)) + "\n\n"
+                     + f"Plan: {show.counts(plan)}.\n" + (f"Saved to {output}; review it with "
+                                                          f"`pgrestore show {output}`.\n" if output else ""))
+    changed = any(c["actions"] != ["no-op"] for c in plan["changes"])
+    return 2 if detailed_exitcode and changed else 0
