@@ -94,14 +94,12 @@ def _journal(plan_path: Path, plan: dict, kube: Kube, resume: bool) -> Journal:
 
 
 def prepare(plan_path: Path, opts: Options) -> tuple[dict, Kube, object, Journal]:
-    """Everything before the first change: refusals happen here."""
+    """Checks that need no lock: the plan itself, the cluster it is for, the journal."""
     plan = plan_doc.load(plan_path)
     kube = Kube(opts.kubeconfig)
     _check_cluster(plan, kube)
     s3 = _s3_for(plan, kube, opts)
     journal = _journal(plan_path, plan, kube, opts.resume)
-    if not opts.resume:
-        _check_fresh(plan, kube, s3)
     return plan, kube, s3, journal
 
 
@@ -119,9 +117,18 @@ def _changed(plan: dict, journal: Journal) -> bool:
     return any(journal.status_of(s["id"]) != "pending" for s in plan["steps"] if s["kind"] != "verify-backup")
 
 
-def run(plan: dict, kube: Kube, s3, journal: Journal, opts: Options, emit: Callable[[dict], None]) -> str:
+def run(plan: dict, kube: Kube, s3, journal: Journal, opts: Options, emit: Callable[[dict], None],
+        approve: Callable[[dict], None] = lambda plan: None) -> str:
     lock = Lock(kube, plan["namespace"], plan["service"], plan["checksum"])
     lock.acquire(resume=opts.resume)
+    try:
+        # Under the lock, so nothing of ours changes the cluster between this check and the steps.
+        if not opts.resume:
+            _check_fresh(plan, kube, s3)
+        approve(plan)
+    except BaseException:
+        lock.release()
+        raise
     ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit)
     try:
         journal.set_status("running")

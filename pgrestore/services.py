@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
+from pathlib import Path
 
 import yaml
 
@@ -13,14 +15,18 @@ DEFAULT_TIMEOUT = 300
 
 
 def _files():
-    return sorted((f for f in resources.files("plans").iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
+    """The shipped definitions, then any in $PGRESTORE_SERVICES_DIR (site-specific services)."""
+    found = [f for f in resources.files("plans").iterdir() if f.name.endswith(".yaml")]
+    if extra := os.environ.get("PGRESTORE_SERVICES_DIR"):
+        found += [f for f in Path(extra).iterdir() if f.name.endswith(".yaml")]
+    return sorted(found, key=lambda f: f.name)
 
 
 def load_all() -> dict[str, dict]:
     out = {}
     for f in _files():
         definition = yaml.safe_load(f.read_text())
-        validate(definition, "service", f"plans/{f.name}")
+        validate(definition, "service", str(f))
         out[definition["name"]] = definition
     return out
 

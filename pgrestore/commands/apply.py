@@ -31,9 +31,11 @@ def apply(plan_path: Path, auto_approve: bool, resume: bool, as_json: bool, kube
           s3_opts: dict) -> None:
     opts = engine.Options(auto_approve=auto_approve, resume=resume, kubeconfig=kubeconfig, s3=s3_opts)
     plan, kube, s3, journal = engine.prepare(plan_path, opts)
-    _approve(plan, auto_approve, resume)
+    if not auto_approve and not sys.stdin.isatty():
+        raise UsageError("apply needs a terminal to ask for approval; pass --auto-approve to run without one")
     events = Events(as_json)
-    result = engine.run(plan, kube, s3, journal, opts, events)
+    result = engine.run(plan, kube, s3, journal, opts, events,
+                        approve=lambda p: _approve(p, auto_approve, resume))
     events({"event": "apply_finished", "status": "done", "detail": result})
     if not as_json:
         typer.secho(f"Apply complete: {result}.", err=True, fg=typer.colors.GREEN)

@@ -1,0 +1,107 @@
+"""Helpers for driving the real `pgrestore` CLI against the session's sandbox."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox import registry
+from sandbox.backup import backup
+from sandbox.login import can_login
+from tests.helpers import pod_ready, pods, wait_until
+
+NS, CLUSTER, CLIENT = "services", "keycloak-postgres", "cray-keycloak"
+CLIENT_SELECTOR = "app.kubernetes.io/name=cray-keycloak,app.kubernetes.io/instance=cray-keycloak"
+
+
+class Cli:
+    def __init__(self, sandbox, extra_env: dict | None = None):
+        self.env = {**os.environ, "KUBECONFIG": str(sandbox.state.kubeconfig), **(extra_env or {})}
+        self.outputs: list[str] = []
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "pgrestore.cli", *args]
+
+    def __call__(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        res = subprocess.run(self.argv(*args), capture_output=True, text=True, env=self.env, timeout=timeout,
+                             stdin=subprocess.DEVNULL)
+        self.outputs += [res.stdout, res.stderr]
+        return res
+
+    def popen(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=self.env, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def cli(sandbox) -> Cli:
+    return Cli(sandbox)
+
+
+def server(sandbox):
+    return registry.server_for(sandbox.state.clusters, NS, CLUSTER)
+
+
+def fingerprint(sandbox) -> dict[str, str]:
+    """Every table of Keycloak's database: row count and a hash of its contents."""
+    srv = server(sandbox)
+    tables = srv.psql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", db="service_db").split()
+    return {t: srv.psql(f"SELECT count(*) || ':' || md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) "
+                        f"FROM public.{t} x", db="service_db").strip() for t in tables}
+
+
+def break_keycloak(sandbox) -> None:
+    srv = server(sandbox)
+    srv.psql("DROP TABLE user_entity CASCADE; UPDATE realm SET enabled = false; "
+             "DELETE FROM event_entity WHERE event_time % 3 = 0;", db="service_db")
+
+
+def make_backup(sandbox, fmt: str) -> str:
+    return backup(sandbox.state, "keycloak", fmt)[0][0]
+
+
+def credential_secrets(sandbox) -> dict[str, tuple[str, str]]:
+    out = {}
+    for s in sandbox.api.core.list_namespaced_secret(NS, label_selector=f"cluster-name={CLUSTER}").items:
+        out[s.metadata.name] = (base64.b64decode(s.data["username"]).decode(),
+                                base64.b64decode(s.data["password"]).decode())
+    return out
+
+
+def secrets_open_database(sandbox) -> bool:
+    port = server(sandbox).port
+    return all(can_login(port, user, pw, "postgres") for user, pw in credential_secrets(sandbox).values())
+
+
+def client_ready(sandbox, n: int = 3) -> bool:
+    live = pods(sandbox.api.core, NS, CLIENT_SELECTOR)
+    return len(live) == n and all(pod_ready(p) for p in live)
+
+
+def cluster_uid(sandbox) -> str:
+    from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+    return sandbox.api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, NS, CRD_PLURAL, CLUSTER)["metadata"]["uid"]
+
+
+def settings(sandbox) -> tuple[int, int]:
+    """(client replicas, numberOfInstances)."""
+    from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+    replicas = sandbox.api.apps.read_namespaced_stateful_set(CLIENT, NS).spec.replicas
+    pg = sandbox.api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, NS, CRD_PLURAL, CLUSTER)
+    return replicas, pg["spec"]["numberOfInstances"]
+
+
+def journal_text(sandbox, plan_path: Path) -> tuple[str, str]:
+    local = plan_path.with_name(plan_path.name.removesuffix(".json") + ".journal.json").read_text()
+    cm = sandbox.api.core.read_namespaced_config_map("pgrestore-journal-keycloak", NS)
+    return local, json.dumps(cm.data)
+
+
+def wait_healthy(sandbox) -> None:
+    wait_until("keycloak healthy", lambda: client_ready(sandbox) and secrets_open_database(sandbox), timeout=90)
