@@ -1,0 +1,46 @@
+"""The plan is a pure function of its snapshot, and matches its schema."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from planner import build_plan
+from pgrestore import services
+from pgrestore.adapters.kube import Kube
+from pgrestore.commands.plan import take_snapshot
+from pgrestore.plan import checksum, render
+from pgrestore.schema import errors
+
+from .conftest import make_backup
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+SALT = "00112233445566778899aabbccddeeff"
+
+
+def test_same_snapshot_salt_and_time_give_a_byte_identical_plan(sandbox):
+    key = make_backup(sandbox, "psql")
+    service = services.load("keycloak")
+    kube = Kube(str(sandbox.state.kubeconfig))
+    first = take_snapshot(kube, service, key, None, None, {})
+    second = take_snapshot(kube, service, key, None, None, {})  # read again: nothing changed in between
+    plans = [render(build_plan(s, service, now=NOW, salt=SALT)) for s in (first, first, second)]
+    assert plans[0] == plans[1] == plans[2]
+
+    other_salt = build_plan(first, service, now=NOW, salt="ff" * 16)
+    assert render(other_salt) != plans[0], "digests are keyed by the salt"
+
+
+def test_plan_matches_its_schema_and_checksum(sandbox):
+    service = services.load("keycloak")
+    snap = take_snapshot(Kube(str(sandbox.state.kubeconfig)), service, make_backup(sandbox, "psql"), None, None, {})
+    plan = build_plan(snap, service, now=NOW, salt=SALT)
+    assert errors(plan, "plan") == []
+    assert plan["checksum"] == checksum(plan)
+    assert [s["kind"] for s in plan["steps"]][:5] == [
+        "verify-backup", "scale-workload", "delete-cluster", "create-cluster", "restore-dump"]
+    assert [s["id"] for s in plan["steps"] if s["destructive"]] == ["03-delete-cluster", "06-secrets-from-manifest"]
+    # Secrets appear only as keyed digests.
+    secret_fields = [o["fields"] for o in plan["prior_state"] if o["kind"] == "Secret"]
+    assert len(secret_fields) == 3
+    assert all(f["password_digest"].startswith("hmac-sha256:") and set(f) == {"username", "password_digest"}
+               for f in secret_fields)

@@ -1,0 +1,64 @@
+"""Crashes, injected failures, and resume."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+
+from .conftest import (Cli, break_keycloak, client_ready, fingerprint, make_backup, secrets_open_database, settings,
+                       wait_healthy)
+
+
+@pytest.mark.parametrize("kill_after", ["03-delete-cluster", "05-restore-dump", "09-scale-workload"])
+def test_sigkill_after_a_step_then_resume_reaches_the_same_end_state(sandbox, cli, tmp_path, kill_after):
+    wait_healthy(sandbox)
+    key = make_backup(sandbox, "psql")
+    before, settings_before = fingerprint(sandbox), settings(sandbox)
+    break_keycloak(sandbox)
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "keycloak", "--backup", key, "-o", str(plan)).returncode == 0
+
+    proc = cli.popen("apply", str(plan), "--auto-approve", "--json")
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event == {**event, "event": "step_finished", "step": kill_after, "status": "done"}:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"apply ended before {kill_after}: {proc.stderr.read()}"
+    journal = json.loads(plan.with_name("plan.journal.json").read_text())
+    assert journal["steps"][kill_after]["status"] == "done"
+    assert journal["status"] == "running"
+
+    res = cli("apply", str(plan), "--auto-approve", "--resume")
+    assert res.returncode == 0, res.stderr
+    assert fingerprint(sandbox) == before
+    assert client_ready(sandbox) and secrets_open_database(sandbox)
+    assert settings(sandbox) == settings_before
+
+
+def test_a_wait_that_times_out_rolls_back_the_scale_settings(sandbox, tmp_path):
+    wait_healthy(sandbox)
+    services = tmp_path / "services"
+    services.mkdir()
+    # A site definition of Keycloak that gives set-instances one second: the wait must time out.
+    from pgrestore.services import load
+    impatient = {**load("keycloak"), "name": "keycloak-impatient",
+                 "timeouts": {"default": 300, "set-instances": 1}}
+    (services / "keycloak-impatient.yaml").write_text(json.dumps(impatient))
+    cli = Cli(sandbox, {"PGRESTORE_SERVICES_DIR": str(services)})
+    key = make_backup(sandbox, "psql")
+    settings_before = settings(sandbox)
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "keycloak-impatient", "--backup", key, "-o", str(plan)).returncode == 0
+
+    res = cli("apply", str(plan), "--auto-approve")
+    assert res.returncode == 5, res.stderr
+    assert "timed out" in res.stderr and "rolled back" in res.stderr
+    assert settings(sandbox) == settings_before
+    journal = json.loads(plan.with_name("plan.journal.json").read_text())
+    assert journal["status"] == "rolled-back"
+    assert [r["status"] for r in journal["rollback"]] == ["done", "done", "done"]
+    wait_healthy(sandbox)
