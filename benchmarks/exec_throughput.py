@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -23,8 +22,7 @@ from sandbox import registry
 from sandbox.drills import grow
 from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api
 from sandbox.paths import StateDir, default_state_dir
-from sandbox.pgserver import PgServer, pg_bin
-from sandbox.procs import free_port
+from sandbox.pgserver import discard, pg_bin, scratch_server
 from sandbox.seed import wait_cluster_running
 
 CHUNK = 1024 * 1024
@@ -40,19 +38,14 @@ def dump(state: StateDir, out: Path) -> float:
 
 
 def direct(dump_file: Path) -> float:
-    root = Path(tempfile.mkdtemp(prefix="pgrestore-bench-", dir="/var/tmp"))
-    root.chmod(0o755)
-    server = PgServer(root / "data", free_port())
-    server.init()
-    server.start()
+    server = scratch_server()
     try:
         start = time.monotonic()
         subprocess.run([pg_bin("psql"), "-X", "-q", "-o", "/dev/null", "-d", "postgres", "-f", str(dump_file)],
                        check=True, env={**os.environ, **server.env()}, stderr=subprocess.DEVNULL)
         return time.monotonic() - start
     finally:
-        server.wipe()
-        shutil.rmtree(root, ignore_errors=True)
+        discard(server)
 
 
 def through_sandbox(api: Api, dump_file: Path) -> float:

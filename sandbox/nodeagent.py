@@ -15,11 +15,12 @@ import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kubernetes import client, watch
+from kubernetes import client
 
 from . import registry
 from .kube import Api, is_not_found
 from .login import can_login
+from .loop import reconcile_forever
 from .operator import ClusterLocks
 from .paths import StateDir
 from .pgserver import PgServer
@@ -39,7 +40,6 @@ def _now() -> str:
 class NodeAgent:
     def __init__(self, api: Api, state: StateDir, locks: ClusterLocks, kubelet_port: int):
         self.api, self.state, self.locks, self.port = api, state, locks, kubelet_port
-        self._wake = threading.Event()
         self._running_since: dict[str, float] = {}
         self._leaders: dict[str, str] = {}  # uid of each running pod 0 -> its cluster key
 
@@ -50,22 +50,7 @@ class NodeAgent:
 
     def run(self, stop: threading.Event) -> None:
         threading.Thread(target=self._heartbeat, args=(stop,), daemon=True, name="heartbeat").start()
-        threading.Thread(target=self._watch, args=(stop,), daemon=True, name="pod-watch").start()
-        while not stop.is_set():
-            try:
-                self.sync_all()
-            except Exception:  # noqa: BLE001 - a kubelet keeps going
-                log.exception("pod sync failed")
-            self._wake.wait(1.0)
-            self._wake.clear()
-
-    def _watch(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                for _ in watch.Watch().stream(self.api.core.list_pod_for_all_namespaces, timeout_seconds=60):
-                    self._wake.set()
-            except Exception:  # noqa: BLE001 - re-watch after API hiccups
-                stop.wait(1.0)
+        reconcile_forever(stop, self.sync_all, self.api.core.list_pod_for_all_namespaces, log=log, name="pods")
 
     # -- nodes ------------------------------------------------------------
     def _register(self, name: str) -> None:

@@ -20,11 +20,12 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kubernetes import client, watch
+from kubernetes import client
 
 from . import registry
 from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, is_conflict, is_not_found
 from .login import can_login
+from .loop import reconcile_forever
 from .paths import StateDir
 from .pgserver import PgServer
 
@@ -58,29 +59,10 @@ def cluster_users(spec: dict) -> list[str]:
 class Operator:
     def __init__(self, api: Api, state: StateDir, locks: "ClusterLocks"):
         self.api, self.state, self.locks = api, state, locks
-        self._wake = threading.Event()
 
-    # -- loop -------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        threading.Thread(target=self._watch, args=(stop,), daemon=True, name="operator-watch").start()
-        while not stop.is_set():
-            try:
-                self.reconcile_all()
-            except Exception:  # noqa: BLE001 - an operator keeps going
-                log.exception("reconcile failed")
-            self._wake.wait(1.0)
-            self._wake.clear()
-
-    def _watch(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                for _ in watch.Watch().stream(
-                    self.api.custom.list_cluster_custom_object, CRD_GROUP, CRD_VERSION, CRD_PLURAL,
-                    timeout_seconds=60,
-                ):
-                    self._wake.set()
-            except Exception:  # noqa: BLE001 - re-watch after API hiccups
-                stop.wait(1.0)
+        reconcile_forever(stop, self.reconcile_all, self.api.custom.list_cluster_custom_object,
+                          CRD_GROUP, CRD_VERSION, CRD_PLURAL, log=log, name="postgresqls")
 
     def reconcile_all(self) -> None:
         items = self.api.custom.list_cluster_custom_object(CRD_GROUP, CRD_VERSION, CRD_PLURAL)["items"]

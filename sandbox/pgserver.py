@@ -109,3 +109,20 @@ class PgServer:
         if res.returncode != 0:
             raise SandboxError(f"psql on port {self.port} failed: {res.stderr.strip()}")
         return res.stdout
+
+
+def scratch_server() -> PgServer:
+    """A fresh, running server outside any cluster (tests, benchmarks); discard() removes it."""
+    import tempfile
+    from .procs import free_port
+    root = Path(tempfile.mkdtemp(prefix="pgrestore-scratch-", dir="/var/tmp"))
+    root.chmod(0o755)  # the `postgres` user must reach its data directory
+    server = PgServer(root / "data", free_port())
+    server.init()
+    server.start()
+    return server
+
+
+def discard(server: PgServer) -> None:
+    server.wipe()
+    shutil.rmtree(server.datadir.parent, ignore_errors=True)

@@ -10,6 +10,7 @@ missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
 command -v etcd >/dev/null || missing+=(etcd-server)
 command -v gzip >/dev/null || missing+=(gzip)
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 if ((${#missing[@]})); then
   echo "==> installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq

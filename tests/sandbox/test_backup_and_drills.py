@@ -7,27 +7,22 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import yaml
 
-from sandbox import registry, s3
+from sandbox import registry, s3, seed
 from sandbox.backup import backup
 from sandbox.drills import break_service
+from sandbox.services import get_service
 from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
-from sandbox.pgserver import PgServer, pg_bin
-from sandbox.procs import free_port
+from sandbox.pgserver import PgServer, discard, pg_bin, scratch_server
 
 NS, CLUSTER = "services", "cray-sls-postgres"
 
 
 def _restore_into_fresh_server(dump: Path) -> PgServer:
-    root = Path(tempfile.mkdtemp(prefix="pgrestore-fresh-", dir="/var/tmp"))
-    root.chmod(0o755)
-    server = PgServer(root / "data", free_port())
-    server.init()
-    server.start()
+    server = scratch_server()
     res = subprocess.run([pg_bin("psql"), "-X", "-q", "-d", "postgres", "-f", str(dump)],
                          capture_output=True, text=True, env={**os.environ, **server.env()})
     assert res.returncode == 0, res.stderr
@@ -70,8 +65,7 @@ def test_psql_backup_writes_a_dump_and_manifest_pair_that_restores(sandbox, tmp_
         assert fresh.psql(count, db="sls") == live.psql(count, db="sls")
         assert fresh.psql("SELECT version FROM schema_migrations", db="sls").strip() == "3"
     finally:
-        fresh.wipe()
-        shutil.rmtree(fresh.datadir.parent, ignore_errors=True)
+        discard(fresh)
 
 
 def test_logical_backup_is_gzip_under_the_cluster_uid_and_restores(sandbox, tmp_path):
@@ -90,14 +84,18 @@ def test_logical_backup_is_gzip_under_the_cluster_uid_and_restores(sandbox, tmp_
     try:
         assert int(fresh.psql("SELECT count(*) FROM network", db="sls")) == 5
     finally:
-        fresh.wipe()
-        shutil.rmtree(fresh.datadir.parent, ignore_errors=True)
+        discard(fresh)
 
 
 def test_break_drop_table_and_truncate(sandbox):
     server = registry.server_for(sandbox.state.clusters, "spire", "spire-postgres")
     exists = "SELECT count(*) FROM pg_tables WHERE tablename = 'registered_entries'"
-    break_service(sandbox.state, "spire", "truncate")
-    assert int(server.psql("SELECT count(*) FROM registered_entries", db="spire")) == 0
-    break_service(sandbox.state, "spire", "drop-table")
-    assert int(server.psql(exists, db="spire")) == 0
+    assert int(server.psql("SELECT count(*) FROM registered_entries", db="spire")) == 1500
+    try:
+        break_service(sandbox.state, "spire", "truncate")
+        assert int(server.psql("SELECT count(*) FROM registered_entries", db="spire")) == 0
+        break_service(sandbox.state, "spire", "drop-table")
+        assert int(server.psql(exists, db="spire")) == 0
+    finally:  # leave spire as seeded
+        server.psql("DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION spire;", db="spire")
+        seed.load_rows(sandbox.state, get_service("spire"))

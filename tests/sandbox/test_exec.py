@@ -61,3 +61,15 @@ def test_sandbox_can_force_v4_like_a_csm_kubelet(sandbox):
     finally:
         sandbox.state.exec_protocol.write_text("auto\n")
     assert used == V4 and out.strip() == "1"
+
+
+def test_kubectl_exec_works_unchanged(sandbox):
+    import subprocess
+    env = {"KUBECONFIG": str(sandbox.state.kubeconfig), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    res = subprocess.run(["kubectl", "exec", "-i", "-n", NS, LEADER, "-c", "postgres", "--",
+                          "psql", "-U", "postgres", "-d", "service_db", "-At"],
+                         input="SELECT count(*) FROM realm;\n", capture_output=True, text=True, env=env, timeout=60)
+    assert (res.returncode, res.stdout.strip()) == (0, "2"), res.stderr
+    res = subprocess.run(["kubectl", "exec", "-n", NS, LEADER, "-c", "postgres", "--", "bash", "-c", "exit 5"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 5
