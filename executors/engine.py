@@ -78,6 +78,9 @@ def _s3_for(plan: dict, kube: Kube, opts: Options):
 
 def _journal(plan_path: Path, plan: dict, kube: Kube, resume: bool) -> Journal:
     existing = Journal.existing(path_for(plan_path), kube, plan)
+    if existing is not None and existing.data["status"] in ("rolled-back", "rollback-incomplete"):
+        raise UsageError(f"this plan failed and was rolled back ({existing.data['status']}); the cluster no longer "
+                         f"looks as planned: re-run `pgrestore plan`")
     if resume:
         if existing is None:
             raise UsageError(f"nothing to resume: no journal for this plan beside {plan_path} or in the cluster")

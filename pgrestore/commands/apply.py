@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -27,8 +28,16 @@ def _approve(plan: dict, auto_approve: bool, resume: bool) -> None:
         raise UsageError("not approved; nothing changed")
 
 
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (kill, a closing SSH session's supervisor) rolls back like Ctrl-C does."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
 def apply(plan_path: Path, auto_approve: bool, resume: bool, as_json: bool, kubeconfig: str | None,
           s3_opts: dict) -> None:
+    _terminate_as_interrupt()
     opts = engine.Options(auto_approve=auto_approve, resume=resume, kubeconfig=kubeconfig, s3=s3_opts)
     plan, kube, s3, journal = engine.prepare(plan_path, opts)
     if not auto_approve and not sys.stdin.isatty():

@@ -62,3 +62,30 @@ def test_a_wait_that_times_out_rolls_back_the_scale_settings(sandbox, tmp_path):
     assert journal["status"] == "rolled-back"
     assert [r["status"] for r in journal["rollback"]] == ["done", "done", "done"]
     wait_healthy(sandbox)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_apply_after_the_delete_rolls_back(sandbox, cli, tmp_path, sig):
+    wait_healthy(sandbox)
+    key = make_backup(sandbox, "psql")
+    settings_before = settings(sandbox)
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "keycloak", "--backup", key, "-o", str(plan)).returncode == 0
+    proc = cli.popen("apply", str(plan), "--auto-approve", "--json")
+    for line in proc.stdout:
+        if json.loads(line).get("step") == "04-create-cluster":
+            proc.send_signal(sig)  # Ctrl-C sends SIGINT
+            break
+    rest = [json.loads(line) for line in proc.stdout]
+    assert proc.wait() == 5, proc.stderr.read()
+    assert [e["kind"] for e in rest if e["event"] == "rollback_finished" and e["status"] == "done"] == [
+        "ensure-cluster", "set-instances", "scale-workload"]
+    assert settings(sandbox) == settings_before
+    journal = json.loads(plan.with_name("plan.journal.json").read_text())
+    assert journal["status"] == "rolled-back"
+    # The data is gone with the deleted cluster; a new plan and apply bring it back.
+    again = tmp_path / "again.json"
+    assert cli("apply", str(plan), "--auto-approve").returncode == 1  # rolled-back plans are not reused
+    assert cli("plan", "keycloak", "--backup", key, "-o", str(again)).returncode == 0
+    assert cli("apply", str(again), "--auto-approve").returncode == 0
+    wait_healthy(sandbox)
