@@ -25,6 +25,7 @@ class Context:
     journal: Journal
     emit: Callable[[dict], None]
     manifest: tuple[ManifestSecret, ...] | None = field(default=None, repr=False)
+    still_locked: Callable[[], bool] = lambda: True
 
     @property
     def ns(self) -> str:

@@ -106,3 +106,31 @@ def check(backup: dict, s3: S3 | None) -> DumpReport:
         raise BackupError(f"{backup['key']} has no '{TRAILER.decode()}' trailer: the dump is truncated or "
                           f"the backup job failed; choose another backup")
     return report
+
+
+class VerifiedStream:
+    """The SQL of the planned dump, re-checked as it streams: S3 only while the ETag is the
+    planned one; a local file's bytes hashed against the planned sha256."""
+
+    def __init__(self, backup: dict, s3: S3 | None):
+        self.backup, self.s3 = backup, s3
+        self._sha, self._bytes = hashlib.sha256(), 0
+
+    def _raw(self) -> Iterator[bytes]:
+        b = self.backup
+        chunks = self.s3.stream(b["bucket"], b["key"], if_match=b["etag"]) if b["source"] == "s3" \
+            else raw_chunks(b, None)
+        for c in chunks:
+            self._bytes += len(c)
+            self._sha.update(c)
+            yield c
+
+    def __iter__(self) -> Iterator[bytes]:
+        raw = self._raw()
+        return gunzip(raw, self.backup["key"]) if _gzipped(self.backup) else raw
+
+    def check_complete(self) -> None:
+        b = self.backup
+        if self._bytes != b["size"] or (b["sha256"] and self._sha.hexdigest() != b["sha256"]):
+            raise BackupError(f"{b['key']} changed while it was restored ({self._bytes} bytes read, "
+                              f"{b['size']} planned); re-plan and restore again")

@@ -10,8 +10,8 @@ from pgrestore import plan as plan_doc
 from pgrestore import snapshot
 from pgrestore.adapters.kube import Kube
 from pgrestore.adapters.psql import Psql
-from pgrestore.errors import (ApplyFailedRollbackIncomplete, ApplyFailedRolledBack, BackupError, PgRestoreError,
-                              PlanRejected, UsageError)
+from pgrestore.errors import (ApplyFailedRollbackIncomplete, ApplyFailedRolledBack, BackupError, NotFound,
+                              PgRestoreError, PlanRejected, StepFailed, UsageError)
 
 from .context import Context, split_address
 from .journal import Journal, path_for
@@ -52,7 +52,10 @@ def _check_cluster(plan: dict, kube: Kube) -> None:
 
 
 def _check_fresh(plan: dict, kube: Kube, s3) -> None:
-    state = snapshot.read_cluster(kube, service_from_plan(plan))
+    try:
+        state = snapshot.read_cluster(kube, service_from_plan(plan))
+    except NotFound as e:
+        raise PlanRejected(f"plan is stale: {e} since it was made; re-run `pgrestore plan`") from None
     lines = plan_doc.drift(plan["prior_state"], plan_doc.prior_state(state, plan["digest_salt"]))
     b = plan["backup"]
     if b["source"] == "s3":
@@ -78,21 +81,19 @@ def _s3_for(plan: dict, kube: Kube, opts: Options):
 
 def _journal(plan_path: Path, plan: dict, kube: Kube, resume: bool) -> Journal:
     existing = Journal.existing(path_for(plan_path), kube, plan)
-    if existing is not None and existing.data["status"] in ("rolled-back", "rollback-incomplete"):
-        raise UsageError(f"this plan failed and was rolled back ({existing.data['status']}); the cluster no longer "
-                         f"looks as planned: re-run `pgrestore plan`")
+    status = existing.data["status"] if existing else None
+    if status == "rolling-back":
+        raise UsageError(f"a rollback of this plan was interrupted; finish it with `pgrestore rollback {plan_path}`")
+    if status in ("rolled-back", "rollback-incomplete", "done"):
+        raise PlanRejected(f"this plan was already applied ({status}); the cluster no longer looks as planned: "
+                           f"re-run `pgrestore plan`")
     if resume:
         if existing is None:
             raise UsageError(f"nothing to resume: no journal for this plan beside {plan_path} or in the cluster")
-        if existing.data["status"] == "done":
-            raise UsageError("this plan was applied completely already; make a new plan for another restore")
         return existing
-    if existing is not None and existing.data["status"] != "done" and any(
-            s["status"] != "pending" for s in existing.data["steps"].values()):
-        raise UsageError(f"this plan was started before (journal status {existing.data['status']}); "
+    if existing is not None and any(s["status"] != "pending" for s in existing.data["steps"].values()):
+        raise UsageError(f"this plan was started before (journal status {status}); "
                          f"continue it with `pgrestore apply {plan_path} --resume`")
-    if existing is not None and existing.data["status"] == "done":
-        raise UsageError("this plan was applied completely already; make a new plan for another restore")
     return Journal.fresh(path_for(plan_path), kube, plan)
 
 
@@ -126,13 +127,15 @@ def run(plan: dict, kube: Kube, s3, journal: Journal, opts: Options, emit: Calla
     lock.acquire(resume=opts.resume)
     try:
         # Under the lock, so nothing of ours changes the cluster between this check and the steps.
-        if not opts.resume:
+        # A resume before the first change is checked too: the cluster may have moved on since.
+        if not opts.resume or not _changed(plan, journal):
             _check_fresh(plan, kube, s3)
         approve(plan)
     except BaseException:
-        lock.release()
+        _release(lock)
         raise
-    ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit)
+    ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit,
+                  still_locked=lambda: not lock.lost)
     try:
         journal.set_status("running")
         _reset_interrupted(plan, journal)
@@ -147,6 +150,11 @@ def run(plan: dict, kube: Kube, s3, journal: Journal, opts: Options, emit: Calla
             if isinstance(e, KeyboardInterrupt):
                 raise UsageError("interrupted before any change; nothing to roll back") from None
             raise
+        if isinstance(e, LockLost):
+            journal.set_status("failed")
+            raise ApplyFailedRollbackIncomplete(f"{e}; nothing was rolled back: check who holds the lease, then "
+                                                f"resume or roll back this plan") from None
+        journal.set_status("rolling-back")  # a crash now must not leave a resumable journal
         failed = rollback(ctx)
         if failed:
             journal.set_status("rollback-incomplete")
@@ -156,11 +164,25 @@ def run(plan: dict, kube: Kube, s3, journal: Journal, opts: Options, emit: Calla
         raise ApplyFailedRolledBack(f"apply failed ({reason}); scale settings rolled back. The data is NOT "
                                     f"restored: fix the cause, re-plan and apply again") from None
     finally:
+        _release(lock)
+
+
+def _release(lock: Lock) -> None:
+    """A failed release must not hide how the apply ended; the lease expires by itself."""
+    try:
         lock.release()
+    except PgRestoreError:
+        pass
+
+
+class LockLost(StepFailed):
+    """Another apply took the lease: stop at once and touch nothing more."""
 
 
 def _run_steps(ctx: Context) -> None:
     for step in ctx.plan["steps"]:
+        if not ctx.still_locked():
+            raise LockLost(f"lost lease pgrestore-{ctx.plan['service']} before step {step['id']}")
         if ctx.journal.status_of(step["id"]) == "done":
             ctx.emit({"event": "step_finished", "step": step["id"], "status": "skipped", "reason": "done before"})
             continue
@@ -186,9 +208,10 @@ def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], No
     lock.acquire(resume=True)
     try:
         ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=None, journal=journal, emit=emit)
+        journal.set_status("rolling-back")
         failed = rollback(ctx)
     finally:
-        lock.release()
+        _release(lock)
     if failed:
         journal.set_status("rollback-incomplete")
         raise ApplyFailedRollbackIncomplete(f"rollback incomplete; by hand: {' | '.join(failed)}")

@@ -48,17 +48,26 @@ class Journal:
 
     @classmethod
     def existing(cls, path: Path, kube: Kube, plan: dict) -> "Journal | None":
-        """The local file if there is one, else the cluster's copy (e.g. resumed elsewhere)."""
-        data = None
+        """The newer of the local file and the cluster's copy: an apply resumed on another
+        machine leaves this machine's file behind, and it must not win."""
+        copies = []
         if path.exists():
-            data = json.loads(path.read_text())
-        else:
-            cm = kube.get_configmap(plan["namespace"], configmap_name(plan["service"]))
-            if cm and "journal.json" in (cm.get("data") or {}):
-                data = json.loads(cm["data"]["journal.json"])
-        if data is None or data.get("plan_checksum") != plan["checksum"]:
+            copies.append(json.loads(path.read_text()))
+        cm = kube.get_configmap(plan["namespace"], configmap_name(plan["service"]))
+        if cm and "journal.json" in (cm.get("data") or {}):
+            copies.append(json.loads(cm["data"]["journal.json"]))
+        copies = [c for c in copies if c.get("plan_checksum") == plan["checksum"]]
+        if not copies:
             return None
-        return cls(path, kube, plan["namespace"], data)
+        return cls(path, kube, plan["namespace"], max(copies, key=lambda c: c["updated_at"]))
+
+    @staticmethod
+    def in_cluster(kube: Kube, namespace: str, service: str) -> dict | None:
+        """The latest journal of any plan for this service, as the cluster holds it."""
+        cm = kube.get_configmap(namespace, configmap_name(service))
+        if cm and "journal.json" in (cm.get("data") or {}):
+            return json.loads(cm["data"]["journal.json"])
+        return None
 
     # -- state ---------------------------------------------------------------
     def status_of(self, step_id: str) -> str:
@@ -89,6 +98,11 @@ class Journal:
             self.save()
         return saved[name]
 
+    def remember(self, key: str, name: str, value: dict) -> None:
+        """Persist the latest value (unlike save_once), e.g. the uid of the cluster we created."""
+        self.data["saved"].setdefault(key, {})[name] = value
+        self.save()
+
     def saved(self, key: str, name: str) -> dict | None:
         return self.data["saved"].get(key, {}).get(name)
 
@@ -106,6 +120,7 @@ class Journal:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)  # saved specs are not secrets, but they are nobody else's business
         os.replace(tmp, self.path)
         try:
             self.kube.upsert_configmap(self.namespace, configmap_name(self.data["service"]),

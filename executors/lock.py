@@ -53,6 +53,7 @@ class Lock:
         self.identity, self.lock_id = holder_identity(), str(uuid.uuid4())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.lost = False  # set when another holder took the lease: the engine stops before its next step
 
     def _body(self, existing: dict | None = None) -> dict:
         now = datetime.now(timezone.utc)
@@ -94,9 +95,12 @@ class Lock:
             try:
                 current = self.kube.get_lease(self.ns, self.name)
                 if current is None or (current.get("spec") or {}).get("holderIdentity") != self.identity:
-                    return  # force-unlocked: nothing of ours to renew
+                    self.lost = True  # force-unlocked or taken over
+                    return
                 current["spec"]["renewTime"] = _micro(datetime.now(timezone.utc))
-                self.kube.replace_lease(self.ns, current)
+                if not self.kube.replace_lease(self.ns, current):
+                    self.lost = True
+                    return
             except Exception:  # noqa: BLE001 - a missed renewal is retried; expiry is 4 renewals away
                 continue
 

@@ -52,8 +52,8 @@ def rollback(ctx: Context) -> list[str]:
             detail = ACTIONS[action["kind"]](ctx)
             ctx.journal.add_rollback(action["kind"], "done", detail)
             ctx.emit({"event": "rollback_finished", "kind": action["kind"], "status": "done", "detail": detail})
-        except (PgRestoreError, KeyboardInterrupt) as e:
-            detail = str(e) or type(e).__name__
+        except (Exception, KeyboardInterrupt) as e:  # every action gets its chance
+            detail = str(e) if isinstance(e, PgRestoreError) else f"{type(e).__name__}: {e}"
             ctx.journal.add_rollback(action["kind"], "failed", detail)
             ctx.emit({"event": "rollback_finished", "kind": action["kind"], "status": "failed", "detail": detail})
             failed.append(f"{action['description']}: {detail}")

@@ -24,5 +24,7 @@ def run(step: dict, ctx: Context) -> dict:
         statements.append(f"ALTER USER {_ident(user)} WITH PASSWORD {literal(password)};")
         users.append(user)
         values.append(password)
-    ctx.psql.run(ctx.ns, f"{ctx.cluster}-0", "\n".join(statements), secrets=values)
+    # Keep the statements, which carry passwords, out of the server log whatever its settings.
+    quiet = "SET log_statement = 'none'; SET log_min_error_statement = 'panic'; SET log_min_duration_statement = -1;"
+    ctx.psql.run(ctx.ns, f"{ctx.cluster}-0", quiet + "\n" + "\n".join(statements), secrets=values)
     return {"users": users}

@@ -23,5 +23,6 @@ def run(step: dict, ctx: Context) -> dict:
         body = copy.deepcopy(saved_resource(ctx))
         body["spec"]["numberOfInstances"] = step["params"]["numberOfInstances"]
         live = ctx.kube.create_postgresql(body)
+    ctx.journal.remember("created", ctx.cluster, {"uid": live["metadata"]["uid"]})
     wait_running_with_leader(ctx, step["timeout_seconds"])
     return {"uid": live["metadata"]["uid"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pgrestore.errors import StepFailed
 from pgrestore.snapshot import strip_server_fields
 
 from ..context import Context
@@ -17,6 +18,12 @@ def saved_resource(ctx: Context) -> dict:
 def run(step: dict, ctx: Context) -> dict:
     live = ctx.kube.get_postgresql(ctx.ns, ctx.cluster)
     if live is not None:
+        # Only the cluster that was planned, or the one this apply created, may be deleted.
+        ours = {ctx.prior(f"postgresql/{ctx.ns}/{ctx.cluster}")["uid"],
+                (ctx.journal.saved("created", ctx.cluster) or {}).get("uid")}
+        if live["metadata"]["uid"] not in ours:
+            raise StepFailed(f"postgresql {ctx.cluster} has uid {live['metadata']['uid']}, which is neither the "
+                             f"planned one nor one this apply created: it was re-created since; re-plan")
         ctx.journal.save_once("postgresql", ctx.cluster, strip_server_fields(live))
         ctx.kube.delete_postgresql(ctx.ns, ctx.cluster)
     timeout = step["timeout_seconds"]

@@ -51,24 +51,9 @@ def _secret_problems(ctx: Context) -> list[str]:
     return problems
 
 
-def _row_problems(ctx: Context) -> tuple[list[str], int]:
-    expected = ctx.journal.observed(next(s["id"] for s in ctx.plan["steps"] if s["kind"] == "verify-backup"))
-    problems, checked = [], 0
-    for db, tables in sorted((expected.get("rows") or {}).items()):
-        if not tables:
-            continue
-        live = ctx.psql.row_counts(ctx.ns, f"{ctx.cluster}-0", db, tables)
-        for table, n in sorted(tables.items()):
-            checked += 1
-            if live.get(table) != n:
-                problems.append(f"{db}.{table}: {live.get(table)} rows, the dump has {n}")
-    return problems, checked
-
-
 def run(step: dict, ctx: Context) -> dict:
+    # Row counts were checked right after the restore: by now clients and jobs have written.
     problems = _problems(ctx)
-    row_problems, checked = _row_problems(ctx)
-    problems += row_problems
     if problems:
         raise StepFailed(f"verification failed: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
-    return {"tables_checked": checked}
+    return {"checked": "members, client readiness, scale settings, secrets"}

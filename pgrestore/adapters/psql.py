@@ -49,9 +49,11 @@ def classify(stderr: str) -> tuple[list[str], list[str]]:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Hide secret values, also as they appear inside SQL string literals."""
     for s in secrets:
-        if s:
-            text = text.replace(s, "***")
+        for form in {s, s.replace("'", "''")}:
+            if form:
+                text = text.replace(form, "***")
     return text
 
 
@@ -72,8 +74,9 @@ class Psql:
                              ["psql", "-U", "postgres", "-d", db, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
                              stdin=[sql.encode()], stdin_end=_QUIT)
         if res.returncode != 0:
-            first = next((l for l in res.stderr.splitlines() if _ERROR_LINE.search(l)), res.stderr.strip()[:200])
-            raise PsqlError(f"psql in {ns}/{pod} (database {db}) failed: {scrub(first, secrets)}")
+            stderr = scrub(res.stderr, secrets)  # before cutting: a cut could split a secret
+            first = next((l for l in stderr.splitlines() if _ERROR_LINE.search(l)), stderr.strip()[:200])
+            raise PsqlError(f"psql in {ns}/{pod} (database {db}) failed: {first}")
         return res.stdout
 
     def row_counts(self, ns: str, pod: str, db: str, tables: Iterable[str]) -> dict[str, int]:

@@ -58,10 +58,14 @@ class S3:
         return S3Object(key, h["ContentLength"], h["ETag"].strip('"'),
                         h["LastModified"].strftime("%Y-%m-%dT%H:%M:%SZ"))
 
-    def stream(self, bucket: str, key: str) -> Iterator[bytes]:
-        """The object's bytes in 1 MiB chunks; never the whole object in memory."""
+    def stream(self, bucket: str, key: str, if_match: str | None = None) -> Iterator[bytes]:
+        """The object's bytes in 1 MiB chunks; never the whole object in memory.
+
+        With if_match, S3 refuses (PreconditionFailed) if the object is no longer that ETag.
+        """
+        extra = {"IfMatch": f'"{if_match}"'} if if_match else {}
         with _translated(f"read s3://{bucket}/{key}"):
-            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+            body = self.client.get_object(Bucket=bucket, Key=key, **extra)["Body"]
             try:
                 yield from body.iter_chunks(CHUNK)
             finally:

@@ -117,3 +117,20 @@ def test_without_a_terminal_apply_needs_auto_approve(sandbox, cli, tmp_path):
     res = cli("apply", str(plan))
     assert res.returncode == 1 and "--auto-approve" in res.stderr
     assert _unchanged(sandbox, uid, before)
+
+
+def test_planning_is_refused_while_an_apply_is_unfinished(sandbox, cli, tmp_path):
+    wait_healthy(sandbox)
+    plan = _plan(cli, tmp_path, make_backup(sandbox, "psql"))
+    proc = cli.popen("apply", str(plan), "--auto-approve", "--json")
+    for line in proc.stdout:
+        if json.loads(line) == {**json.loads(line), "event": "step_finished", "step": "02-scale-workload"}:
+            proc.kill()  # a crash: the journal says running, the lease is left behind
+            break
+    proc.wait()
+    res = cli("plan", "keycloak", "-o", str(tmp_path / "mid.json"))
+    assert res.returncode == 1 and "holds lease" in res.stderr
+    assert not (tmp_path / "mid.json").exists()
+    res = cli("apply", str(plan), "--auto-approve", "--resume")
+    assert res.returncode == 0, res.stderr
+    wait_healthy(sandbox)

@@ -85,7 +85,7 @@ def test_interrupting_apply_after_the_delete_rolls_back(sandbox, cli, tmp_path, 
     assert journal["status"] == "rolled-back"
     # The data is gone with the deleted cluster; a new plan and apply bring it back.
     again = tmp_path / "again.json"
-    assert cli("apply", str(plan), "--auto-approve").returncode == 1  # rolled-back plans are not reused
+    assert cli("apply", str(plan), "--auto-approve").returncode == 3  # rolled-back plans are not reused
     assert cli("plan", "keycloak", "--backup", key, "-o", str(again)).returncode == 0
     assert cli("apply", str(again), "--auto-approve").returncode == 0
     wait_healthy(sandbox)
