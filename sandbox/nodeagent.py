@@ -30,7 +30,7 @@ log = logging.getLogger("sandbox.nodeagent")
 
 NODES = ("ncn-w001", "ncn-w002", "ncn-w003")
 DB_ANNOTATION = "sandbox.pgrestore.dev/database"  # "<cluster>/<database>"
-JOB_RUN_SECONDS = 1.0
+JOB_RUN_SECONDS = 0.5
 
 
 def _now() -> str:
