@@ -63,9 +63,10 @@ def test_sandbox_can_force_v4_like_a_csm_kubelet(sandbox):
     assert used == V4 and out.strip() == "1"
 
 
-def test_kubectl_exec_works_unchanged(sandbox):
+def test_kubectl_exec_works_unchanged(sandbox, tmp_path):
     import subprocess
-    env = {"KUBECONFIG": str(sandbox.state.kubeconfig), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    # A HOME of its own: kubectl writes its discovery cache there.
+    env = {"KUBECONFIG": str(sandbox.state.kubeconfig), "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)}
     res = subprocess.run(["kubectl", "exec", "-i", "-n", NS, LEADER, "-c", "postgres", "--",
                           "psql", "-U", "postgres", "-d", "service_db", "-At"],
                          input="SELECT count(*) FROM realm;\n", capture_output=True, text=True, env=env, timeout=60)
