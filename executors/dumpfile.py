@@ -55,12 +55,6 @@ def gunzip(chunks: Iterable[bytes], key: str) -> Iterator[bytes]:
         raise BackupError(f"{key} ends before its gzip stream does (truncated); choose another backup")
 
 
-def sql_chunks(backup: dict, s3: S3 | None) -> Iterator[bytes]:
-    """The dump's SQL text, decompressed on the client as it streams."""
-    raw = raw_chunks(backup, s3)
-    return gunzip(raw, backup["key"]) if _gzipped(backup) else raw
-
-
 @dataclass
 class DumpReport:
     bytes_raw: int = 0

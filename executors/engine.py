@@ -10,7 +10,7 @@ from pgrestore import plan as plan_doc
 from pgrestore import snapshot
 from pgrestore.adapters.kube import Kube
 from pgrestore.adapters.psql import Psql
-from pgrestore.errors import (ApplyFailedRollbackIncomplete, ApplyFailedRolledBack, BackupError, NotFound,
+from pgrestore.errors import (ApplyFailedRollbackIncomplete, ApplyFailedRolledBack, NotFound,
                               PgRestoreError, PlanRejected, StepFailed, UsageError)
 
 from .context import Context, split_address
@@ -71,14 +71,6 @@ def _check_fresh(plan: dict, kube: Kube, s3) -> None:
                            f"re-run `pgrestore plan`")
 
 
-def _s3_for(plan: dict, kube: Kube, opts: Options):
-    if plan["backup"]["source"] != "s3":
-        return None
-    o = opts.s3 or {}
-    return snapshot.s3_from_cluster(kube, o.get("s3_namespace") or "services", o.get("s3_endpoint"),
-                                    o.get("s3_access_key"), o.get("s3_secret_key"))
-
-
 def _journal(plan_path: Path, plan: dict, kube: Kube, resume: bool) -> Journal:
     existing = Journal.existing(path_for(plan_path), kube, plan)
     status = existing.data["status"] if existing else None
@@ -102,7 +94,7 @@ def prepare(plan_path: Path, opts: Options) -> tuple[dict, Kube, object, Journal
     plan = plan_doc.load(plan_path)
     kube = Kube(opts.kubeconfig)
     _check_cluster(plan, kube)
-    s3 = _s3_for(plan, kube, opts)
+    s3 = snapshot.s3_from_options(kube, opts.s3) if plan["backup"]["source"] == "s3" else None
     journal = _journal(plan_path, plan, kube, opts.resume)
     return plan, kube, s3, journal
 
@@ -219,4 +211,4 @@ def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], No
     return "scale settings put back as planned"
 
 
-__all__ = ["Options", "prepare", "run", "rollback_on_demand", "BackupError"]
+__all__ = ["Options", "prepare", "run", "rollback_on_demand"]

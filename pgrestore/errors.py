@@ -25,6 +25,10 @@ class NotFound(KubernetesError):
     """A Kubernetes object that should exist does not."""
 
 
+class Conflict(KubernetesError):
+    """The object already exists, or changed since it was read (HTTP 409)."""
+
+
 class S3Error(PgRestoreError):
     """The S3 endpoint refused or failed a request."""
 

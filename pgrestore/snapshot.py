@@ -162,6 +162,13 @@ def s3_from_cluster(kube: Kube, namespace: str = "services", endpoint: str | Non
     return S3(endpoint, access_key, secret_key, verify=verify)
 
 
+def s3_from_options(kube: Kube, opts: dict | None) -> S3:
+    """S3 from the CLI's --s3-* options, falling back to the cluster's credentials secret."""
+    o = opts or {}
+    return s3_from_cluster(kube, o.get("s3_namespace") or "services", o.get("s3_endpoint"),
+                           o.get("s3_access_key"), o.get("s3_secret_key"))
+
+
 def read_backup_s3(s3: S3, cluster: str, wanted: str) -> BackupState:
     listing = [o for p in backups.prefixes(cluster) for o in s3.list(backups.BUCKET, p)]
     chosen = backups.choose(backups.find(listing, cluster), wanted, cluster)

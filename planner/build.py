@@ -11,7 +11,7 @@ from deepdiff import DeepDiff
 
 from pgrestore import __version__
 from pgrestore.errors import BackupError, UsageError
-from pgrestore.plan import FORMAT_VERSION, address, checksum, digest, prior_state
+from pgrestore.plan import FORMAT_VERSION, checksum, digest, prior_state
 from pgrestore.snapshot import BackupState, Snapshot
 from pgrestore.services import timeout_for
 
@@ -122,5 +122,3 @@ def changes(prior: list[dict], desired: dict[str, dict]) -> list[dict]:
         out.append({"address": o["address"], "actions": actions, "before": before, "after": after})
     return out
 
-
-__all__ = ["build_plan", "address"]

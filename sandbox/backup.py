@@ -9,7 +9,6 @@ operator's logical backup): `pg_dumpall` without -c, gzip, at
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -99,8 +98,3 @@ def _logical_backup(client, api: Api, server: PgServer, svc: SandboxService) -> 
     key = f"spilo/{svc.cluster}/{cr['metadata']['uid']}/logical_backups/{int(time.time())}.sql.gz"
     return [(key, _stream_dump(server, client, key, clean=False, gzip=True))]
 
-
-def decode_manifest_passwords(text: str) -> dict[str, str]:
-    """Secret name -> password, for tests and drills."""
-    return {d["metadata"]["name"]: base64.b64decode(d["data"]["password"]).decode()
-            for d in yaml.safe_load_all(text) if d}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -58,7 +59,7 @@ def up(state: StateDir, exec_protocol: str = "auto") -> UpReport:
             return f"started (pid {procs.running_pid(state.pids, process)})"
         return run
 
-    report.timed("certificates", lambda: (ensure_pki(state.pki), "ready")[1])
+    report.timed("certificates", lambda: _ready(ensure_pki, state.pki))
     etcd_port = _port(state, cfg, "etcd", "etcd")
     peer_port = _port(state, cfg, "etcd_peer", "etcd")
     report.timed("etcd", part("etcd", lambda: controlplane.start_etcd(state, etcd_port, peer_port)))
@@ -76,9 +77,14 @@ def up(state: StateDir, exec_protocol: str = "auto") -> UpReport:
     report.timed("operator + node agent", part("sandbox-daemon", lambda: _start_daemon(state, kubelet_port)))
 
     api = Api.from_kubeconfig(state.kubeconfig)
-    report.timed("CRD + bucket", lambda: (seed.ensure_crd(api), s3.ensure_bucket(cfg["s3_endpoint"]), "ready")[2])
+    report.timed("CRD + bucket", lambda: _ready(seed.ensure_crd, api) and _ready(s3.ensure_bucket, cfg["s3_endpoint"]))
     report.timed("CSM services", lambda: _seed(api, state, cfg["s3_endpoint"]))
     return report
+
+
+def _ready(fn: Callable, *args) -> str:
+    fn(*args)
+    return "ready"
 
 
 def _start_daemon(state: StateDir, kubelet_port: int) -> None:
@@ -89,7 +95,6 @@ def _start_daemon(state: StateDir, kubelet_port: int) -> None:
 
 
 def _port_open(port: int) -> bool:
-    import socket
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
 

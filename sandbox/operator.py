@@ -28,6 +28,7 @@ from .login import can_login
 from .loop import reconcile_forever
 from .paths import StateDir
 from .pgserver import PgServer
+from .procs import free_port
 
 log = logging.getLogger("sandbox.operator")
 
@@ -98,7 +99,7 @@ class Operator:
         ns, name, spec = cr["metadata"]["namespace"], cr["metadata"]["name"], cr["spec"]
         log.info("creating cluster %s", key)
         self._set_status(ns, name, "Creating")
-        server = PgServer(self.state.pg / f"{ns}.{name}", _free_port())
+        server = PgServer(self.state.pg / f"{ns}.{name}", free_port())
         server.wipe()
         server.init()
         server.start()
@@ -278,7 +279,3 @@ class ClusterLocks:
 def _parse_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
-
-def _free_port() -> int:
-    from .procs import free_port
-    return free_port()

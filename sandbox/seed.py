@@ -7,6 +7,7 @@ import subprocess
 import time
 from importlib import resources
 
+import yaml
 from kubernetes import client
 
 from pgrestore.errors import SandboxError
@@ -18,13 +19,12 @@ from .operator import secret_name
 from .paths import StateDir
 from .pgserver import pg_bin
 from .services import SandboxService, Workload, load_services
-from .s3 import ACCESS_KEY, BUCKET, SECRET_KEY
+from .s3 import ACCESS_KEY, SECRET_KEY
 
 IMAGE_REGISTRY = "artifactory.algol60.net/csm-docker/stable"
 
 
 def ensure_crd(api: Api) -> None:
-    import yaml
     body = yaml.safe_load(resources.files("sandbox").joinpath("crd.yaml").read_text())
     try:
         api.ext.create_custom_resource_definition(body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pgrestore.errors import BackupError
 from pgrestore.plan import digest
 from pgrestore.snapshot import parse_manifest, sha256_file
@@ -21,9 +23,10 @@ def load_manifest(ctx: Context) -> None:
             raise BackupError(f"manifest {m['key']} changed since planning (ETag {head.etag}); re-plan")
         text = ctx.s3.read_small(b["bucket"], m["key"]).decode()
     else:
-        if sha256_file(__import__("pathlib").Path(m["key"])) != m["sha256"]:
+        path = Path(m["key"])
+        if sha256_file(path) != m["sha256"]:
             raise BackupError(f"manifest {m['key']} changed since planning; re-plan")
-        text = open(m["key"]).read()
+        text = path.read_text()
     secrets = parse_manifest(text, m["key"])
     salt = ctx.plan["digest_salt"]
     planned = {s["name"]: s["password_digest"] for s in m["secrets"]}

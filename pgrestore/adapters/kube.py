@@ -17,7 +17,7 @@ from kubernetes import client, config, watch
 from kubernetes.stream import stream
 from urllib3.exceptions import HTTPError
 
-from pgrestore.errors import KubernetesError, NotFound, StepFailed
+from pgrestore.errors import Conflict, KubernetesError, NotFound, StepFailed
 
 PG_GROUP, PG_VERSION, PG_PLURAL = "acid.zalan.do", "v1", "postgresqls"
 V5 = "v5.channel.k8s.io"
@@ -43,10 +43,21 @@ def _translated(what: str):
     except client.ApiException as e:
         if e.status == 404:
             raise NotFound(f"{what}: not found") from None
+        if e.status == 409:
+            raise Conflict(f"{what}: conflict (exists already, or changed since read)") from None
         reason = e.reason or "error"
         raise KubernetesError(f"{what}: the API server answered {e.status} {reason}") from None
     except (HTTPError, OSError) as e:
         raise KubernetesError(f"{what}: cannot reach the API server ({type(e).__name__})") from None
+
+
+def _optional(what: str, read: Callable[[], object]):
+    """read(), or None if the object does not exist."""
+    try:
+        with _translated(what):
+            return read()
+    except NotFound:
+        return None
 
 
 class Kube:
@@ -61,7 +72,8 @@ class Kube:
         self.custom = client.CustomObjectsApi(self.api_client)
         self.coordination = client.CoordinationV1Api(self.api_client)
 
-    def _dict(self, obj) -> dict:
+    def _dict(self, obj) -> dict | None:
+        """JSON-shaped dict of a client model; None stays None."""
         return self.api_client.sanitize_for_serialization(obj)
 
     # -- identity -------------------------------------------------------------
@@ -100,11 +112,8 @@ class Kube:
 
     # -- postgresql resources --------------------------------------------------
     def get_postgresql(self, ns: str, name: str) -> dict | None:
-        try:
-            with _translated(f"postgresql {ns}/{name}"):
-                return self.custom.get_namespaced_custom_object(PG_GROUP, PG_VERSION, ns, PG_PLURAL, name)
-        except NotFound:
-            return None
+        return _optional(f"postgresql {ns}/{name}",
+                         lambda: self.custom.get_namespaced_custom_object(PG_GROUP, PG_VERSION, ns, PG_PLURAL, name))
 
     def create_postgresql(self, body: dict) -> dict:
         meta = body["metadata"]
@@ -126,18 +135,11 @@ class Kube:
             return [self._dict(s) for s in self.core.list_namespaced_secret(ns, label_selector=selector).items]
 
     def read_secret(self, ns: str, name: str) -> dict | None:
-        try:
-            with _translated(f"secret {ns}/{name}"):
-                return self._dict(self.core.read_namespaced_secret(name, ns))
-        except NotFound:
-            return None
+        return self._dict(_optional(f"secret {ns}/{name}",
+                                    lambda: self.core.read_namespaced_secret(name, ns)))
 
     def delete_secret(self, ns: str, name: str) -> None:
-        try:
-            with _translated(f"delete secret {ns}/{name}"):
-                self.core.delete_namespaced_secret(name, ns)
-        except NotFound:
-            pass
+        _optional(f"delete secret {ns}/{name}", lambda: self.core.delete_namespaced_secret(name, ns))
 
     def create_secret(self, ns: str, body: dict) -> None:
         with _translated(f"create secret {ns}/{body['metadata']['name']}"):
@@ -149,11 +151,8 @@ class Kube:
             return self._dict(self.batch.read_namespaced_job(name, ns))
 
     def delete_job(self, ns: str, name: str) -> None:
-        try:
-            with _translated(f"delete job {ns}/{name}"):
-                self.batch.delete_namespaced_job(name, ns, body=client.V1DeleteOptions(propagation_policy="Foreground"))
-        except NotFound:
-            pass
+        _optional(f"delete job {ns}/{name}", lambda: self.batch.delete_namespaced_job(
+            name, ns, body=client.V1DeleteOptions(propagation_policy="Foreground")))
 
     def create_job(self, ns: str, body: dict) -> None:
         with _translated(f"create job {ns}/{body['metadata']['name']}"):
@@ -161,11 +160,8 @@ class Kube:
 
     # -- leases and config maps ---------------------------------------------------
     def get_lease(self, ns: str, name: str) -> dict | None:
-        try:
-            with _translated(f"lease {ns}/{name}"):
-                return self._dict(self.coordination.read_namespaced_lease(name, ns))
-        except NotFound:
-            return None
+        return self._dict(_optional(f"lease {ns}/{name}",
+                                    lambda: self.coordination.read_namespaced_lease(name, ns)))
 
     def create_lease(self, ns: str, body: dict) -> bool:
         """False if someone else created it first."""
@@ -173,10 +169,8 @@ class Kube:
             with _translated(f"create lease {ns}/{body['metadata']['name']}"):
                 self.coordination.create_namespaced_lease(ns, body)
             return True
-        except KubernetesError as e:
-            if " 409 " in str(e):
-                return False
-            raise
+        except Conflict:
+            return False
 
     def replace_lease(self, ns: str, body: dict) -> bool:
         """False if the lease changed since it was read (resourceVersion conflict)."""
@@ -184,17 +178,11 @@ class Kube:
             with _translated(f"update lease {ns}/{body['metadata']['name']}"):
                 self.coordination.replace_namespaced_lease(body["metadata"]["name"], ns, body)
             return True
-        except KubernetesError as e:
-            if " 409 " in str(e):
-                return False
-            raise
+        except Conflict:
+            return False
 
     def delete_lease(self, ns: str, name: str) -> None:
-        try:
-            with _translated(f"delete lease {ns}/{name}"):
-                self.coordination.delete_namespaced_lease(name, ns)
-        except NotFound:
-            pass
+        _optional(f"delete lease {ns}/{name}", lambda: self.coordination.delete_namespaced_lease(name, ns))
 
     def upsert_configmap(self, ns: str, name: str, data: dict[str, str], labels: dict | None = None) -> None:
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels or {}},
@@ -207,11 +195,8 @@ class Kube:
                 self.core.create_namespaced_config_map(ns, body)
 
     def get_configmap(self, ns: str, name: str) -> dict | None:
-        try:
-            with _translated(f"configmap {ns}/{name}"):
-                return self._dict(self.core.read_namespaced_config_map(name, ns))
-        except NotFound:
-            return None
+        return self._dict(_optional(f"configmap {ns}/{name}",
+                                    lambda: self.core.read_namespaced_config_map(name, ns)))
 
     # -- waiting --------------------------------------------------------------------
     def wait_pods(self, ns: str, selector: str, done: Callable[[list[dict]], bool], what: str,

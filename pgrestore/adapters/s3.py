@@ -29,6 +29,8 @@ def _translated(what: str):
         yield
     except ClientError as e:
         code = e.response.get("Error", {}).get("Code", "error")
+        if code == "PreconditionFailed":
+            raise S3Error(f"{what}: the object changed since it was planned (ETag differs); re-plan") from None
         raise S3Error(f"{what}: S3 answered {code}") from None
     except BotoCoreError as e:
         raise S3Error(f"{what}: {type(e).__name__}; check the endpoint and keys") from None

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from pgrestore import backups, services
 from pgrestore.adapters.kube import Kube
-from pgrestore.commands.plan import s3_for
+from pgrestore.snapshot import s3_from_options
 
 
 def services_table() -> str:
@@ -28,7 +28,7 @@ def _age(stamp: str, now: datetime) -> str:
 
 def backups_table(service_name: str, kubeconfig: str | None, s3_opts: dict) -> str:
     service = services.load(service_name)
-    s3 = s3_for(Kube(kubeconfig), s3_opts)
+    s3 = s3_from_options(Kube(kubeconfig), s3_opts)
     cluster = service["cluster"]
     listing = [o for p in backups.prefixes(cluster) for o in s3.list(backups.BUCKET, p)]
     found = backups.find(listing, cluster)

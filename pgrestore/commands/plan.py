@@ -15,11 +15,6 @@ from pgrestore.plan import render
 from pgrestore.snapshot import Snapshot
 
 
-def s3_for(kube: Kube, opts: dict):
-    return snapshot.s3_from_cluster(kube, opts.get("s3_namespace") or "services", opts.get("s3_endpoint"),
-                                    opts.get("s3_access_key"), opts.get("s3_secret_key"))
-
-
 def take_snapshot(kube: Kube, service: dict, backup: str, dump: Path | None, manifest: Path | None,
                   s3_opts: dict) -> Snapshot:
     cluster = snapshot.read_cluster(kube, service)
@@ -27,7 +22,7 @@ def take_snapshot(kube: Kube, service: dict, backup: str, dump: Path | None, man
     if dump is not None:
         chosen = snapshot.read_backup_file(dump, manifest)
     else:
-        chosen = snapshot.read_backup_s3(s3_for(kube, s3_opts), service["cluster"], backup)
+        chosen = snapshot.read_backup_s3(snapshot.s3_from_options(kube, s3_opts), service["cluster"], backup)
     return Snapshot(cluster, chosen)
 
 
