@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from pgrestore.adapters.s3 import S3Object
-from pgrestore.errors import BackupError
+from core.adapters.s3 import S3Object
+from core.errors import BackupError
 
 BUCKET = "postgres-backup"
 
@@ -53,18 +53,19 @@ def find(objects: list[S3Object], cluster: str) -> list[Backup]:
     return sorted(found, key=lambda b: (b.taken_at, b.key), reverse=True)
 
 
-def choose(backups: list[Backup], wanted: str, cluster: str) -> Backup:
-    """`latest` is the newest complete backup; otherwise the backup with that key."""
+def choose(backups: list[Backup], wanted: str, cluster: str) -> list[Backup]:
+    """The candidates to try, in order: for `latest` every complete backup, newest first (the
+    caller takes the first intact one); otherwise exactly the backup with that key."""
     if wanted == "latest":
-        for b in backups:
-            if b.complete:
-                return b
-        raise BackupError(f"no complete backup of {cluster} in s3://{BUCKET}; "
-                          f"`pgrestore backups` lists what is there")
+        complete = [b for b in backups if b.complete]
+        if not complete:
+            raise BackupError(f"no complete backup of {cluster} in s3://{BUCKET}; "
+                              f"`pgrestore backups` lists what is there")
+        return complete
     for b in backups:
         if b.key == wanted or (b.manifest and b.manifest.key == wanted):
             if not b.complete:
                 raise BackupError(f"backup {b.key} has no .manifest beside it (an interrupted backup job); "
                                   f"choose another or pass --dump FILE")
-            return b
+            return [b]
     raise BackupError(f"no backup {wanted!r} of {cluster} in s3://{BUCKET}; `pgrestore backups` lists them")

@@ -10,30 +10,42 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from pgrestore.adapters.s3 import S3
-from pgrestore.errors import BackupError
+from core.adapters.s3 import S3
+from core.errors import BackupError
+from core.model import BackupRef
 
 HEADER = b"--\n-- PostgreSQL database cluster dump\n"
 TRAILER = b"-- PostgreSQL database cluster dump complete"
+GZIP_MAGIC = b"\x1f\x8b"
+TAIL_BYTES = 256
 _COPY = re.compile(rb"^COPY (\S+) .*FROM stdin;$")
 _CONNECT = re.compile(rb'^\\connect (?:-reuse-previous=on )?"?([^"\s]+)"?')
 
 
-def _gzipped(backup: dict) -> bool:
-    return backup["format"] == "logical" or backup["key"].endswith(".gz")
+def gzipped(backup: BackupRef) -> bool:
+    return backup.format == "logical" or backup.key.endswith(".gz")
 
 
-def raw_chunks(backup: dict, s3: S3 | None) -> Iterator[bytes]:
-    if backup["source"] == "s3":
-        yield from s3.stream(backup["bucket"], backup["key"])
-        return
+def file_chunks(path: str, start: int = 0) -> Iterator[bytes]:
     try:
-        with open(backup["key"], "rb") as f:
+        with open(path, "rb") as f:
+            f.seek(start)
             while chunk := f.read(1024 * 1024):
                 yield chunk
     except FileNotFoundError:
-        raise BackupError(f"dump file {backup['key']} is gone; re-plan") from None
+        raise BackupError(f"dump file {path} is gone; re-plan") from None
+    except IsADirectoryError:
+        raise BackupError(f"dump file {path} is a directory; pass the .psql or .sql.gz file") from None
+
+
+def raw_chunks(backup: BackupRef, s3: S3 | None, if_match: bool = False) -> Iterator[bytes]:
+    if backup.source == "s3":
+        assert s3 is not None and backup.bucket is not None
+        yield from s3.stream(backup.bucket, backup.key, if_match=backup.etag if if_match else None)
+        return
+    yield from file_chunks(backup.key)
 
 
 def gunzip(chunks: Iterable[bytes], key: str) -> Iterator[bytes]:
@@ -55,6 +67,41 @@ def gunzip(chunks: Iterable[bytes], key: str) -> Iterator[bytes]:
         raise BackupError(f"{key} ends before its gzip stream does (truncated); choose another backup")
 
 
+def check_head(head: bytes, key: str) -> None:
+    if not head.startswith(HEADER):
+        raise BackupError(f"{key} does not start with the pg_dumpall header; it is not a cluster dump: "
+                          f"choose another backup")
+
+
+def check_tail(tail: bytes, key: str) -> None:
+    if TRAILER not in tail:
+        raise BackupError(f"{key} has no '{TRAILER.decode()}' trailer: the dump is truncated or the backup job "
+                          f"failed; choose another backup")
+
+
+def probe(backup: BackupRef, s3: S3 | None) -> None:
+    """The cheap plan-time check: a plain dump's first and last bytes (ranged GETs on S3),
+    so a non-dump or a truncated newest backup is refused before anyone reviews a plan.
+    A gzip dump's end is inside the compressed stream: it is read through once."""
+    if gzipped(backup):
+        check(backup, s3)
+        return
+    if backup.size < len(HEADER):
+        raise BackupError(f"{backup.key} is {backup.size} bytes: too small to be a cluster dump; choose another")
+    tail_from = max(0, backup.size - TAIL_BYTES)
+    if backup.source == "s3":
+        assert s3 is not None and backup.bucket is not None
+        head = s3.read_range(backup.bucket, backup.key, 0, len(HEADER) - 1)
+        tail = s3.read_range(backup.bucket, backup.key, tail_from, backup.size - 1)
+    else:
+        with open(backup.key, "rb") as f:
+            head = f.read(len(HEADER))
+            f.seek(tail_from)
+            tail = f.read()
+    check_head(head, backup.key)
+    check_tail(tail, backup.key)
+
+
 @dataclass
 class DumpReport:
     bytes_raw: int = 0
@@ -63,9 +110,34 @@ class DumpReport:
     rows: dict[str, dict[str, int]] = field(default_factory=dict)  # database -> table -> rows
 
 
-def check(backup: dict, s3: S3 | None) -> DumpReport:
+class RowCounter:
+    """Counts the rows of every COPY block per database as SQL lines pass."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, int]] = {}
+        self._db: str = "postgres"
+        self._table: str | None = None
+        self._carry = b""
+
+    def feed(self, chunk: bytes) -> None:
+        lines = (self._carry + chunk).split(b"\n")
+        self._carry = lines.pop()
+        for line in lines:
+            if self._table is not None:
+                if line == b"\\.":
+                    self._table = None
+                else:
+                    self.rows[self._db][self._table] += 1
+            elif m := _COPY.match(line):
+                self._table = m.group(1).decode()
+                self.rows.setdefault(self._db, {})[self._table] = 0
+            elif m := _CONNECT.match(line):
+                self._db = m.group(1).decode()
+
+
+def check(backup: BackupRef, s3: S3 | None) -> DumpReport:
     """Read the whole dump once: header, completion trailer, gzip, row counts per table."""
-    report, sha = DumpReport(), hashlib.sha256()
+    report, sha, counter = DumpReport(), hashlib.sha256(), RowCounter()
 
     def counted(chunks: Iterable[bytes]) -> Iterator[bytes]:
         for c in chunks:
@@ -74,31 +146,16 @@ def check(backup: dict, s3: S3 | None) -> DumpReport:
             yield c
 
     raw = counted(raw_chunks(backup, s3))
-    head, tail, carry = b"", b"", b""
-    db, table = "postgres", None
-    for chunk in gunzip(raw, backup["key"]) if _gzipped(backup) else raw:
+    head, tail = b"", b""
+    for chunk in gunzip(raw, backup.key) if gzipped(backup) else raw:
         report.bytes_sql += len(chunk)
         head = (head + chunk[: len(HEADER)])[: len(HEADER)]
-        tail = (tail + chunk)[-256:]
-        lines = (carry + chunk).split(b"\n")
-        carry = lines.pop()
-        for line in lines:
-            if table is not None:
-                if line == b"\\.":
-                    table = None
-                else:
-                    report.rows[db][table] += 1
-            elif m := _COPY.match(line):
-                table = m.group(1).decode()
-                report.rows.setdefault(db, {})[table] = 0
-            elif m := _CONNECT.match(line):
-                db = m.group(1).decode()
+        tail = (tail + chunk)[-TAIL_BYTES:]
+        counter.feed(chunk)
     report.sha256 = sha.hexdigest()
-    if not head.startswith(HEADER):
-        raise BackupError(f"{backup['key']} does not start with the pg_dumpall header; it is not a cluster dump")
-    if TRAILER not in tail:
-        raise BackupError(f"{backup['key']} has no '{TRAILER.decode()}' trailer: the dump is truncated or "
-                          f"the backup job failed; choose another backup")
+    report.rows = counter.rows
+    check_head(head, backup.key)
+    check_tail(tail, backup.key)
     return report
 
 
@@ -106,25 +163,29 @@ class VerifiedStream:
     """The SQL of the planned dump, re-checked as it streams: S3 only while the ETag is the
     planned one; a local file's bytes hashed against the planned sha256."""
 
-    def __init__(self, backup: dict, s3: S3 | None):
+    def __init__(self, backup: BackupRef, s3: S3 | None):
         self.backup, self.s3 = backup, s3
         self._sha, self._bytes = hashlib.sha256(), 0
 
     def _raw(self) -> Iterator[bytes]:
-        b = self.backup
-        chunks = self.s3.stream(b["bucket"], b["key"], if_match=b["etag"]) if b["source"] == "s3" \
-            else raw_chunks(b, None)
-        for c in chunks:
+        for c in raw_chunks(self.backup, self.s3, if_match=True):
             self._bytes += len(c)
             self._sha.update(c)
             yield c
 
     def __iter__(self) -> Iterator[bytes]:
         raw = self._raw()
-        return gunzip(raw, self.backup["key"]) if _gzipped(self.backup) else raw
+        return gunzip(raw, self.backup.key) if gzipped(self.backup) else raw
 
     def check_complete(self) -> None:
         b = self.backup
-        if self._bytes != b["size"] or (b["sha256"] and self._sha.hexdigest() != b["sha256"]):
-            raise BackupError(f"{b['key']} changed while it was restored ({self._bytes} bytes read, "
-                              f"{b['size']} planned); re-plan and restore again")
+        if self._bytes != b.size or (b.sha256 and self._sha.hexdigest() != b.sha256):
+            raise BackupError(f"{b.key} changed while it was restored ({self._bytes} bytes read, "
+                              f"{b.size} planned); re-plan and restore again")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    for chunk in file_chunks(str(path)):
+        h.update(chunk)
+    return h.hexdigest()

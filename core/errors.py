@@ -2,6 +2,24 @@
 
 Every message is one line that names the thing and says what to do. None may carry a
 secret value.
+
+Exit codes (README, "Exit codes"); none but `plan --detailed-exitcode` uses 2:
+
+| code | meaning |
+|---|---|
+| 0 | done (plan: no changes) |
+| 1 | an error before any change (the cluster or S3 refused or failed a request) |
+| 2 | `plan --detailed-exitcode`: the plan has changes |
+| 3 | the plan is stale, edited, for another cluster or malformed: re-plan |
+| 4 | another apply holds the lock |
+| 5 | apply failed and was rolled back |
+| 6 | apply failed and the rollback is incomplete: the message says what is left to do |
+| 64 | usage: a command, option or argument is wrong |
+| 65 | the backup, dump or manifest is unusable |
+| 69 | the API server or S3 cannot be reached |
+| 70 | internal error: a crash log holds the traceback |
+| 78 | configuration: kubeconfig or a service definition is wrong |
+| 130 | interrupted before any change |
 """
 
 from __future__ import annotations
@@ -16,9 +34,23 @@ class PgRestoreError(Exception):
 class UsageError(PgRestoreError):
     """The user asked for something that cannot be done as asked."""
 
+    exit_code = 64
+
+
+class ConfigError(PgRestoreError):
+    """The kubeconfig, a context or a service definition is unusable."""
+
+    exit_code = 78
+
 
 class KubernetesError(PgRestoreError):
     """The Kubernetes API refused or failed a request."""
+
+
+class Unreachable(KubernetesError):
+    """The API server (or S3) could not be reached at all."""
+
+    exit_code = 69
 
 
 class NotFound(KubernetesError):
@@ -39,6 +71,8 @@ class PsqlError(PgRestoreError):
 
 class BackupError(PgRestoreError):
     """The chosen backup is missing, incomplete or unreadable."""
+
+    exit_code = 65
 
 
 class SandboxError(PgRestoreError):
@@ -61,8 +95,12 @@ class StepFailed(PgRestoreError):
     """A step failed during apply (wrapped by the engine into the two below)."""
 
 
+class StepTimeout(StepFailed):
+    """A step ran past its deadline: a wait, or an exec stream that hung."""
+
+
 class ApplyFailedRolledBack(PgRestoreError):
-    """Apply failed; the scale settings were put back."""
+    """Apply failed; the rollback put things back."""
 
     exit_code = 5
 
@@ -71,3 +109,12 @@ class ApplyFailedRollbackIncomplete(PgRestoreError):
     """Apply failed and rollback could not put everything back."""
 
     exit_code = 6
+
+
+class Interrupted(PgRestoreError):
+    """Ctrl-C or SIGTERM before anything changed."""
+
+    exit_code = 130
+
+
+EXIT_INTERNAL = 70

@@ -8,7 +8,7 @@ from importlib import resources
 
 from jsonschema import Draft202012Validator
 
-from pgrestore.errors import PlanRejected, UsageError
+from core.errors import PlanRejected, UsageError
 
 
 @cache

@@ -4,40 +4,77 @@ from __future__ import annotations
 
 import os
 from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 
 import yaml
 
-from pgrestore.errors import UsageError
-from pgrestore.schema import validate
+from core.errors import ConfigError, UsageError
+from core.model import ServiceDef, from_dict
+from core.schema import errors as schema_errors
 
-DEFAULT_TIMEOUT = 300
+# Production defaults, in seconds. Sources: postgres-operator v1.8.2 config.go
+# (resource_check_timeout and pod_deletion_wait_timeout 10 min), Spilo pods'
+# terminationGracePeriodSeconds 300 (pod_terminate_grace_period 5m), and a JVM client
+# (Keycloak) that takes minutes to start. Size-dependent steps add time per byte
+# (planner/timeouts.py).
+DEFAULT_TIMEOUTS = {
+    "verify-backup": 1800,
+    "scale-workload": 900,
+    "delete-cluster": 1200,
+    "create-cluster": 1200,
+    "restore-dump": 3600,
+    "secrets-from-manifest": 300,
+    "alter-users": 300,
+    "restart-leader": 900,
+    "set-instances": 1800,
+    "rerun-job": 900,
+    "rollout-restart": 900,
+    "verify": 600,
+    "ensure-cluster": 1200,
+}
+FALLBACK_TIMEOUT = 900
 
 
-def _files():
+def _files() -> list[Traversable]:
     """The shipped definitions, then any in $PGRESTORE_SERVICES_DIR (site-specific services)."""
-    found = [f for f in resources.files("plans").iterdir() if f.name.endswith(".yaml")]
+    found: list[Traversable] = [f for f in resources.files("plans").iterdir() if f.name.endswith(".yaml")]
     if extra := os.environ.get("PGRESTORE_SERVICES_DIR"):
-        found += [f for f in Path(extra).iterdir() if f.name.endswith(".yaml")]
+        folder = Path(extra)
+        if not folder.is_dir():
+            raise ConfigError(f"PGRESTORE_SERVICES_DIR={extra} is not a folder; unset it or point it at "
+                              f"a folder of service definitions")
+        found += [f for f in folder.iterdir() if f.name.endswith(".yaml")]
     return sorted(found, key=lambda f: f.name)
 
 
-def load_all() -> dict[str, dict]:
-    out = {}
-    for f in _files():
-        definition = yaml.safe_load(f.read_text())
-        validate(definition, "service", str(f))
-        out[definition["name"]] = definition
-    return out
+def _parse(f: Traversable) -> ServiceDef:
+    try:
+        doc = yaml.safe_load(f.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"service definition {f} is not valid YAML ({type(e).__name__}); fix or remove it") from None
+    problems = schema_errors(doc, "service")
+    if problems:
+        raise ConfigError(f"service definition {f} does not match the service schema at {problems[0]}; fix it")
+    return from_dict(ServiceDef, doc)
 
 
-def load(name: str) -> dict:
+def load_all() -> dict[str, ServiceDef]:
+    """Later files win: a site definition with a shipped name replaces it."""
+    return {s.name: s for s in (_parse(f) for f in _files())}
+
+
+def load(name: str) -> ServiceDef:
     services = load_all()
     if name not in services:
         raise UsageError(f"unknown service {name!r}; `pgrestore services` lists: {', '.join(services)}")
     return services[name]
 
 
-def timeout_for(service: dict, step_kind: str) -> int:
-    timeouts = service.get("timeouts") or {}
-    return int(timeouts.get(step_kind, timeouts.get("default", DEFAULT_TIMEOUT)))
+def timeout_for(service: ServiceDef, step_kind: str) -> int:
+    own = service.timeouts
+    if step_kind in own:
+        return int(own[step_kind])
+    if "default" in own:
+        return int(own["default"])
+    return DEFAULT_TIMEOUTS.get(step_kind, FALLBACK_TIMEOUT)

@@ -1,24 +1,25 @@
-"""What every step kind gets: the plan, the adapters, the journal and an event sink."""
+"""What every step kind gets: the plan, the adapters, the journal, an event sink and the
+running step's deadline. Executors read their step (target and params), never the plan's shape."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pgrestore.adapters.kube import Kube
-from pgrestore.adapters.psql import Psql
-from pgrestore.adapters.s3 import S3
-from pgrestore.snapshot import ManifestSecret
+from core.adapters.kube import Kube
+from core.adapters.psql import Psql
+from core.adapters.s3 import S3
+from core.manifest import ManifestSecret
+from core.model import Plan, Step
 
 from .journal import Journal
-
-KINDS = {"statefulset": "StatefulSet", "deployment": "Deployment", "daemonset": "DaemonSet", "job": "Job"}
 
 
 @dataclass
 class Context:
-    plan: dict
+    plan: Plan
     kube: Kube
     psql: Psql
     s3: S3 | None
@@ -26,37 +27,17 @@ class Context:
     emit: Callable[[dict], None]
     manifest: tuple[ManifestSecret, ...] | None = field(default=None, repr=False)
     still_locked: Callable[[], bool] = lambda: True
+    deadline: float = 0.0  # time.monotonic() by which the running step must be done
 
-    @property
-    def ns(self) -> str:
-        return self.plan["namespace"]
+    def start_step(self, step: Step) -> None:
+        self.deadline = time.monotonic() + step.timeout_seconds
 
-    @property
-    def cluster(self) -> str:
-        return self.plan["postgresql"]
-
-    def prior(self, address: str) -> dict:
-        return next(o for o in self.plan["prior_state"] if o["address"] == address)
-
-    def prior_of_kind(self, kind: str) -> list[dict]:
-        return [o for o in self.plan["prior_state"] if o["kind"] == kind]
-
-    @property
-    def client(self) -> dict:
-        return self.plan["prior_state"][0]  # the planner puts the client first
-
-    @property
-    def instances(self) -> int:
-        return self.prior(f"postgresql/{self.ns}/{self.cluster}")["fields"]["numberOfInstances"]
-
-
-def split_address(address: str) -> tuple[str, str, str]:
-    """"statefulset/services/cray-keycloak" -> ("StatefulSet", "services", "cray-keycloak")."""
-    kind, ns, name = address.split("/", 2)
-    return KINDS.get(kind, kind), ns, name
+    def remaining(self) -> float:
+        """Seconds left of the running step: every wait and exec inside it gets at most this."""
+        return max(1.0, self.deadline - time.monotonic())
 
 
 class StepKind(Protocol):
     """One module per step kind. `run` must be safe to call again after a crash inside it."""
 
-    def run(self, step: dict, ctx: Context) -> dict: ...
+    def run(self, step: Step, ctx: Context) -> dict: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 from rich.console import Console
 
@@ -13,7 +14,7 @@ class Events:
     def __init__(self, as_json: bool):
         self.as_json = as_json
         self.console = Console(stderr=True, highlight=False)
-        self._status = None
+        self._status: Any = None
         self._started: dict[str, float] = {}
 
     def __call__(self, event: dict) -> None:

@@ -2,7 +2,7 @@
 
 Written atomically to a file beside the plan and to a ConfigMap in the service's
 namespace, so another operator (or another machine) can see where a restore stands.
-It holds the saved postgresql resource and Job specs, never a secret value.
+It holds Job specs saved before they are deleted, never a secret value.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from pgrestore.adapters.kube import Kube
-from pgrestore.errors import KubernetesError
-from pgrestore.schema import validate
-
-FORMAT_VERSION = "1.0"
+from core.adapters.kube import Kube
+from core.errors import KubernetesError, PlanRejected
+from core.model import JOURNAL_FORMAT, JournalData, Plan, StepRecord, from_dict, to_dict
+from core.schema import errors as schema_errors
+from core.schema import validate
 
 
 def now() -> str:
@@ -33,88 +34,114 @@ def configmap_name(service: str) -> str:
     return f"pgrestore-journal-{service}"
 
 
+def _parse(text: str, where: str) -> JournalData | None:
+    """A journal, or None for one of another format; a corrupt one is refused by name."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise PlanRejected(f"journal {where} is not JSON; move it away and re-plan, or restore it from the "
+                           f"ConfigMap copy") from None
+    if not isinstance(doc, dict) or doc.get("format_version") != JOURNAL_FORMAT:
+        return None
+    problems = schema_errors(doc, "journal")
+    if problems:
+        raise PlanRejected(f"journal {where} does not match the journal schema at {problems[0]}; move it away")
+    return from_dict(JournalData, doc)
+
+
 class Journal:
-    def __init__(self, path: Path, kube: Kube, namespace: str, data: dict):
-        self.path, self.kube, self.namespace, self.data = path, kube, namespace, data
+    def __init__(self, path: Path, kube: Kube, data: JournalData):
+        self.path, self.kube, self.data = path, kube, data
         self.cm_error: str | None = None
 
     @classmethod
-    def fresh(cls, path: Path, kube: Kube, plan: dict) -> "Journal":
-        data = {"format_version": FORMAT_VERSION, "plan_checksum": plan["checksum"], "service": plan["service"],
-                "namespace": plan["namespace"], "status": "running", "started_at": now(), "updated_at": now(),
-                "steps": {s["id"]: {"status": "pending"} for s in plan["steps"]},
-                "saved": {}, "rollback": []}
-        return cls(path, kube, plan["namespace"], data)
+    def fresh(cls, path: Path, kube: Kube, plan: Plan) -> Journal:
+        data = JournalData(format_version=JOURNAL_FORMAT, plan_checksum=plan.checksum, service=plan.service,
+                           namespace=plan.namespace, status="running", started_at=now(), updated_at=now(),
+                           steps={s.id: StepRecord("pending") for s in plan.steps},
+                           rollback={s.id: StepRecord("pending") for s in plan.rollback}, saved={})
+        return cls(path, kube, data)
 
     @classmethod
-    def existing(cls, path: Path, kube: Kube, plan: dict) -> "Journal | None":
+    def existing(cls, path: Path, kube: Kube, plan: Plan) -> Journal | None:
         """The newer of the local file and the cluster's copy: an apply resumed on another
         machine leaves this machine's file behind, and it must not win."""
         copies = []
         if path.exists():
-            copies.append(json.loads(path.read_text()))
-        cm = kube.get_configmap(plan["namespace"], configmap_name(plan["service"]))
+            copies.append(_parse(path.read_text(), str(path)))
+        cm = kube.get_configmap(plan.namespace, configmap_name(plan.service))
         if cm and "journal.json" in (cm.get("data") or {}):
-            copies.append(json.loads(cm["data"]["journal.json"]))
-        copies = [c for c in copies if c.get("plan_checksum") == plan["checksum"]]
-        if not copies:
+            where = f"ConfigMap {plan.namespace}/{configmap_name(plan.service)}"
+            copies.append(_parse(cm["data"]["journal.json"], where))
+        mine = [c for c in copies if c is not None and c.plan_checksum == plan.checksum]
+        if not mine:
             return None
-        return cls(path, kube, plan["namespace"], max(copies, key=lambda c: c["updated_at"]))
+        return cls(path, kube, max(mine, key=lambda c: c.updated_at))
 
     @staticmethod
-    def in_cluster(kube: Kube, namespace: str, service: str) -> dict | None:
+    def in_cluster(kube: Kube, namespace: str, service: str) -> JournalData | None:
         """The latest journal of any plan for this service, as the cluster holds it."""
         cm = kube.get_configmap(namespace, configmap_name(service))
         if cm and "journal.json" in (cm.get("data") or {}):
-            return json.loads(cm["data"]["journal.json"])
+            try:
+                return _parse(cm["data"]["journal.json"], f"ConfigMap {namespace}/{configmap_name(service)}")
+            except PlanRejected:
+                return None
         return None
 
     # -- state ---------------------------------------------------------------
-    def status_of(self, step_id: str) -> str:
-        return self.data["steps"][step_id]["status"]
+    def record(self, step_id: str) -> StepRecord:
+        return self.data.steps.get(step_id) or self.data.rollback[step_id]
 
-    def observed(self, step_id: str) -> dict:
-        return self.data["steps"][step_id].get("observed") or {}
+    def status_of(self, step_id: str) -> str:
+        return self.record(step_id).status
+
+    def observed(self, step_id: str) -> dict[str, Any]:
+        return self.record(step_id).observed or {}
 
     def mark(self, step_id: str, status: str, observed: dict | None = None, error: str | None = None) -> None:
-        entry = self.data["steps"][step_id]
-        entry["status"] = status
-        entry["started_at" if status == "running" else "finished_at"] = now()
+        rec = self.record(step_id)
+        rec.status = status
+        if status == "running":
+            rec.started_at = now()
+        else:
+            rec.finished_at = now()
         if observed is not None:
-            entry["observed"] = observed
+            rec.observed = observed
         if error is not None:
-            entry["error"] = error
+            rec.error = error
         self.save()
 
+    def reset(self, step_id: str) -> None:
+        section = self.data.steps if step_id in self.data.steps else self.data.rollback
+        section[step_id] = StepRecord("pending")
+
     def set_status(self, status: str) -> None:
-        self.data["status"] = status
+        self.data.status = status
         self.save()
 
     def save_once(self, key: str, name: str, value: dict) -> dict:
         """Persist an original once: a re-run must never overwrite it with a changed copy."""
-        saved = self.data["saved"].setdefault(key, {})
+        saved = self.data.saved.setdefault(key, {})
         if name not in saved:
             saved[name] = value
             self.save()
-        return saved[name]
+        return dict(saved[name])
 
     def remember(self, key: str, name: str, value: dict) -> None:
         """Persist the latest value (unlike save_once), e.g. the uid of the cluster we created."""
-        self.data["saved"].setdefault(key, {})[name] = value
+        self.data.saved.setdefault(key, {})[name] = value
         self.save()
 
     def saved(self, key: str, name: str) -> dict | None:
-        return self.data["saved"].get(key, {}).get(name)
-
-    def add_rollback(self, kind: str, status: str, detail: str) -> None:
-        self.data["rollback"].append({"kind": kind, "status": status, "detail": detail, "at": now()})
-        self.save()
+        return self.data.saved.get(key, {}).get(name)
 
     # -- persistence ---------------------------------------------------------
     def save(self) -> None:
-        self.data["updated_at"] = now()
-        validate(self.data, "journal", f"journal {self.path}")
-        text = json.dumps(self.data, indent=2, sort_keys=True) + "\n"
+        self.data.updated_at = now()
+        doc = to_dict(self.data)
+        validate(doc, "journal", f"journal {self.path}")
+        text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -123,7 +150,7 @@ class Journal:
         os.chmod(tmp, 0o600)  # saved specs are not secrets, but they are nobody else's business
         os.replace(tmp, self.path)
         try:
-            self.kube.upsert_configmap(self.namespace, configmap_name(self.data["service"]),
+            self.kube.upsert_configmap(self.data.namespace, configmap_name(self.data.service),
                                        {"journal.json": text}, {"app.kubernetes.io/managed-by": "pgrestore"})
             self.cm_error = None
         except KubernetesError as e:

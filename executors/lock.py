@@ -14,8 +14,8 @@ import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from pgrestore.adapters.kube import Kube
-from pgrestore.errors import LockHeld, UsageError
+from core.adapters.kube import Kube
+from core.errors import LockHeld, UsageError
 
 DURATION = 60
 RENEW_EVERY = 15
@@ -74,9 +74,10 @@ class Lock:
             return self.acquire(resume)
         spec = current.get("spec") or {}
         ann = current["metadata"].get("annotations") or {}
-        renewed = _parse(spec.get("renewTime") or spec.get("acquireTime"))
+        renewed = _parse(spec.get("renewTime") or spec.get("acquireTime") or "1970-01-01T00:00:00Z")
         expired = renewed + timedelta(seconds=spec.get("leaseDurationSeconds") or DURATION) < datetime.now(timezone.utc)
-        ours_crashed = resume and ann.get(CHECKSUM_KEY) == self.checksum and _holder_dead_here(spec.get("holderIdentity", ""))
+        holder = spec.get("holderIdentity", "")
+        ours_crashed = resume and ann.get(CHECKSUM_KEY) == self.checksum and _holder_dead_here(holder)
         if not (expired or ours_crashed):
             raise LockHeld(
                 f"lease {self.ns}/{self.name} is held by {spec.get('holderIdentity')} since {spec.get('acquireTime')} "
@@ -120,4 +121,5 @@ def force_unlock(kube: Kube, namespace: str, service: str, lock_id: str) -> str:
         raise UsageError(f"lease {namespace}/{lease_name(service)} has lock id {actual}, not {lock_id}; "
                          f"check that you are unlocking the apply you mean")
     kube.delete_lease(namespace, lease_name(service))
-    return f"removed lease {namespace}/{lease_name(service)} held by {(current.get('spec') or {}).get('holderIdentity')}"
+    holder = (current.get("spec") or {}).get("holderIdentity")
+    return f"removed lease {namespace}/{lease_name(service)} held by {holder}"

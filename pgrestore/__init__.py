@@ -1,3 +1,5 @@
-"""pgrestore: Terraform-style plan/apply restores of postgres-operator clusters."""
+"""pgrestore: Terraform-style plan/apply restores of postgres-operator clusters (the CLI on top)."""
 
-__version__ = "0.1.0"
+from core import __version__
+
+__all__ = ["__version__"]

@@ -1,21 +1,45 @@
-"""The `pgrestore` command line. The only place that maps errors to exit codes."""
+"""The `pgrestore` command line. The only place that maps errors to exit codes (core/errors.py).
+
+Every failure is one line on stderr: usage errors with the command's --help hint, our own
+errors as they are worded, and anything unexpected as one line naming a crash log that
+holds the traceback.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import sys
+import tempfile
+import time
+import traceback
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
+import click
 import typer
 
-from . import __version__
-from .errors import PgRestoreError, UsageError
+from core import __version__
+from core.errors import EXIT_INTERNAL, PgRestoreError, UsageError
+
+# Typer 0.2x parses with its own copy of click (typer._click); older ones use click itself.
+_clicks = getattr(getattr(typer, "_click", click), "exceptions", click.exceptions)
+
+
+def _click_errors(name: str) -> tuple[type[BaseException], ...]:
+    return tuple({getattr(m, name) for m in (click.exceptions, _clicks) if hasattr(m, name)})
+
+
+USAGE_ERRORS, CLICK_ERRORS = _click_errors("UsageError"), _click_errors("ClickException")
+ABORTS, EXITS = _click_errors("Abort") + (KeyboardInterrupt,), _click_errors("Exit")
+
 
 app = typer.Typer(
     name="pgrestore",
     help="Plan, review and apply restores of postgres-operator clusters from backups.",
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,  # locals can hold secrets
+    pretty_exceptions_enable=False,  # main() reports errors; locals can hold secrets
     add_completion=False,
 )
 
@@ -32,7 +56,7 @@ S3AccessOpt = typer.Option(None, "--s3-access-key", envvar="PGRESTORE_S3_ACCESS_
 S3SecretOpt = typer.Option(None, "--s3-secret-key", envvar="PGRESTORE_S3_SECRET_KEY", help="S3 secret key.")
 
 
-def _s3_opts(endpoint, access, secret) -> dict:
+def _s3_opts(endpoint: str | None, access: str | None, secret: str | None) -> dict:
     return {"s3_endpoint": endpoint, "s3_access_key": access, "s3_secret_key": secret}
 
 
@@ -57,14 +81,19 @@ def backups(service: str, kubeconfig: str = KubeconfigOpt, s3_endpoint: str = S3
     typer.echo(backups_table(service, kubeconfig, _s3_opts(s3_endpoint, s3_access_key, s3_secret_key)), nl=False)
 
 
+class SecretsMode(str, Enum):
+    from_manifest = "from-manifest"
+    alter_users = "alter-users"
+
+
 @app.command()
 def plan(
     service: str,
     backup: str = typer.Option("latest", "--backup", help="latest, or the S3 key of a .psql or .sql.gz."),
     dump: Path = typer.Option(None, "--dump", help="Restore a local dump file instead of an S3 backup."),
     manifest: Path = typer.Option(None, "--manifest", help="The .manifest beside --dump, if any."),
-    secrets: str = typer.Option(None, "--secrets", help="from-manifest or alter-users (default: from-manifest "
-                                                        "when the backup has a manifest)."),
+    secrets: SecretsMode = typer.Option(None, "--secrets", help="from-manifest or alter-users (default: "
+                                                                "from-manifest when the backup has a manifest)."),
     output: Path = typer.Option(None, "-o", "--output", help="Write the plan here instead of stdout."),
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode",
                                            help="Exit 0 with no changes, 1 on error, 2 with changes."),
@@ -74,9 +103,9 @@ def plan(
     """Write a restore plan for SERVICE (JSON on stdout, summary on stderr). Changes nothing."""
     from .commands.plan import run
     if manifest is not None and dump is None:
-        raise UsageError("--manifest goes with --dump")
-    code = run(service, backup, dump, manifest, secrets, output, detailed_exitcode, kubeconfig,
-               _s3_opts(s3_endpoint, s3_access_key, s3_secret_key))
+        raise UsageError("--manifest goes with --dump; pass the dump file too")
+    code = run(service, backup, dump, manifest, secrets.value if secrets else None, output, detailed_exitcode,
+               kubeconfig, _s3_opts(s3_endpoint, s3_access_key, s3_secret_key))
     raise typer.Exit(code)
 
 
@@ -88,9 +117,10 @@ class ShowFormat(str, Enum):
 @app.command()
 def show(plan_file: Path, format: ShowFormat = typer.Option(ShowFormat.text, "--format")) -> None:
     """Render a plan for review: backup, changes, destructive steps, rollback, checksum."""
-    from . import plan as plan_doc
+    from core.document import load
+
     from . import show as render
-    loaded = plan_doc.load(plan_file)
+    loaded = load(plan_file)
     typer.echo(render.as_text(loaded) if format == ShowFormat.text else render.as_markdown(loaded), nl=False)
 
 
@@ -112,7 +142,7 @@ def apply(
 @app.command()
 def rollback(plan_file: Path, kubeconfig: str = KubeconfigOpt,
              json_events: bool = typer.Option(False, "--json", help="One JSON event per line on stdout.")) -> None:
-    """Put back the scale settings a plan recorded (resource, numberOfInstances, client replicas)."""
+    """Run a plan's rollback steps: put back what the plan recorded (resource, members, client replicas)."""
     from .commands.apply import rollback as do_rollback
     do_rollback(plan_file, kubeconfig, json_events)
 
@@ -124,15 +154,52 @@ def force_unlock(service: str, lock_id: str, kubeconfig: str = KubeconfigOpt) ->
     unlock(service, lock_id, kubeconfig)
 
 
-def _attach_sandbox() -> None:
+SANDBOX_EXTRA = ("aiohttp", "moto", "psycopg")
+
+
+def _installed(module: str) -> bool:
     try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _attach_sandbox() -> None:
+    """The sandbox's commands when its extra is installed; otherwise a command that says how."""
+    if all(_installed(m) for m in SANDBOX_EXTRA):
         from sandbox.cli import app as sandbox_app
-    except ImportError:  # the sandbox extra is not installed
+        app.add_typer(sandbox_app, name="sandbox")
         return
-    app.add_typer(sandbox_app, name="sandbox")
+
+    @app.command("sandbox", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+                 add_help_option=False)
+    def sandbox_missing() -> None:
+        """The rehearsal sandbox (needs pgrestore's `sandbox` extra)."""
+        raise UsageError("the sandbox needs pgrestore's sandbox extra: pip install 'pgrestore[sandbox]' "
+                         "(scripts/setup.sh installs it)")
 
 
 _attach_sandbox()
+
+
+def _crash_log(exc: BaseException) -> Path:
+    folder = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "pgrestore"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        folder = Path(tempfile.gettempdir())
+    path = folder / f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"pgrestore {__version__}: {' '.join(sys.argv)}\n")
+        f.write("".join(traceback.format_exception(exc)))
+    return path
+
+
+def _usage_line(e: Any) -> str:
+    ctx = getattr(e, "ctx", None)
+    path = ctx.command_path if ctx is not None else "pgrestore"
+    return f"Error: {e.format_message().rstrip('.')}; see `{path} --help`"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,19 +209,22 @@ def main(argv: list[str] | None = None) -> int:
     except PgRestoreError as e:
         typer.secho(f"Error: {e}", err=True, fg=typer.colors.RED)
         return e.exit_code
-    except typer.Abort:
-        typer.echo("Aborted.", err=True)
+    except USAGE_ERRORS as e:
+        typer.secho(_usage_line(e), err=True, fg=typer.colors.RED)
+        return UsageError.exit_code
+    except CLICK_ERRORS as e:
+        typer.secho(f"Error: {e.format_message()}", err=True, fg=typer.colors.RED)  # type: ignore[attr-defined]
+        return UsageError.exit_code
+    except ABORTS:
+        typer.echo("Interrupted; nothing more was done.", err=True)
         return 130
-    except typer.Exit as e:
-        return e.exit_code
-    except SystemExit as e:  # click's usage errors already printed their message
-        return e.code if isinstance(e.code, int) else 1
-    except Exception as e:  # click.ClickException and friends
-        from click.exceptions import ClickException
-        if isinstance(e, ClickException):
-            e.show()
-            return 2
-        raise
+    except EXITS as e:
+        return int(getattr(e, "exit_code", 0))
+    except Exception as e:  # noqa: BLE001 - a bug: one line here, the traceback in the crash log
+        log = _crash_log(e)
+        typer.secho(f"Error: internal error ({type(e).__name__}); the traceback is in {log}: please report it",
+                    err=True, fg=typer.colors.RED)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from core.model import Plan, Step
 
-def _size(n: int) -> str:
+
+def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -12,78 +14,85 @@ def _size(n: int) -> str:
 
 
 def _fields(d: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("resource", "selector"))
+    return ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("spec", "selector"))
 
 
-def summary_lines(plan: dict) -> list[str]:
-    b = plan["backup"]
-    where = f"s3://{b['bucket']}/{b['key']}" if b["source"] == "s3" else b["key"]
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60}m" if seconds >= 120 else f"{seconds}s"
+
+
+def summary_lines(plan: Plan) -> list[str]:
+    b = plan.backup
+    where = f"s3://{b.bucket}/{b.key}" if b.source == "s3" else b.key
+    check = f"ETag {b.etag}" if b.etag else f"sha256 {b.sha256}"
     lines = [
-        f"Restore {plan['service']}: postgresql {plan['namespace']}/{plan['postgresql']} "
-        f"({plan['strategy']}, secrets {plan['secrets_mode']})",
-        f"Cluster: {plan['cluster']['server']} (kube-system uid {plan['cluster']['kube_system_uid']})",
+        f"Restore {plan.service}: postgresql {plan.namespace}/{plan.postgresql} "
+        f"({plan.strategy}, secrets {plan.secrets_mode})",
+        f"Cluster: {plan.cluster.server} (kube-system uid {plan.cluster.kube_system_uid})",
         f"Backup:  {where}",
-        f"         format {b['format']}, taken {b['taken_at'] or 'unknown'}, {_size(b['size'])}"
-        + (f", ETag {b['etag']}" if b["etag"] else f", sha256 {b['sha256']}"),
-        f"         manifest: {b['manifest']['key'] if b['manifest'] else 'none'}",
+        f"         format {b.format}, taken {b.taken_at or 'unknown'}, {_size(b.size)}, {check}",
+        f"         manifest: {b.manifest.key if b.manifest else 'none'}",
     ]
+    lines += [f"Note:    {n}" for n in plan.notes]
     return lines
 
 
-def change_lines(plan: dict) -> list[str]:
+def change_lines(plan: Plan) -> list[str]:
     symbol = {("no-op",): " ", ("update",): "~", ("delete", "create"): "-/+", ("create",): "+", ("delete",): "-"}
     lines = []
-    for c in plan["changes"]:
-        mark = symbol.get(tuple(c["actions"]), "?")
-        verb = " then ".join(c["actions"])
-        lines.append(f"  {mark:>3} {c['address']}  ({verb})")
-        if c["actions"] != ["no-op"]:
-            lines.append(f"        before: {_fields(c['before'])}")
-            lines.append(f"        after:  {_fields(c['after'])}")
+    for c in plan.changes:
+        mark = symbol.get(tuple(c.actions), "?")
+        lines.append(f"  {mark:>3} {c.address}  ({' then '.join(c.actions)})")
+        if c.actions != ["no-op"]:
+            lines.append(f"        before: {_fields(c.before)}")
+            lines.append(f"        after:  {_fields(c.after)}")
     return lines
 
 
-def step_lines(plan: dict) -> list[str]:
-    lines = []
-    for s in plan["steps"]:
-        flag = "  !! DESTRUCTIVE" if s["destructive"] else ""
-        lines.append(f"  {s['id']:<26} {s['target']}{flag}")
-        lines.append(f"      {s['description']}")
-    return lines
+def _step_line(s: Step) -> list[str]:
+    flag = "  !! DESTRUCTIVE" if s.destructive else ""
+    return [f"  {s.id:<26} {s.target.address}  (up to {_duration(s.timeout_seconds)}){flag}",
+            f"      {s.description}"]
 
 
-def rollback_lines(plan: dict) -> list[str]:
-    return [f"  - {r['description']}" for r in plan["rollback"]]
+def step_lines(plan: Plan) -> list[str]:
+    return [line for s in plan.steps for line in _step_line(s)]
 
 
-def counts(plan: dict) -> str:
-    acts = [tuple(c["actions"]) for c in plan["changes"]]
+def rollback_lines(plan: Plan) -> list[str]:
+    return [line for s in plan.rollback for line in _step_line(s)]
+
+
+def counts(plan: Plan) -> str:
+    acts = [tuple(c.actions) for c in plan.changes]
     return (f"{acts.count(('delete', 'create'))} to replace, {acts.count(('update',))} to update, "
-            f"{acts.count(('no-op',))} unchanged; {len(plan['steps'])} steps, "
-            f"{sum(s['destructive'] for s in plan['steps'])} destructive")
+            f"{acts.count(('no-op',))} unchanged; {len(plan.steps)} steps, "
+            f"{sum(s.destructive for s in plan.steps)} destructive")
 
 
-def as_text(plan: dict) -> str:
+def as_text(plan: Plan) -> str:
     out = summary_lines(plan)
     out += ["", "Changes:"] + change_lines(plan)
     out += ["", "Steps:"] + step_lines(plan)
-    out += ["", "On failure or Ctrl-C, rollback will:"] + rollback_lines(plan)
-    out += ["", f"Plan: {counts(plan)}.", f"Checksum: {plan['checksum']}"]
+    out += ["", "On failure or Ctrl-C after the first change, rollback runs:"] + rollback_lines(plan)
+    out += ["", f"Plan: {counts(plan)}.", f"Checksum: {plan.checksum}"]
     return "\n".join(out) + "\n"
 
 
-def as_markdown(plan: dict) -> str:
-    b = plan["backup"]
-    out = [f"## pgrestore plan: {plan['service']} ({plan['namespace']}/{plan['postgresql']})", ""]
-    out += [f"- **Cluster:** `{plan['cluster']['server']}` (kube-system uid `{plan['cluster']['kube_system_uid']}`)",
-            f"- **Backup:** `{b['key']}` ({b['format']}, taken {b['taken_at'] or 'unknown'}, {_size(b['size'])})",
-            f"- **Secrets:** {plan['secrets_mode']}", f"- **Checksum:** `{plan['checksum']}`", ""]
-    out += ["### Changes", "", "| object | actions | before | after |", "|---|---|---|---|"]
-    out += [f"| `{c['address']}` | {' then '.join(c['actions'])} | {_fields(c['before'])} | {_fields(c['after'])} |"
-            for c in plan["changes"]]
-    out += ["", "### Steps", "", "| # | step | target | what |", "|---|---|---|---|"]
-    out += [f"| {s['id'][:2]} | {s['kind']}{' **DESTRUCTIVE**' if s['destructive'] else ''} | `{s['target']}` | "
-            f"{s['description']} |" for s in plan["steps"]]
-    out += ["", "### Rollback on failure", ""] + [f"- {r['description']}" for r in plan["rollback"]]
+def as_markdown(plan: Plan) -> str:
+    b = plan.backup
+    out = [f"## pgrestore plan: {plan.service} ({plan.namespace}/{plan.postgresql})", ""]
+    out += [f"- **Cluster:** `{plan.cluster.server}` (kube-system uid `{plan.cluster.kube_system_uid}`)",
+            f"- **Backup:** `{b.key}` ({b.format}, taken {b.taken_at or 'unknown'}, {_size(b.size)})",
+            f"- **Strategy:** {plan.strategy}; **secrets:** {plan.secrets_mode}",
+            f"- **Checksum:** `{plan.checksum}`"]
+    out += [f"- **Note:** {n}" for n in plan.notes]
+    out += ["", "### Changes", "", "| object | actions | before | after |", "|---|---|---|---|"]
+    out += [f"| `{c.address}` | {' then '.join(c.actions)} | {_fields(c.before)} | {_fields(c.after)} |"
+            for c in plan.changes]
+    out += ["", "### Steps", "", "| step | target | timeout | what |", "|---|---|---|---|"]
+    out += [f"| {s.id}{' **DESTRUCTIVE**' if s.destructive else ''} | `{s.target.address}` | "
+            f"{_duration(s.timeout_seconds)} | {s.description} |" for s in plan.steps]
+    out += ["", "### Rollback on failure", ""] + [f"- `{s.id}` {s.description}" for s in plan.rollback]
     out += ["", f"**Plan:** {counts(plan)}."]
     return "\n".join(out) + "\n"

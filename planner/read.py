@@ -6,207 +6,67 @@ memory only to be digested; they are never written anywhere.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from core import backups, dumps
+from core.adapters.kube import Kube
+from core.adapters.s3 import S3
+from core.document import strip_server_fields
+from core.errors import BackupError, NotFound, PgRestoreError, UsageError
+from core.manifest import ManifestSecret, parse_manifest
+from core.model import BackupRef, ClusterIdentity, ManifestRef, ServiceDef, SkippedBackup, Target
+from core.observe import selector_string
 
-from pgrestore import backups
-from pgrestore.adapters.kube import Kube
-from pgrestore.adapters.s3 import S3
-from pgrestore.errors import BackupError, NotFound, UsageError
-
-S3_SECRET = "postgres-backup-s3-credentials"
-SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink",
-                 "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "finalizers")
-
-
-@dataclass(frozen=True)
-class SecretState:
-    name: str
-    uid: str
-    resource_version: str
-    username: str
-    password: str = field(repr=False)
+SYSTEM_USERS = ("postgres", "standby")
 
 
 @dataclass(frozen=True)
-class ObjectState:
-    kind: str
-    name: str
-    uid: str
-    resource_version: str
-    replicas: int | None = None
+class Live:
+    """One object a step will touch, as read: its address and the object itself."""
+
+    target: Target
+    obj: dict = field(repr=False)
+
+    @property
+    def uid(self) -> str:
+        return str(self.obj["metadata"]["uid"])
+
+    @property
+    def spec(self) -> dict:
+        return dict(self.obj.get("spec") or {})
 
 
 @dataclass(frozen=True)
 class ClusterState:
-    identity: dict
-    namespace: str
-    client: ObjectState
-    client_selector: dict
-    postgresql: dict | None  # the resource without server fields
-    postgresql_meta: ObjectState | None
-    postgresql_status: str | None
-    secrets: tuple[SecretState, ...]
-    jobs: tuple[ObjectState, ...]
-    restart_targets: tuple[ObjectState, ...]
+    identity: ClusterIdentity
+    client: Live
+    postgresql: Live | None
+    secrets: tuple[Live, ...]
+    jobs: tuple[Live, ...]
+    restart_targets: tuple[Live, ...]
 
+    @property
+    def objects(self) -> list[Live]:
+        """Everything a step touches, in a stable order."""
+        pg = [self.postgresql] if self.postgresql else []
+        return [self.client, *pg, *self.secrets, *self.jobs, *self.restart_targets]
 
-@dataclass(frozen=True)
-class ManifestSecret:
-    name: str
-    username: str
-    password: str = field(repr=False)
-    labels: dict = field(default_factory=dict)
+    @property
+    def postgresql_resource(self) -> dict:
+        """The resource as it can be re-created: server fields stripped."""
+        assert self.postgresql is not None
+        return strip_server_fields(self.postgresql.obj)
+
+    @property
+    def client_selector(self) -> str:
+        return selector_string(dict((self.client.spec.get("selector") or {}).get("matchLabels") or {}))
 
 
 @dataclass(frozen=True)
 class BackupState:
-    source: str  # "s3" or "file"
-    format: str
-    key: str  # S3 key, or the local path
-    size: int
-    etag: str | None
-    sha256: str | None
-    taken_at: str | None
-    bucket: str | None
-    manifest_key: str | None
-    manifest_etag: str | None
-    manifest_sha256: str | None
-    manifest_secrets: tuple[ManifestSecret, ...]
-
-
-def strip_server_fields(resource: dict) -> dict:
-    meta = {k: v for k, v in resource["metadata"].items() if k not in SERVER_FIELDS}
-    return {"apiVersion": resource["apiVersion"], "kind": resource["kind"], "metadata": meta,
-            "spec": resource["spec"]}
-
-
-def _object_state(obj: dict, replicas: bool = False) -> ObjectState:
-    meta = obj["metadata"]
-    return ObjectState(obj.get("kind") or "", meta["name"], meta["uid"], meta["resourceVersion"],
-                       (obj.get("spec") or {}).get("replicas") if replicas else None)
-
-
-def _secret_state(obj: dict) -> SecretState:
-    data = obj.get("data") or {}
-    decode = lambda k: base64.b64decode(data.get(k, "")).decode(errors="replace")  # noqa: E731
-    meta = obj["metadata"]
-    return SecretState(meta["name"], meta["uid"], meta["resourceVersion"], decode("username"), decode("password"))
-
-
-def read_cluster(kube: Kube, service: dict) -> ClusterState:
-    ns, cluster = service["namespace"], service["cluster"]
-    client_kind, client_name = service["client"]["kind"], service["client"]["name"]
-    workload = kube.get_workload(client_kind, ns, client_name)
-    workload["kind"] = client_kind
-    pg = kube.get_postgresql(ns, cluster)
-    secrets = kube.list_secrets(ns, f"cluster-name={cluster}")
-    secrets = [s for s in secrets if s["metadata"]["name"].endswith(f".{cluster}.credentials")]
-    jobs, targets = [], []
-    for extra in service.get("after_restore") or []:
-        if extra["kind"] == "rerun-job":
-            job = kube.get_job(ns, extra["name"])
-            job["kind"] = "Job"
-            jobs.append(_object_state(job))
-        else:
-            t = kube.get_workload(extra["target"]["kind"], ns, extra["target"]["name"])
-            t["kind"] = extra["target"]["kind"]
-            targets.append(_object_state(t, replicas=True))
-    return ClusterState(
-        identity=kube.cluster_identity(),
-        namespace=ns,
-        client=_object_state(workload, replicas=True),
-        client_selector=dict(workload["spec"]["selector"].get("matchLabels") or {}),
-        postgresql=strip_server_fields(pg) if pg else None,
-        postgresql_meta=_object_state(pg) if pg else None,
-        postgresql_status=((pg or {}).get("status") or {}).get("PostgresClusterStatus"),
-        secrets=tuple(sorted((_secret_state(s) for s in secrets), key=lambda s: s.name)),
-        jobs=tuple(jobs),
-        restart_targets=tuple(targets),
-    )
-
-
-def parse_manifest(text: str, where: str) -> tuple[ManifestSecret, ...]:
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d]
-    except yaml.YAMLError as e:
-        raise BackupError(f"manifest {where} is not valid YAML ({type(e).__name__}); choose another backup") from None
-    out = []
-    for d in docs:
-        if d.get("kind") != "Secret" or "data" not in d:
-            raise BackupError(f"manifest {where} holds a {d.get('kind')!r}, not only Secrets")
-        data = d["data"]
-        out.append(ManifestSecret(d["metadata"]["name"], base64.b64decode(data["username"]).decode(),
-                                  base64.b64decode(data["password"]).decode(), d["metadata"].get("labels") or {}))
-    return tuple(sorted(out, key=lambda s: s.name))
-
-
-def s3_from_cluster(kube: Kube, namespace: str = "services", endpoint: str | None = None,
-                    access_key: str | None = None, secret_key: str | None = None) -> S3:
-    """Keys and endpoint from the cluster's postgres-backup-s3-credentials unless given."""
-    if not (endpoint and access_key and secret_key):
-        secret = kube.read_secret(namespace, S3_SECRET)
-        if secret is None:
-            raise UsageError(f"secret {namespace}/{S3_SECRET} not found; pass --s3-endpoint and keys")
-        data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
-        endpoint = endpoint or data.get("s3_endpoint") or "http://rgw-vip.nmn"
-        access_key = access_key or data["access_key"]
-        secret_key = secret_key or data["secret_key"]
-        verify = data.get("ssl_validate", "false").lower() == "true"
-    else:
-        verify = False
-    return S3(endpoint, access_key, secret_key, verify=verify)
-
-
-def s3_from_options(kube: Kube, opts: dict | None) -> S3:
-    """S3 from the CLI's --s3-* options, falling back to the cluster's credentials secret."""
-    o = opts or {}
-    return s3_from_cluster(kube, o.get("s3_namespace") or "services", o.get("s3_endpoint"),
-                           o.get("s3_access_key"), o.get("s3_secret_key"))
-
-
-def read_backup_s3(s3: S3, cluster: str, wanted: str) -> BackupState:
-    listing = [o for p in backups.prefixes(cluster) for o in s3.list(backups.BUCKET, p)]
-    chosen = backups.choose(backups.find(listing, cluster), wanted, cluster)
-    secrets: tuple[ManifestSecret, ...] = ()
-    if chosen.manifest:
-        text = s3.read_small(backups.BUCKET, chosen.manifest.key).decode()
-        secrets = parse_manifest(text, chosen.manifest.key)
-    return BackupState("s3", chosen.format, chosen.dump.key, chosen.dump.size, chosen.dump.etag, None,
-                       chosen.taken_at, backups.BUCKET, chosen.manifest.key if chosen.manifest else None,
-                       chosen.manifest.etag if chosen.manifest else None, None, secrets)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1024 * 1024):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def read_backup_file(dump: Path, manifest: Path | None) -> BackupState:
-    if not dump.is_file():
-        raise UsageError(f"dump file {dump} not found")
-    fmt = "logical" if dump.name.endswith(".gz") else "psql"
-    secrets: tuple[ManifestSecret, ...] = ()
-    if manifest is not None:
-        if not manifest.is_file():
-            raise UsageError(f"manifest file {manifest} not found")
-        secrets = parse_manifest(manifest.read_text(), str(manifest))
-    return BackupState("file", fmt, str(dump.resolve()), dump.stat().st_size, None, sha256_file(dump), None, None,
-                       str(manifest.resolve()) if manifest else None, None,
-                       sha256_file(manifest) if manifest else None, secrets)
-
-
-def require_cluster(state: ClusterState, service: dict) -> None:
-    if state.postgresql is None:
-        raise NotFound(f"postgresql {service['namespace']}/{service['cluster']} does not exist; "
-                       f"pgrestore restores an existing cluster (re-create it from its Helm chart first)")
+    ref: BackupRef  # everything but the manifest's secrets, which the planner digests
+    manifest_secrets: tuple[ManifestSecret, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,3 +75,132 @@ class Snapshot:
 
     cluster: ClusterState
     backup: BackupState
+
+
+def _live(kube: Kube, target: Target) -> Live:
+    obj = kube.read(target)
+    if obj is None:
+        raise NotFound(f"{target.kind.lower()} {target.namespace}/{target.name} not found")
+    return Live(target, obj)
+
+
+def _newest_job(kube: Kube, ns: str, selector: str) -> Live:
+    """Helm names jobs <name>-<revision>; the newest matching the runbook's labels is the one to re-run."""
+    jobs = kube.list_jobs(ns, selector)
+    if not jobs:
+        raise NotFound(f"no Job in {ns} matches {selector}; check the service definition's selector")
+    newest = max(jobs, key=lambda j: (j["metadata"].get("creationTimestamp") or "", j["metadata"]["name"]))
+    return Live(Target("Job", ns, newest["metadata"]["name"], selector), newest)
+
+
+def _restart_targets(kube: Kube, ns: str, kind: str, selector: str) -> list[Live]:
+    found = kube.list_workloads(kind, ns, selector)
+    if not found:
+        raise NotFound(f"no {kind} in {ns} matches {selector}; check the service definition's selector")
+    return [Live(Target(kind, ns, w["metadata"]["name"], selector), w)
+            for w in sorted(found, key=lambda w: w["metadata"]["name"])]
+
+
+def read_cluster(kube: Kube, service: ServiceDef) -> ClusterState:
+    ns, cluster = service.namespace, service.cluster
+    identity = kube.cluster_identity()
+    client = _live(kube, Target(service.client.kind, ns, service.client.name))
+    pg = kube.read(Target("postgresql", ns, cluster))
+    secrets = [s for s in kube.list_secrets(ns, f"cluster-name={cluster}")
+               if s["metadata"]["name"].endswith(f".{cluster}.credentials")]
+    jobs: list[Live] = []
+    targets: list[Live] = []
+    for extra in service.after_restore:
+        if extra.kind == "rerun-job":
+            jobs.append(_newest_job(kube, ns, extra.selector))
+        else:
+            targets += _restart_targets(kube, ns, extra.workload_kind or "Deployment", extra.selector)
+    return ClusterState(
+        identity=ClusterIdentity(identity["server"], identity["kube_system_uid"]),
+        client=client,
+        postgresql=Live(Target("postgresql", ns, cluster), pg) if pg else None,
+        secrets=tuple(Live(Target("Secret", ns, s["metadata"]["name"]), s)
+                      for s in sorted(secrets, key=lambda s: s["metadata"]["name"])),
+        jobs=tuple(jobs),
+        restart_targets=tuple(targets),
+    )
+
+
+def require_cluster(state: ClusterState, service: ServiceDef) -> None:
+    """What a restore cannot go without: the resource, and the secrets Patroni and the operator use."""
+    if state.postgresql is None:
+        raise NotFound(f"postgresql {service.namespace}/{service.cluster} does not exist; pgrestore restores an "
+                       f"existing cluster (re-create it from its Helm chart first)")
+    names = {s.target.name for s in state.secrets}
+    for user in SYSTEM_USERS:
+        wanted = f"{user}.{service.cluster}.credentials"
+        if wanted not in names:
+            raise NotFound(f"secret {service.namespace}/{wanted} is missing: the cluster's {user} credentials are "
+                           f"needed to restore and to bring replicas back; recover the secret before planning")
+
+
+def _ref_for(b: backups.Backup) -> BackupRef:
+    assert b.dump is not None
+    return BackupRef(source="s3", format=b.format, bucket=backups.BUCKET, key=b.dump.key, size=b.dump.size,
+                     etag=b.dump.etag, sha256=None, taken_at=b.taken_at, manifest=None)
+
+
+def read_backup_s3(s3: S3, cluster: str, wanted: str) -> BackupState:
+    """The chosen backup, checked: `latest` passes over truncated or non-dump backups to the
+    newest intact one and records why each was skipped."""
+    listing = [o for p in backups.prefixes(cluster) for o in s3.list(backups.BUCKET, p)]
+    skipped: list[SkippedBackup] = []
+    for candidate in backups.choose(backups.find(listing, cluster), wanted, cluster):
+        ref = _ref_for(candidate)
+        try:
+            dumps.probe(ref, s3)
+        except BackupError as e:
+            if wanted != "latest":
+                raise
+            skipped.append(SkippedBackup(ref.key, str(e)))
+            continue
+        secrets: tuple[ManifestSecret, ...] = ()
+        if candidate.manifest:
+            text = s3.read_small(backups.BUCKET, candidate.manifest.key).decode(errors="replace")
+            secrets = parse_manifest(text, candidate.manifest.key)
+            ref.manifest = _manifest_ref(candidate.manifest.key, candidate.manifest.etag, None)
+        ref.skipped = skipped
+        return BackupState(ref, secrets)
+    reasons = "; ".join(f"{s.key}: {s.reason}" for s in skipped[:2])
+    raise BackupError(f"no intact backup of {cluster} in s3://{backups.BUCKET} ({reasons}); "
+                      f"`pgrestore backups {cluster}` lists them")
+
+
+def _manifest_ref(key: str, etag: str | None, sha256: str | None) -> ManifestRef:
+    return ManifestRef(key=key, etag=etag, sha256=sha256, secrets=[])
+
+
+def read_backup_file(dump: Path, manifest: Path | None) -> BackupState:
+    if not dump.exists():
+        raise UsageError(f"dump file {dump} not found; pass the path of a .psql or .sql.gz dump")
+    if not dump.is_file():
+        raise UsageError(f"dump {dump} is not a file; pass the path of a .psql or .sql.gz dump")
+    fmt = "logical" if dump.name.endswith(".gz") else "psql"
+    ref = BackupRef(source="file", format=fmt, bucket=None, key=str(dump.resolve()), size=dump.stat().st_size,
+                    etag=None, sha256=dumps.sha256_file(dump), taken_at=None, manifest=None)
+    dumps.probe(ref, None)
+    secrets: tuple[ManifestSecret, ...] = ()
+    if manifest is not None:
+        if not manifest.is_file():
+            raise UsageError(f"manifest file {manifest} not found; pass the .manifest written beside the dump")
+        try:
+            text = manifest.read_text()
+        except UnicodeDecodeError:
+            raise BackupError(f"manifest {manifest} is not text; pass the .manifest written beside the dump") from None
+        secrets = parse_manifest(text, str(manifest))
+        ref.manifest = _manifest_ref(str(manifest.resolve()), None, dumps.sha256_file(manifest))
+    return BackupState(ref, secrets)
+
+
+def read_backup(kube_s3: S3 | None, cluster: str, wanted: str, dump: Path | None,
+                manifest: Path | None) -> BackupState:
+    if dump is not None:
+        return read_backup_file(dump, manifest)
+    if kube_s3 is None:
+        raise PgRestoreError("no S3 connection for an S3 backup")
+    return read_backup_s3(kube_s3, cluster, wanted)

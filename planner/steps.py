@@ -1,95 +1,138 @@
-"""The ordered steps of each restore strategy, and the rollback that would run."""
+"""The step kinds a strategy composes: each constructor writes everything apply needs into
+the step (structured target, explicit params), so executors never guess at the plan's shape."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from pgrestore.plan import address
-from pgrestore.snapshot import BackupState, ClusterState
+from core.model import BackupRef, Step, Target, to_dict
+from core.observe import spilo_selector
 
-
-def _step(steps: list, kind: str, target: str, description: str, timeout: int, params: dict | None = None,
-          destructive: bool = False, rollback: dict | None = None, restart_from: str | None = None) -> str:
-    step_id = f"{len(steps) + 1:02d}-{kind}"
-    steps.append({"id": step_id, "kind": kind, "target": target, "params": params or {},
-                  "description": description, "destructive": destructive, "rollback": rollback,
-                  "restart_from": restart_from, "timeout_seconds": timeout})
-    return step_id
+from .read import ClusterState, Live
 
 
-def recreate_single_steps(cluster: ClusterState, service: dict, mode: str, backup: BackupState,
-                          timeout: Callable[[str], int]) -> list[dict]:
-    ns, pg = service["namespace"], service["cluster"]
-    client = cluster.client
-    client_addr = address(client.kind, ns, client.name)
-    pg_addr = address("postgresql", ns, pg)
-    instances = cluster.postgresql["spec"].get("numberOfInstances", 1)
-    steps: list[dict] = []
+@dataclass
+class StepList:
+    """Steps in order, ids `NN-kind`; `timeout(kind)` gives each its planned seconds."""
 
-    _step(steps, "verify-backup", backup.key,
-          "check the backup before anything changes: object size and ETag as planned, pg_dumpall header and "
-          "completion trailer, gzip intact, manifest names the cluster's secrets", timeout("verify-backup"))
-    _step(steps, "scale-workload", client_addr,
-          f"scale {client.kind.lower()} {client.name} {client.replicas} -> 0 and wait until its pods are gone",
-          timeout("scale-workload"), {"replicas": 0, "wait": "gone"},
-          rollback={"kind": "scale-workload", "replicas": client.replicas})
-    delete_id = _step(
-        steps, "delete-cluster", pg_addr,
-        f"DESTRUCTIVE: save the postgresql spec in the journal, then delete {pg}: this deletes the data volumes "
-        f"of {pg} and its credential secrets", timeout("delete-cluster"), destructive=True,
-        rollback={"kind": "ensure-cluster"})
-    _step(steps, "create-cluster", pg_addr,
-          f"re-create {pg} from the saved spec with numberOfInstances 1 (server fields stripped); wait for "
-          f"Running and a Ready leader", timeout("create-cluster"), {"numberOfInstances": 1})
-    _step(steps, "restore-dump", f"pod/{ns}/{pg}-0",
-          f"stream {backup.key} ({backup.size} bytes) into psql -U postgres in {pg}-0; only known-benign "
-          f"'already exists' errors may pass", timeout("restore-dump"), restart_from=delete_id)
-    if mode == "from-manifest":
-        _step(steps, "secrets-from-manifest", f"secrets/{ns}/{pg}",
-              f"DESTRUCTIVE: delete the operator's new credential secrets of {pg} and create the backup's, "
-              f"ownerReferences stripped, so they match the restored role passwords", timeout("secrets-from-manifest"),
-              destructive=True)
-    else:
-        _step(steps, "alter-users", f"secrets/{ns}/{pg}",
-              f"ALTER USER every credential secret's user of {pg} to the secret's live password",
-              timeout("alter-users"))
-    _step(steps, "restart-leader", f"pod/{ns}/{pg}-0",
-          f"delete pod {pg}-0 so Postgres restarts with the fixed credentials; wait until it is Ready",
-          timeout("restart-leader"))
-    _step(steps, "set-instances", pg_addr,
-          f"set numberOfInstances of {pg} back to {instances} (the recorded value) and wait for {instances} Ready "
-          f"members and Running", timeout("set-instances"), {"numberOfInstances": instances},
-          rollback={"kind": "set-instances", "numberOfInstances": instances})
-    _step(steps, "scale-workload", client_addr,
-          f"scale {client.kind.lower()} {client.name} 0 -> {client.replicas} and wait for {client.replicas} Ready pods",
-          timeout("scale-workload"), {"replicas": client.replicas, "wait": "ready"})
-    for extra in service.get("after_restore") or []:
-        if extra["kind"] == "rerun-job":
-            _step(steps, "rerun-job", address("Job", ns, extra["name"]),
-                  f"re-run job {extra['name']} (delete, re-create from its spec) and wait for completion",
-                  timeout("rerun-job"))
-        else:
-            t = extra["target"]
-            _step(steps, "rollout-restart", address(t["kind"], ns, t["name"]),
-                  f"rollout-restart {t['kind'].lower()} {t['name']} and wait until it is rolled out",
-                  timeout("rollout-restart"))
-    _step(steps, "verify", pg_addr,
-          f"verify: {pg} Running with {instances} members, clients Ready, restored tables have the dump's row "
-          f"counts, scale settings and secrets as planned", timeout("verify"))
-    return steps
+    timeout: Callable[[str], int]
+    prefix: str = ""
+    steps: list[Step] = field(default_factory=list)
+
+    def add(self, kind: str, target: Target, description: str, params: dict | None = None,
+            destructive: bool = False, restart_from: str | None = None, timeout: int | None = None) -> str:
+        step_id = f"{self.prefix}{len(self.steps) + 1:02d}-{kind}"
+        self.steps.append(Step(id=step_id, kind=kind, target=target, params=params or {}, description=description,
+                               destructive=destructive, restart_from=restart_from,
+                               timeout_seconds=timeout or self.timeout(kind)))
+        return step_id
 
 
-def rollback_actions(cluster: ClusterState, service: dict) -> list[dict]:
-    """What a failed apply puts back: the cluster resource, its instance count, the client's replicas."""
-    ns = service["namespace"]
-    return [
-        {"kind": "ensure-cluster", "target": address("postgresql", ns, service["cluster"]),
-         "description": f"re-create postgresql {service['cluster']} from the saved spec if it is gone "
-                        f"(its data is not brought back)"},
-        {"kind": "set-instances", "target": address("postgresql", ns, service["cluster"]),
-         "numberOfInstances": cluster.postgresql["spec"].get("numberOfInstances", 1),
-         "description": f"set numberOfInstances back to {cluster.postgresql['spec'].get('numberOfInstances', 1)}"},
-        {"kind": "scale-workload", "target": address(cluster.client.kind, ns, cluster.client.name),
-         "replicas": cluster.client.replicas,
-         "description": f"scale {cluster.client.kind.lower()} {cluster.client.name} back to {cluster.client.replicas}"},
-    ]
+def pg_target(state: ClusterState) -> Target:
+    assert state.postgresql is not None
+    return state.postgresql.target
+
+
+def instances(state: ClusterState) -> int:
+    assert state.postgresql is not None
+    return int(state.postgresql.spec.get("numberOfInstances", 1))
+
+
+def backup_target(backup: BackupRef) -> Target:
+    return Target("Backup", backup.bucket or "local", backup.key)
+
+
+def verify_backup(steps: StepList, backup: BackupRef) -> str:
+    return steps.add("verify-backup", backup_target(backup),
+                     "check the backup before anything changes: size and ETag (or sha256) as planned, pg_dumpall "
+                     "header and completion trailer, gzip intact, row counts per table, manifest as planned",
+                     {"backup": to_dict(backup)})
+
+
+def scale_client(steps: StepList, client: Live, selector: str, before: int, replicas: int, wait: str) -> str:
+    what = {"gone": "until its pods are gone", "ready": f"for {replicas} Ready pods",
+            "none": "for the replica count to be taken (not for Ready pods)"}[wait]
+    return steps.add("scale-workload", client.target,
+                     f"scale {client.target.kind.lower()} {client.target.name} {before} -> {replicas} and wait {what}",
+                     {"replicas": replicas, "wait": wait, "pod_selector": selector})
+
+
+def delete_cluster(steps: StepList, state: ClusterState) -> str:
+    pg = pg_target(state)
+    assert state.postgresql is not None
+    return steps.add("delete-cluster", pg,
+                     f"DESTRUCTIVE: delete postgresql {pg.name} (uid {state.postgresql.uid}): this deletes the data "
+                     f"volumes of {pg.name} and its credential secrets; wait until all are gone",
+                     {"uid": state.postgresql.uid, "pod_selector": spilo_selector(pg.name),
+                      "secrets": [s.target.name for s in state.secrets]}, destructive=True)
+
+
+def create_cluster(steps: StepList, resource: dict, n: int) -> str:
+    meta = resource["metadata"]
+    pg = Target("postgresql", meta["namespace"], meta["name"])
+    return steps.add("create-cluster", pg,
+                     f"re-create {pg.name} from its recorded spec with numberOfInstances {n} (server fields "
+                     f"stripped); wait for a Ready Patroni leader",
+                     {"resource": resource, "numberOfInstances": n, "pod_selector": spilo_selector(pg.name)})
+
+
+def restore_dump(steps: StepList, pg: Target, backup: BackupRef, rows_from: str, restart_from: str | None) -> str:
+    return steps.add("restore-dump", pg,
+                     f"stream {backup.key} ({backup.size} bytes) into psql -U postgres in the Patroni leader of "
+                     f"{pg.name}; errors are judged by object and phase (Spilo's own objects and held sessions "
+                     f"pass, anything in the application's data fails); then compare row counts with the dump",
+                     {"backup": to_dict(backup), "rows_from": rows_from, "pod_selector": spilo_selector(pg.name)},
+                     restart_from=restart_from)
+
+
+def secrets_from_manifest(steps: StepList, pg: Target, backup: BackupRef, names: list[str]) -> str:
+    assert backup.manifest is not None
+    return steps.add("secrets-from-manifest", pg,
+                     f"DESTRUCTIVE: replace the operator's new credential secrets of {pg.name} with the backup's "
+                     f"({len(names)}, from {backup.manifest.key}), ownerReferences stripped, so they match the "
+                     f"restored role passwords", {"backup": to_dict(backup), "secrets": names}, destructive=True)
+
+
+def alter_users(steps: StepList, pg: Target, names: list[str]) -> str:
+    return steps.add("alter-users", pg,
+                     f"in the Patroni leader, ALTER USER every credential secret's user of {pg.name} to the "
+                     f"secret's live password ({len(names)} secrets)",
+                     {"secrets": names, "pod_selector": spilo_selector(pg.name)})
+
+
+def restart_leader(steps: StepList, pg: Target) -> str:
+    return steps.add("restart-leader", pg,
+                     f"delete the Patroni leader pod of {pg.name} so Postgres restarts with the fixed credentials; "
+                     f"wait for a Ready leader",
+                     {"pod_selector": spilo_selector(pg.name)})
+
+
+def set_instances(steps: StepList, pg: Target, n: int, timeout: int | None = None) -> str:
+    return steps.add("set-instances", pg,
+                     f"set numberOfInstances of {pg.name} to {n} (the recorded value) and wait for {n} Ready members",
+                     {"numberOfInstances": n, "pod_selector": spilo_selector(pg.name)}, timeout=timeout)
+
+
+def after_restore(steps: StepList, state: ClusterState) -> None:
+    for job in state.jobs:
+        steps.add("rerun-job", job.target,
+                  f"re-run job {job.target.name} (newest matching {job.target.selector}; delete, re-create from "
+                  f"its own spec) and wait for completion", {"uid": job.uid})
+    for t in state.restart_targets:
+        steps.add("rollout-restart", t.target,
+                  f"rollout-restart {t.target.kind.lower()} {t.target.name} and wait until it is rolled out")
+
+
+def verify(steps: StepList, state: ClusterState, secret_digests: dict[str, str] | None) -> str:
+    pg = pg_target(state)
+    n = instances(state)
+    return steps.add("verify", pg,
+                     f"verify: {pg.name} has {n} Ready members and a leader, the client is back at its replicas and "
+                     f"Ready, every credential secret opens the database"
+                     + (", secrets hold the backup's passwords" if secret_digests else ""),
+                     {"numberOfInstances": n, "pod_selector": spilo_selector(pg.name),
+                      "client": {"target": to_dict(state.client.target), "replicas": state.client.spec.get("replicas"),
+                                 "pod_selector": state.client_selector},
+                      "secrets": [s.target.name for s in state.secrets],
+                      "secret_digests": secret_digests or {}})

@@ -11,21 +11,27 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timezone
 
+import yaml
 from kubernetes import client, config, watch
 from kubernetes.stream import stream
 from urllib3.exceptions import HTTPError
+from websocket import WebSocketException
 
-from pgrestore.errors import Conflict, KubernetesError, NotFound, StepFailed
+from core.errors import ConfigError, Conflict, KubernetesError, NotFound, StepTimeout, Unreachable
+from core.model import Target
 
 PG_GROUP, PG_VERSION, PG_PLURAL = "acid.zalan.do", "v1", "postgresqls"
 V5 = "v5.channel.k8s.io"
 ERROR_CHANNEL = 3
 
 
-class WaitTimeout(StepFailed):
-    """A wait ran out of time."""
+# A blocked write or a half-received frame fails after this long instead of hanging:
+# a CSM exec stream crosses NCN -> API VIP -> apiserver -> kubelet, any of which can drop it.
+STALL_SECONDS = 120
+WaitTimeout = StepTimeout
 
 
 @dataclass(frozen=True)
@@ -47,11 +53,14 @@ def _translated(what: str):
             raise Conflict(f"{what}: conflict (exists already, or changed since read)") from None
         reason = e.reason or "error"
         raise KubernetesError(f"{what}: the API server answered {e.status} {reason}") from None
+    except WebSocketException as e:
+        raise KubernetesError(f"{what}: the exec stream broke ({type(e).__name__})") from None
     except (HTTPError, OSError) as e:
-        raise KubernetesError(f"{what}: cannot reach the API server ({type(e).__name__})") from None
+        raise Unreachable(f"{what}: cannot reach the API server ({type(e).__name__}); check the kubeconfig's "
+                          f"server and the network") from None
 
 
-def _optional(what: str, read: Callable[[], object]):
+def _optional(what: str, read: Callable[[], Any]) -> Any:
     """read(), or None if the object does not exist."""
     try:
         with _translated(what):
@@ -64,15 +73,20 @@ class Kube:
     def __init__(self, kubeconfig: str | None = None, context: str | None = None):
         try:
             self.api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-        except (config.ConfigException, OSError) as e:
-            raise KubernetesError(f"cannot load kubeconfig ({e}); set KUBECONFIG or pass --kubeconfig") from None
-        self.core = client.CoreV1Api(self.api_client)
-        self.apps = client.AppsV1Api(self.api_client)
-        self.batch = client.BatchV1Api(self.api_client)
-        self.custom = client.CustomObjectsApi(self.api_client)
-        self.coordination = client.CoordinationV1Api(self.api_client)
+        except (config.ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
+            where = kubeconfig or "~/.kube/config"
+            detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+            raise ConfigError(f"cannot use kubeconfig {where} ({detail}); set KUBECONFIG or pass --kubeconfig") \
+                from None
+        # Typed as Any: this adapter speaks JSON-shaped dicts to the client (bodies and results),
+        # which the client accepts and returns as its models' serialised form.
+        self.core: Any = client.CoreV1Api(self.api_client)
+        self.apps: Any = client.AppsV1Api(self.api_client)
+        self.batch: Any = client.BatchV1Api(self.api_client)
+        self.custom: Any = client.CustomObjectsApi(self.api_client)
+        self.coordination: Any = client.CoordinationV1Api(self.api_client)
 
-    def _dict(self, obj) -> dict | None:
+    def _dict(self, obj: Any) -> Any:
         """JSON-shaped dict of a client model; None stays None."""
         return self.api_client.sanitize_for_serialization(obj)
 
@@ -82,7 +96,27 @@ class Kube:
             uid = self.core.read_namespace("kube-system").metadata.uid
         return {"server": self.api_client.configuration.host, "kube_system_uid": uid}
 
+    # -- any recorded object ---------------------------------------------------
+    def read(self, target: Target) -> dict | None:
+        """The object a plan recorded, by its address; None if it is gone."""
+        ns, name = target.namespace, target.name
+        readers: dict[str, Callable[[], object]] = {
+            "postgresql": lambda: self.custom.get_namespaced_custom_object(PG_GROUP, PG_VERSION, ns, PG_PLURAL, name),
+            "Secret": lambda: self.core.read_namespaced_secret(name, ns),
+            "Job": lambda: self.batch.read_namespaced_job(name, ns),
+            "Pod": lambda: self.core.read_namespaced_pod(name, ns),
+        }
+        read = readers.get(target.kind) or (lambda: self._apps_fn(target.kind, "read")(name, ns))
+        found = _optional(f"{target.kind.lower()} {ns}/{name}", read)
+        if found is None or isinstance(found, dict):
+            return found
+        return self._dict(found)
+
     # -- workloads ------------------------------------------------------------
+    def list_workloads(self, kind: str, ns: str, selector: str) -> list[dict]:
+        with _translated(f"{kind.lower()}s {selector} in {ns}"):
+            return [self._dict(w) for w in self._apps_fn(kind, "list")(ns, label_selector=selector).items]
+
     def _apps_fn(self, kind: str, verb: str) -> Callable:
         suffix = {"StatefulSet": "stateful_set", "Deployment": "deployment", "DaemonSet": "daemon_set"}[kind]
         return getattr(self.apps, f"{verb}_namespaced_{suffix}")
@@ -145,7 +179,26 @@ class Kube:
         with _translated(f"create secret {ns}/{body['metadata']['name']}"):
             self.core.create_namespaced_secret(ns, body)
 
+    def put_secret(self, ns: str, body: dict) -> None:
+        """Create or replace a secret in one call each way, never leaving a window without it."""
+        name = body["metadata"]["name"]
+        try:
+            with _translated(f"replace secret {ns}/{name}"):
+                self.core.replace_namespaced_secret(name, ns, body)
+            return
+        except NotFound:
+            pass
+        try:
+            self.create_secret(ns, body)
+        except Conflict:  # created meanwhile (the operator's sync): replace that one
+            with _translated(f"replace secret {ns}/{name}"):
+                self.core.replace_namespaced_secret(name, ns, body)
+
     # -- jobs -------------------------------------------------------------------
+    def list_jobs(self, ns: str, selector: str) -> list[dict]:
+        with _translated(f"jobs {selector} in {ns}"):
+            return [self._dict(j) for j in self.batch.list_namespaced_job(ns, label_selector=selector).items]
+
     def get_job(self, ns: str, name: str) -> dict:
         with _translated(f"job {ns}/{name}"):
             return self._dict(self.batch.read_namespaced_job(name, ns))
@@ -256,22 +309,32 @@ class Kube:
         return [self._dict(i) for i in listing.items], listing.metadata.resource_version
 
     # -- exec -------------------------------------------------------------------------
-    def exec(self, ns: str, pod: str, container: str, argv: list[str],
-             stdin: Iterable[bytes] | None = None, stdin_end: bytes = b"") -> ExecResult:
+    def exec(self, ns: str, pod: str, container: str, argv: list[str], stdin: Iterable[bytes] | None = None,
+             stdin_end: bytes = b"", deadline: float | None = None) -> ExecResult:
         """Run a command in a pod, streaming stdin and draining output as it goes.
 
         Over v5 stdin is closed at the end; over v4 (CSM's kubelets) it cannot be, so the
         caller passes `stdin_end` (e.g. psql's \\q) for the command to end by itself.
+        `deadline` (time.monotonic()) bounds the whole exec: past it the stream is closed
+        and StepTimeout raised, so a hung stream fails its step instead of hanging apply.
         """
         what = f"exec in pod {ns}/{pod}"
         with _translated(what):
             ws = stream(self.core.connect_get_namespaced_pod_exec, pod, ns, container=container, command=argv,
                         stdin=stdin is not None, stdout=True, stderr=True, tty=False,
                         _preload_content=False, binary=True)
+        if getattr(ws, "sock", None) is not None:
+            ws.sock.settimeout(STALL_SECONDS)
         out, err, status = bytearray(), bytearray(), bytearray()
+
+        def in_time() -> None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise StepTimeout(f"{what} ({argv[0]}) ran past its step's deadline; the stream was closed")
+
         try:
             with _translated(what):
                 for chunk in stdin or ():
+                    in_time()
                     ws.write_stdin(chunk)
                     self._drain(ws, out, err, status, timeout=0)
                 if stdin is not None:
@@ -280,6 +343,7 @@ class Kube:
                     if ws.subprotocol == V5:
                         ws.close_channel(0)
                 while ws.is_open():
+                    in_time()
                     self._drain(ws, out, err, status, timeout=1)
                 self._drain(ws, out, err, status, timeout=0)
         finally:

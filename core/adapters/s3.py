@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
-from pgrestore.errors import S3Error
+from core.errors import S3Error, Unreachable
 
 CHUNK = 1024 * 1024
 
@@ -32,6 +32,8 @@ def _translated(what: str):
         if code == "PreconditionFailed":
             raise S3Error(f"{what}: the object changed since it was planned (ETag differs); re-plan") from None
         raise S3Error(f"{what}: S3 answered {code}") from None
+    except (EndpointConnectionError, ConnectTimeoutError) as e:
+        raise Unreachable(f"{what}: cannot reach the S3 endpoint ({type(e).__name__}); check --s3-endpoint") from None
     except BotoCoreError as e:
         raise S3Error(f"{what}: {type(e).__name__}; check the endpoint and keys") from None
 
@@ -70,6 +72,15 @@ class S3:
             body = self.client.get_object(Bucket=bucket, Key=key, **extra)["Body"]
             try:
                 yield from body.iter_chunks(CHUNK)
+            finally:
+                body.close()
+
+    def read_range(self, bucket: str, key: str, start: int, end: int) -> bytes:
+        """Bytes start..end (inclusive) of an object: a ranged GET, for a dump's head and tail."""
+        with _translated(f"read s3://{bucket}/{key}"):
+            body = self.client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}")["Body"]
+            try:
+                return body.read()
             finally:
                 body.close()
 

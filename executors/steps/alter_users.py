@@ -1,30 +1,30 @@
-"""alter-users: set every credential secret's role password to the secret's live value."""
+"""alter-users: in the leader, set every credential secret's role password to the secret's value."""
 
 from __future__ import annotations
 
-import base64
-
-from pgrestore.adapters.psql import literal
+from core import pods
+from core.adapters.psql import ident, literal
+from core.errors import StepFailed
+from core.model import Step
+from core.observe import secret_value
 
 from ..context import Context
 
+# Keep the statements, which carry passwords, out of the server log whatever its settings.
+_QUIET = "SET log_statement = 'none'; SET log_min_error_statement = 'panic'; SET log_min_duration_statement = -1;"
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
-
-def run(step: dict, ctx: Context) -> dict:
-    suffix = f".{ctx.cluster}.credentials"
-    secrets = [s for s in ctx.kube.list_secrets(ctx.ns, f"cluster-name={ctx.cluster}")
-               if s["metadata"]["name"].endswith(suffix)]
+def run(step: Step, ctx: Context) -> dict:
+    t = step.target
     users, statements, values = [], [], []
-    for s in sorted(secrets, key=lambda s: s["metadata"]["name"]):
-        user = base64.b64decode(s["data"]["username"]).decode()
-        password = base64.b64decode(s["data"]["password"]).decode()
-        statements.append(f"ALTER USER {_ident(user)} WITH PASSWORD {literal(password)};")
+    for name in sorted(step.params["secrets"]):
+        secret = ctx.kube.read_secret(t.namespace, name)
+        if secret is None:
+            raise StepFailed(f"secret {t.namespace}/{name} is missing; the operator should have created it")
+        user, password = secret_value(secret, "username"), secret_value(secret, "password")
+        statements.append(f"ALTER USER {ident(user)} WITH PASSWORD {literal(password)};")
         users.append(user)
         values.append(password)
-    # Keep the statements, which carry passwords, out of the server log whatever its settings.
-    quiet = "SET log_statement = 'none'; SET log_min_error_statement = 'panic'; SET log_min_duration_statement = -1;"
-    ctx.psql.run(ctx.ns, f"{ctx.cluster}-0", quiet + "\n" + "\n".join(statements), secrets=values)
-    return {"users": users}
+    leader = pods.find_leader(ctx.kube, t.namespace, t.name, ctx.deadline)
+    ctx.psql.run(t.namespace, leader, _QUIET + "\n" + "\n".join(statements), secrets=values, deadline=ctx.deadline)
+    return {"users": users, "leader": leader}

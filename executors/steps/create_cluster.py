@@ -1,28 +1,28 @@
-"""create-cluster: re-create the postgresql resource from the saved spec, with N instances."""
+"""create-cluster: re-create the postgresql resource from its recorded spec, with N instances."""
 
 from __future__ import annotations
 
 import copy
 
+from core.model import Step
+
 from ..context import Context
-from . import _pods
-from .delete_cluster import saved_resource
+from ._members import wait_ready
 
 
-def wait_running_with_leader(ctx: Context, timeout: int) -> None:
-    ctx.kube.wait_postgresql(ctx.ns, ctx.cluster,
-                             lambda pg: pg is not None and (pg.get("status") or {}).get("PostgresClusterStatus") == "Running",
-                             f"postgresql {ctx.cluster} to be Running", timeout)
-    ctx.kube.wait_pods(ctx.ns, _pods.spilo_selector(ctx.cluster), lambda pods: _pods.leader_ready(pods, ctx.cluster),
-                       f"a Ready leader {ctx.cluster}-0", timeout)
-
-
-def run(step: dict, ctx: Context) -> dict:
-    live = ctx.kube.get_postgresql(ctx.ns, ctx.cluster)
+def create(ctx: Context, step: Step) -> dict:
+    t, p = step.target, step.params
+    live = ctx.kube.get_postgresql(t.namespace, t.name)
     if live is None:
-        body = copy.deepcopy(saved_resource(ctx))
-        body["spec"]["numberOfInstances"] = step["params"]["numberOfInstances"]
+        body = copy.deepcopy(p["resource"])
+        body["spec"]["numberOfInstances"] = p["numberOfInstances"]
         live = ctx.kube.create_postgresql(body)
-    ctx.journal.remember("created", ctx.cluster, {"uid": live["metadata"]["uid"]})
-    wait_running_with_leader(ctx, step["timeout_seconds"])
-    return {"uid": live["metadata"]["uid"]}
+    ctx.journal.remember("created", t.name, {"uid": live["metadata"]["uid"]})
+    return live
+
+
+def run(step: Step, ctx: Context) -> dict:
+    live = create(ctx, step)
+    leader = wait_ready(ctx, step.target.namespace, step.target.name, step.params["pod_selector"],
+                        step.params["numberOfInstances"])
+    return {"uid": live["metadata"]["uid"], "leader": leader}

@@ -1,38 +1,30 @@
-"""delete-cluster: save the postgresql resource once, delete it, wait until it is all gone."""
+"""delete-cluster: delete the planned postgresql resource, wait until it, its pods and its
+credential secrets are gone (a leftover secret would be reused by the new cluster)."""
 
 from __future__ import annotations
 
-from pgrestore.errors import StepFailed
-from pgrestore.snapshot import strip_server_fields
+from core.errors import StepFailed
+from core.model import Step
 
 from ..context import Context
-from . import _pods
 
 
-def saved_resource(ctx: Context) -> dict:
-    """The original resource: from the journal, else as planned."""
-    saved = ctx.journal.saved("postgresql", ctx.cluster)
-    return saved or ctx.prior(f"postgresql/{ctx.ns}/{ctx.cluster}")["fields"]["resource"]
-
-
-def run(step: dict, ctx: Context) -> dict:
-    live = ctx.kube.get_postgresql(ctx.ns, ctx.cluster)
+def run(step: Step, ctx: Context) -> dict:
+    t, p = step.target, step.params
+    live = ctx.kube.get_postgresql(t.namespace, t.name)
     if live is not None:
         # Only the cluster that was planned, or the one this apply created, may be deleted.
-        ours = {ctx.prior(f"postgresql/{ctx.ns}/{ctx.cluster}")["uid"],
-                (ctx.journal.saved("created", ctx.cluster) or {}).get("uid")}
+        ours = {p["uid"], (ctx.journal.saved("created", t.name) or {}).get("uid")}
         if live["metadata"]["uid"] not in ours:
-            raise StepFailed(f"postgresql {ctx.cluster} has uid {live['metadata']['uid']}, which is neither the "
+            raise StepFailed(f"postgresql {t.name} has uid {live['metadata']['uid']}, which is neither the "
                              f"planned one nor one this apply created: it was re-created since; re-plan")
-        ctx.journal.save_once("postgresql", ctx.cluster, strip_server_fields(live))
-        ctx.kube.delete_postgresql(ctx.ns, ctx.cluster)
-    timeout = step["timeout_seconds"]
-    ctx.kube.wait_postgresql(ctx.ns, ctx.cluster, lambda pg: pg is None, f"postgresql {ctx.cluster} to be gone", timeout)
-    ctx.kube.wait_pods(ctx.ns, _pods.spilo_selector(ctx.cluster), lambda pods: not pods,
-                       f"pods of {ctx.cluster} to be gone", timeout)
-    # The operator deletes the credential secrets too; a leftover would be reused by the new cluster.
-    names = {o["name"] for o in ctx.prior_of_kind("Secret")}
-    ctx.kube.wait_secrets(ctx.ns, f"cluster-name={ctx.cluster}",
+        ctx.kube.delete_postgresql(t.namespace, t.name)
+    ctx.kube.wait_postgresql(t.namespace, t.name, lambda pg: pg is None, f"postgresql {t.name} to be gone",
+                             ctx.remaining())
+    ctx.kube.wait_pods(t.namespace, p["pod_selector"], lambda pods: not pods, f"pods of {t.name} to be gone",
+                       ctx.remaining())
+    names = set(p["secrets"])
+    ctx.kube.wait_secrets(t.namespace, f"cluster-name={t.name}",
                           lambda secrets: not names & {s["metadata"]["name"] for s in secrets},
-                          f"credential secrets of {ctx.cluster} to be deleted", timeout)
+                          f"credential secrets of {t.name} to be deleted", ctx.remaining())
     return {"deleted_uid": live["metadata"]["uid"] if live else None}

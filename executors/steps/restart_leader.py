@@ -1,23 +1,27 @@
-"""restart-leader: delete pod 0 so Postgres restarts with the fixed credentials."""
+"""restart-leader: delete the Patroni leader's pod so Postgres restarts with the fixed
+credentials, then wait for a Ready leader (in a multi-member cluster it may be another pod)."""
 
 from __future__ import annotations
 
+from core import pods
+from core.model import Step
+
 from ..context import Context
-from . import _pods
-from .create_cluster import wait_running_with_leader
+from ._members import fail_on_operator_failure
 
 
-def run(step: dict, ctx: Context) -> dict:
-    name = f"{ctx.cluster}-0"
-    before = [p for p in ctx.kube.list_pods(ctx.ns, _pods.spilo_selector(ctx.cluster)) if p["metadata"]["name"] == name]
-    old_uid = before[0]["metadata"]["uid"] if before else None
-    if before:
-        ctx.kube.delete_pod(ctx.ns, name)
+def run(step: Step, ctx: Context) -> dict:
+    t, selector = step.target, step.params["pod_selector"]
+    before = ctx.kube.list_pods(t.namespace, selector)
+    old = pods.leader(before)
+    old_uid = old["metadata"]["uid"] if old else None
+    if old is not None:
+        ctx.kube.delete_pod(t.namespace, pods.name(old))
 
-    def restarted(pods):
-        return any(p["metadata"]["name"] == name and p["metadata"]["uid"] != old_uid and _pods.ready(p)
-                   for p in _pods.live(pods))
-    ctx.kube.wait_pods(ctx.ns, _pods.spilo_selector(ctx.cluster), restarted, f"a new Ready {name}",
-                       step["timeout_seconds"])
-    wait_running_with_leader(ctx, step["timeout_seconds"])
-    return {"old_uid": old_uid}
+    def restarted(ps: list[dict]) -> bool:
+        new = pods.leader(ps)
+        return new is not None and new["metadata"]["uid"] != old_uid
+    found = ctx.kube.wait_pods(t.namespace, selector, restarted, f"a new Ready leader of {t.name}", ctx.remaining())
+    fail_on_operator_failure(ctx, t.namespace, t.name)
+    new = pods.leader(found)
+    return {"old_leader": pods.name(old) if old else None, "leader": pods.name(new) if new else None}

@@ -1,45 +1,56 @@
-"""restore-dump: stream the dump into psql in the new leader; classify what psql says."""
+"""restore-dump: stream the dump into psql in the Patroni leader; judge what psql says by the
+object and phase each error belongs to; then compare row counts with the dump."""
 
 from __future__ import annotations
 
-from pgrestore.errors import StepFailed
+from collections.abc import Iterable, Iterator
 
-from .. import dumpfile
+from core.restore_errors import DumpIndex, judge
+
+from core import pods
+from core.adapters.psql import scrub
+from core.dumps import VerifiedStream
+from core.errors import StepFailed
+from core.model import BackupRef, Step, from_dict
+
 from ..context import Context
 
 
-def run(step: dict, ctx: Context) -> dict:
-    pod = f"{ctx.cluster}-0"
-    sent = 0
+def run(step: Step, ctx: Context) -> dict:
+    t = step.target
+    backup = from_dict(BackupRef, step.params["backup"])
+    leader = pods.find_leader(ctx.kube, t.namespace, t.name, ctx.deadline)
+    index, sent = DumpIndex(), [0]
 
-    def counted(chunks):
-        nonlocal sent
+    def indexed(chunks: Iterable[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
-            sent += len(chunk)
+            index.feed(chunk)  # the same bytes psql reads, so its line numbers map to objects
+            sent[0] += len(chunk)
             yield chunk
 
-    stream = dumpfile.VerifiedStream(ctx.plan["backup"], ctx.s3)
-    outcome = ctx.psql.restore(ctx.ns, pod, counted(stream))
-    observed = {"bytes_sent": sent, "exit_code": outcome.returncode, "benign_errors": len(outcome.benign),
-                "unexpected_errors": outcome.unexpected[:20]}
-    if not outcome.ok:
-        first = outcome.unexpected[0] if outcome.unexpected else f"psql exited with {outcome.returncode}"
-        raise StepFailed(f"restore into {ctx.ns}/{pod} failed: {first} "
-                         f"({len(outcome.unexpected)} unexpected error(s); see the journal)")
+    stream = VerifiedStream(backup, ctx.s3)
+    result = ctx.psql.restore(t.namespace, leader, indexed(stream), ctx.deadline)
+    secrets = [s.password for s in ctx.manifest or ()]
+    verdict = judge(scrub(result.stderr, secrets), index)
+    observed = {"leader": leader, "bytes_sent": sent[0], "exit_code": result.returncode,
+                "benign_errors": len(verdict.benign), "unexpected_errors": verdict.unexpected[:20]}
+    if result.returncode != 0 or verdict.unexpected:
+        first = verdict.unexpected[0] if verdict.unexpected else f"psql exited with {result.returncode}"
+        raise StepFailed(f"restore into {t.namespace}/{leader} failed: {first} "
+                         f"({len(verdict.unexpected)} unexpected error(s); see the journal)")
     stream.check_complete()  # the bytes restored are the bytes verified
     # Count rows now, before clients and setup jobs start writing to the database.
-    observed["tables_checked"] = check_row_counts(ctx)
+    observed["tables_checked"] = check_row_counts(ctx, t.namespace, leader, ctx.journal.observed(
+        step.params["rows_from"]).get("rows") or {})
     return observed
 
 
-def check_row_counts(ctx: Context) -> int:
-    verify_id = next(s["id"] for s in ctx.plan["steps"] if s["kind"] == "verify-backup")
-    expected = ctx.journal.observed(verify_id).get("rows") or {}
+def check_row_counts(ctx: Context, ns: str, leader: str, expected: dict[str, dict[str, int]]) -> int:
     problems, checked = [], 0
     for db, tables in sorted(expected.items()):
         if not tables:
             continue
-        live = ctx.psql.row_counts(ctx.ns, f"{ctx.cluster}-0", db, tables)
+        live = ctx.psql.row_counts(ns, leader, db, tables, deadline=ctx.deadline)
         for table, n in sorted(tables.items()):
             checked += 1
             if live.get(table) != n:

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from ..context import Context, split_address
+from core.model import Step
+
+from ..context import Context
 
 
-def rolled_out(d: dict) -> bool:
-    spec, status = d["spec"], d.get("status") or {}
+def rolled_out(w: dict) -> bool:
+    spec, status = w["spec"], w.get("status") or {}
+    if status.get("observedGeneration", 0) < w["metadata"].get("generation", 0):
+        return False
+    if w.get("kind") == "DaemonSet" or "desiredNumberScheduled" in status:
+        want = status.get("desiredNumberScheduled", 0)
+        return status.get("updatedNumberScheduled", 0) == want and status.get("numberReady", 0) == want
     want = spec.get("replicas", 1)
-    return (status.get("observedGeneration", 0) >= d["metadata"].get("generation", 0)
-            and status.get("updatedReplicas", 0) == want and status.get("readyReplicas", 0) == want
+    return (status.get("updatedReplicas", 0) == want and status.get("readyReplicas", 0) == want
             and status.get("replicas", 0) == want)
 
 
-def run(step: dict, ctx: Context) -> dict:
-    kind, ns, name = split_address(step["target"])
-    ctx.kube.rollout_restart(kind, ns, name)
-    ctx.kube.wait_workload(kind, ns, name, rolled_out, f"{kind.lower()} {name} to roll out", step["timeout_seconds"])
+def run(step: Step, ctx: Context) -> dict:
+    t = step.target
+    ctx.kube.rollout_restart(t.kind, t.namespace, t.name)
+    ctx.kube.wait_workload(t.kind, t.namespace, t.name, rolled_out, f"{t.kind.lower()} {t.name} to roll out",
+                           ctx.remaining())
     return {}

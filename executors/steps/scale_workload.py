@@ -1,23 +1,25 @@
-"""scale-workload: set a client's replicas and wait until its pods are gone, or Ready."""
+"""scale-workload: set a workload's replicas and wait until its pods are gone, or Ready."""
 
 from __future__ import annotations
 
-from ..context import Context, split_address
-from . import _pods
+from core import pods
+from core.model import Step
+
+from ..context import Context
 
 
-def run(step: dict, ctx: Context) -> dict:
-    kind, ns, name = split_address(step["target"])
-    replicas, wait = step["params"]["replicas"], step["params"]["wait"]
-    selector = _pods.selector(ctx.prior(step["target"])["fields"]["selector"])
-    ctx.kube.scale(kind, ns, name, replicas)
+def run(step: Step, ctx: Context) -> dict:
+    t, p = step.target, step.params
+    replicas, wait, selector = p["replicas"], p["wait"], p["pod_selector"]
+    ctx.kube.scale(t.kind, t.namespace, t.name, replicas)
+    what = f"{t.kind.lower()} {t.name}"
     if wait == "gone":
-        ctx.kube.wait_pods(ns, selector, lambda pods: not _pods.live(pods),
-                           f"pods of {kind.lower()} {name} to be gone", step["timeout_seconds"])
+        ctx.kube.wait_pods(t.namespace, selector, lambda ps: not pods.live(ps), f"pods of {what} to be gone",
+                           ctx.remaining())
+    elif wait == "ready":
+        ctx.kube.wait_pods(t.namespace, selector, lambda ps: pods.all_ready(ps, replicas),
+                           f"{replicas} Ready pods of {what}", ctx.remaining())
     else:
-        def all_ready(pods):
-            running = _pods.live(pods)
-            return len(running) == replicas and all(_pods.ready(p) for p in running)
-        ctx.kube.wait_pods(ns, selector, all_ready, f"{replicas} Ready pods of {kind.lower()} {name}",
-                           step["timeout_seconds"])
+        ctx.kube.wait_workload(t.kind, t.namespace, t.name, lambda w: w["spec"].get("replicas") == replicas,
+                               f"{what} replicas {replicas}", ctx.remaining())
     return {"replicas": replicas}

@@ -1,27 +1,32 @@
-"""secrets-from-manifest: replace the operator's new secrets with the backup's."""
+"""secrets-from-manifest: put the backup's credential secrets in place of the operator's new ones.
+
+Replaced in place rather than deleted and re-created: the operator's periodic sync
+(v1.8.2 syncSecrets, every resync period) creates any missing credential secret with a
+new random password, and could do so between a delete and a create.
+"""
 
 from __future__ import annotations
 
 import base64
 
-from pgrestore.errors import StepFailed
+from core.errors import StepFailed
+from core.model import BackupRef, Step, from_dict
 
 from ..context import Context
-from .verify_backup import load_manifest
+from . import _manifest
 
 
-def run(step: dict, ctx: Context) -> dict:
-    load_manifest(ctx)
-    wanted = {o["name"] for o in ctx.prior_of_kind("Secret")}
-    secrets = [s for s in ctx.manifest if s.name in wanted]
+def run(step: Step, ctx: Context) -> dict:
+    ns = step.target.namespace
+    wanted = set(step.params["secrets"])
+    secrets = [s for s in _manifest.load(ctx, from_dict(BackupRef, step.params["backup"])) if s.name in wanted]
     if {s.name for s in secrets} != wanted:
         raise StepFailed(f"manifest lacks secret(s) {', '.join(sorted(wanted - {s.name for s in secrets}))}")
     for s in secrets:
-        ctx.kube.delete_secret(ctx.ns, s.name)
         # No ownerReferences: one pointing at the deleted resource would get the secret garbage-collected.
-        ctx.kube.create_secret(ctx.ns, {
+        ctx.kube.put_secret(ns, {
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": s.name, "namespace": ctx.ns, "labels": s.labels},
+            "metadata": {"name": s.name, "namespace": ns, "labels": s.labels},
             "data": {"username": base64.b64encode(s.username.encode()).decode(),
                      "password": base64.b64encode(s.password.encode()).decode()},
         })

@@ -1,26 +1,15 @@
-"""set-instances: put numberOfInstances back and wait for every member and Running."""
+"""set-instances: set numberOfInstances and wait for every member Ready and a leader."""
 
 from __future__ import annotations
 
+from core.model import Step
+
 from ..context import Context
-from . import _pods
+from ._members import wait_ready
 
 
-def wait_members(ctx: Context, n: int, timeout: int) -> None:
-    # Pods first: right after the patch the status can still read Running from before.
-    def all_members(pods):
-        members = _pods.live(pods)
-        return len(members) == n and all(_pods.ready(p) for p in members)
-    ctx.kube.wait_pods(ctx.ns, _pods.spilo_selector(ctx.cluster), all_members, f"{n} Ready members of {ctx.cluster}",
-                       timeout)
-    ctx.kube.wait_postgresql(ctx.ns, ctx.cluster,
-                             lambda pg: pg is not None and pg["spec"].get("numberOfInstances") == n
-                             and (pg.get("status") or {}).get("PostgresClusterStatus") == "Running",
-                             f"postgresql {ctx.cluster} to be Running", timeout)
-
-
-def run(step: dict, ctx: Context) -> dict:
-    n = step["params"]["numberOfInstances"]
-    ctx.kube.set_instances(ctx.ns, ctx.cluster, n)
-    wait_members(ctx, n, step["timeout_seconds"])
-    return {"numberOfInstances": n}
+def run(step: Step, ctx: Context) -> dict:
+    t, n = step.target, step.params["numberOfInstances"]
+    ctx.kube.set_instances(t.namespace, t.name, n)
+    leader = wait_ready(ctx, t.namespace, t.name, step.params["pod_selector"], n)
+    return {"numberOfInstances": n, "leader": leader}

@@ -1,59 +1,73 @@
-"""verify: the cluster is whole, clients can log in, rows match the dump, settings match the plan."""
+"""verify: members Ready with a leader, the client back and Ready, every credential secret
+present and opening the database (a real login over TCP in the leader), the backup's
+passwords in place where planned."""
 
 from __future__ import annotations
 
-import base64
+from core import pods
+from core.errors import StepFailed
+from core.model import Step, Target, from_dict
+from core.observe import digest, secret_value
 
-from pgrestore.errors import StepFailed
-from pgrestore.plan import digest
-
-from ..context import Context, split_address
-from . import _pods
+from ..context import Context
 
 
-def _problems(ctx: Context) -> list[str]:
-    problems = []
-    pg = ctx.kube.get_postgresql(ctx.ns, ctx.cluster)
+def _member_problems(ctx: Context, step: Step) -> list[str]:
+    t, p = step.target, step.params
+    pg = ctx.kube.get_postgresql(t.namespace, t.name)
     if pg is None:
-        return [f"postgresql {ctx.cluster} is missing"]
-    status = (pg.get("status") or {}).get("PostgresClusterStatus")
-    if status != "Running":
-        problems.append(f"postgresql {ctx.cluster} is {status}, not Running")
-    if pg["spec"].get("numberOfInstances") != ctx.instances:
-        problems.append(f"numberOfInstances is {pg['spec'].get('numberOfInstances')}, planned {ctx.instances}")
-    members = [p for p in _pods.live(ctx.kube.list_pods(ctx.ns, _pods.spilo_selector(ctx.cluster))) if _pods.ready(p)]
-    if len(members) != ctx.instances:
-        problems.append(f"{len(members)} of {ctx.instances} members of {ctx.cluster} are Ready")
-    client = ctx.client
-    kind, ns, name = split_address(client["address"])
-    replicas = ctx.kube.get_workload(kind, ns, name)["spec"].get("replicas")
-    if replicas != client["fields"]["replicas"]:
-        problems.append(f"{kind.lower()} {name} has {replicas} replicas, planned {client['fields']['replicas']}")
-    pods = _pods.live(ctx.kube.list_pods(ns, _pods.selector(client["fields"]["selector"])))
-    if len([p for p in pods if _pods.ready(p)]) != client["fields"]["replicas"]:
-        problems.append(f"{kind.lower()} {name}: {len([p for p in pods if _pods.ready(p)])} of "
-                        f"{client['fields']['replicas']} pods Ready (can they log in to the database?)")
-    return problems + _secret_problems(ctx)
-
-
-def _secret_problems(ctx: Context) -> list[str]:
-    problems, salt = [], ctx.plan["digest_salt"]
-    manifest = {s["name"]: s["password_digest"] for s in (ctx.plan["backup"]["manifest"] or {}).get("secrets", [])}
-    for o in ctx.prior_of_kind("Secret"):
-        live = ctx.kube.read_secret(ctx.ns, o["name"])
-        if live is None:
-            problems.append(f"secret {o['name']} is missing")
-            continue
-        if ctx.plan["secrets_mode"] == "from-manifest":
-            password = base64.b64decode(live["data"]["password"]).decode()
-            if digest(salt, password) != manifest.get(o["name"]):
-                problems.append(f"secret {o['name']} does not hold the backup's password")
+        return [f"postgresql {t.name} is missing"]
+    problems = []
+    if pg["spec"].get("numberOfInstances") != p["numberOfInstances"]:
+        problems.append(f"numberOfInstances is {pg['spec'].get('numberOfInstances')}, planned {p['numberOfInstances']}")
+    members = ctx.kube.list_pods(t.namespace, p["pod_selector"])
+    ready = [m for m in pods.live(members) if pods.ready(m)]
+    if len(ready) != p["numberOfInstances"]:
+        problems.append(f"{len(ready)} of {p['numberOfInstances']} members of {t.name} are Ready")
+    if pods.leader(members) is None:
+        problems.append(f"{t.name} has no Ready leader")
     return problems
 
 
-def run(step: dict, ctx: Context) -> dict:
+def _client_problems(ctx: Context, client: dict) -> list[str]:
+    t = from_dict(Target, client["target"])
+    what = f"{t.kind.lower()} {t.name}"
+    live = ctx.kube.read(t)
+    if live is None:
+        return [f"{what} is missing"]
+    replicas = live["spec"].get("replicas")
+    problems = [] if replicas == client["replicas"] else [
+        f"{what} has {replicas} replicas, planned {client['replicas']}"]
+    ready = [p for p in pods.live(ctx.kube.list_pods(t.namespace, client["pod_selector"])) if pods.ready(p)]
+    if len(ready) != (client["replicas"] or 0):
+        problems.append(f"{what}: {len(ready)} of {client['replicas']} pods Ready (can they log in to the database?)")
+    return problems
+
+
+def _secret_problems(ctx: Context, step: Step, leader: str | None) -> list[str]:
+    t, problems = step.target, []
+    for name in step.params["secrets"]:
+        live = ctx.kube.read_secret(t.namespace, name)
+        if live is None:
+            problems.append(f"secret {name} is missing")
+            continue
+        user, password = secret_value(live, "username"), secret_value(live, "password")
+        wanted = step.params["secret_digests"].get(name)
+        if wanted and digest(ctx.plan.digest_salt, password) != wanted:
+            problems.append(f"secret {name} does not hold the backup's password")
+        if leader and not ctx.psql.can_login(t.namespace, leader, user, password, "postgres",
+                                                                    deadline=ctx.deadline):
+            problems.append(f"secret {name} does not open the database as {user}")
+    return problems
+
+
+def run(step: Step, ctx: Context) -> dict:
     # Row counts were checked right after the restore: by now clients and jobs have written.
-    problems = _problems(ctx)
+    leader = pods.leader(ctx.kube.list_pods(step.target.namespace, step.params["pod_selector"]))
+    leader_name = pods.name(leader) if leader else None
+    problems = (_member_problems(ctx, step) + _client_problems(ctx, step.params["client"])
+                + _secret_problems(ctx, step, leader_name))
     if problems:
-        raise StepFailed(f"verification failed: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
-    return {"checked": "members, client readiness, scale settings, secrets"}
+        raise StepFailed(f"verification failed: {problems[0]}"
+                         + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
+    return {"leader": leader_name, "checked": "members, leader, client readiness, replicas, secrets open the database"}

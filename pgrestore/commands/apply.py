@@ -8,22 +8,24 @@ from pathlib import Path
 
 import typer
 
+from core import services
+from core.adapters.kube import Kube
+from core.errors import UsageError
+from core.model import Plan
 from executors import engine
 from executors.events import Events
 from executors.lock import force_unlock
-from pgrestore import services, show
-from pgrestore.adapters.kube import Kube
-from pgrestore.errors import UsageError
+from pgrestore import show
 
 
-def _approve(plan: dict, auto_approve: bool, resume: bool) -> None:
+def _approve(plan: Plan, auto_approve: bool, resume: bool) -> None:
     if auto_approve:
         return
     if not sys.stdin.isatty():
         raise UsageError("apply needs a terminal to ask for approval; pass --auto-approve to run without one")
     typer.echo(show.as_text(plan), err=True)
     verb = "resume" if resume else "apply"
-    answer = typer.prompt(f"Type 'yes' to {verb} this plan ({plan['checksum'][:19]}…)", default="", err=True)
+    answer = typer.prompt(f"Type 'yes' to {verb} this plan ({plan.checksum[:19]}…)", default="", err=True)
     if answer.strip() != "yes":
         raise UsageError("not approved; nothing changed")
 
@@ -43,8 +45,7 @@ def apply(plan_path: Path, auto_approve: bool, resume: bool, as_json: bool, kube
     if not auto_approve and not sys.stdin.isatty():
         raise UsageError("apply needs a terminal to ask for approval; pass --auto-approve to run without one")
     events = Events(as_json)
-    result = engine.run(plan, kube, s3, journal, opts, events,
-                        approve=lambda p: _approve(p, auto_approve, resume))
+    result = engine.run(plan, kube, s3, journal, opts, events, approve=lambda p: _approve(p, auto_approve, resume))
     events({"event": "apply_finished", "status": "done", "detail": result})
     if not as_json:
         typer.secho(f"Apply complete: {result}.", err=True, fg=typer.colors.GREEN)
@@ -58,4 +59,4 @@ def rollback(plan_path: Path, kubeconfig: str | None, as_json: bool) -> None:
 
 def unlock(service_name: str, lock_id: str, kubeconfig: str | None) -> None:
     service = services.load(service_name)
-    typer.echo(force_unlock(Kube(kubeconfig), service["namespace"], service_name, lock_id))
+    typer.echo(force_unlock(Kube(kubeconfig), service.namespace, service_name, lock_id))

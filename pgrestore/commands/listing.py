@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pgrestore import backups, services
-from pgrestore.adapters.kube import Kube
-from pgrestore.snapshot import s3_from_options
+from core import backups, services
+from core.adapters.kube import Kube
+from core.connect import s3_from_options
 
 
 def services_table() -> str:
     rows = [f"{'SERVICE':<12} {'NAMESPACE':<10} {'POSTGRESQL':<36} {'CLIENT':<32} DESCRIPTION"]
     for name, s in services.load_all().items():
-        client = f"{s['client']['kind'].lower()}/{s['client']['name']}"
-        rows.append(f"{name:<12} {s['namespace']:<10} {s['cluster']:<36} {client:<32} {s['description']}")
+        client = f"{s.client.kind.lower()}/{s.client.name}"
+        rows.append(f"{name:<12} {s.namespace:<10} {s.cluster:<36} {client:<32} {s.description}")
     return "\n".join(rows) + "\n"
 
 
@@ -29,7 +29,7 @@ def _age(stamp: str, now: datetime) -> str:
 def backups_table(service_name: str, kubeconfig: str | None, s3_opts: dict) -> str:
     service = services.load(service_name)
     s3 = s3_from_options(Kube(kubeconfig), s3_opts)
-    cluster = service["cluster"]
+    cluster = service.cluster
     listing = [o for p in backups.prefixes(cluster) for o in s3.list(backups.BUCKET, p)]
     found = backups.find(listing, cluster)
     if not found:

@@ -7,44 +7,59 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from core import services
+from core.adapters.kube import Kube
+from core.connect import s3_from_options
+from core.document import render
+from core.errors import UsageError
+from core.model import ServiceDef
+from executors.journal import Journal
+from executors.lock import lease_name
+from pgrestore import show
 from planner import build_plan
-from pgrestore import services, show, snapshot
-from pgrestore.adapters.kube import Kube
-from pgrestore.errors import UsageError
-from pgrestore.plan import render
-from pgrestore.snapshot import Snapshot
+from planner.read import Snapshot, read_backup, read_cluster, require_cluster
 
 
-def take_snapshot(kube: Kube, service: dict, backup: str, dump: Path | None, manifest: Path | None,
+def take_snapshot(kube: Kube, service: ServiceDef, backup: str, dump: Path | None, manifest: Path | None,
                   s3_opts: dict) -> Snapshot:
-    cluster = snapshot.read_cluster(kube, service)
-    snapshot.require_cluster(cluster, service)
-    if dump is not None:
-        chosen = snapshot.read_backup_file(dump, manifest)
-    else:
-        chosen = snapshot.read_backup_s3(snapshot.s3_from_options(kube, s3_opts), service["cluster"], backup)
+    if dump is not None:  # a local file is checked first: a wrong path needs no cluster to say so
+        chosen = read_backup(None, service.cluster, backup, dump, manifest)
+    cluster = read_cluster(kube, service)
+    require_cluster(cluster, service)
+    if dump is None:
+        chosen = read_backup(s3_from_options(kube, s3_opts), service.cluster, backup, None, None)
     return Snapshot(cluster, chosen)
 
 
-def refuse_while_applying(kube: Kube, service: dict) -> None:
+def refuse_while_applying(kube: Kube, service: ServiceDef) -> None:
     """A plan made mid-restore would record the half-restored state as the one to return to."""
-    from executors.journal import Journal
-    from executors.lock import lease_name
-    ns, name = service["namespace"], service["name"]
+    ns, name = service.namespace, service.name
     lease = kube.get_lease(ns, lease_name(name))
     if lease is not None:
         holder = (lease.get("spec") or {}).get("holderIdentity")
         raise UsageError(f"an apply for {name} holds lease {ns}/{lease_name(name)} ({holder}); wait for it, "
                          f"or resume, roll back or force-unlock it, before planning again")
     journal = Journal.in_cluster(kube, ns, name)
-    if journal and journal["status"] in ("running", "rolling-back"):
-        raise UsageError(f"the last apply for {name} stopped while {journal['status']} (ConfigMap "
+    if journal and journal.status in ("running", "rolling-back"):
+        raise UsageError(f"the last apply for {name} stopped while {journal.status} (ConfigMap "
                          f"{ns}/pgrestore-journal-{name}); resume it or `pgrestore rollback` its plan first")
+
+
+def _check_output(output: Path | None) -> None:
+    if output is None:
+        return
+    if output.is_dir():
+        raise UsageError(f"-o {output} is a directory; name the plan file to write, e.g. {output}/plan.json")
+    if not output.parent.is_dir():
+        raise UsageError(f"-o {output}: folder {output.parent} does not exist; create it or choose another path")
 
 
 def run(service_name: str, backup: str, dump: Path | None, manifest: Path | None, secrets_mode: str | None,
         output: Path | None, detailed_exitcode: bool, kubeconfig: str | None, s3_opts: dict) -> int:
     service = services.load(service_name)
+    _check_output(output)
+    if dump is not None:
+        read_backup(None, service.cluster, backup, dump, manifest)  # refuse a bad file before anything else
     kube = Kube(kubeconfig)
     refuse_while_applying(kube, service)
     snap = take_snapshot(kube, service, backup, dump, manifest, s3_opts)
@@ -52,11 +67,14 @@ def run(service_name: str, backup: str, dump: Path | None, manifest: Path | None
                       secrets_mode=secrets_mode)
     text = render(plan)
     if output:
-        output.write_text(text)
+        try:
+            output.write_text(text)
+        except OSError as e:
+            raise UsageError(f"cannot write plan to {output} ({e.strerror}); choose another path") from None
     else:
         sys.stdout.write(text)
     sys.stderr.write("\n".join(show.summary_lines(plan)) + "\n\n" + "\n".join(show.step_lines(plan)) + "\n\n"
                      + f"Plan: {show.counts(plan)}.\n" + (f"Saved to {output}; review it with "
                                                           f"`pgrestore show {output}`.\n" if output else ""))
-    changed = any(c["actions"] != ["no-op"] for c in plan["changes"])
+    changed = any(c.actions != ["no-op"] for c in plan.changes)
     return 2 if detailed_exitcode and changed else 0

@@ -17,7 +17,15 @@ def test_rollback_on_demand_puts_back_the_planned_scale_settings(sandbox, cli, t
     wait_healthy(sandbox)
     plan = tmp_path / "plan.json"
     assert cli("plan", "keycloak", "--backup", make_backup(sandbox, "psql"), "-o", str(plan)).returncode == 0
-    sandbox.api.apps.patch_namespaced_stateful_set_scale(CLIENT, NS, {"spec": {"replicas": 1}})
+    never = cli("rollback", str(plan))
+    assert never.returncode == 64 and "never applied" in never.stderr and settings(sandbox) == (3, 3)
+    proc = cli.popen("apply", str(plan), "--auto-approve", "--json")
+    for line in proc.stdout:
+        if json.loads(line) == {**json.loads(line), "event": "step_finished", "step": "02-scale-workload"}:
+            proc.kill()  # a crash after the client went to 0
+            break
+    proc.wait()
+    assert settings(sandbox) == (0, 3)
     res = cli("rollback", str(plan))
     assert res.returncode == 0, res.stderr
     assert settings(sandbox) == (3, 3)
@@ -42,7 +50,7 @@ def test_force_unlock_frees_a_dead_applys_lock_and_resume_finishes(sandbox, cli,
     refused = cli("apply", str(second), "--auto-approve")
     assert refused.returncode == 4
     lock_id = re.search(r"force-unlock <service> (\S+)", refused.stderr).group(1)
-    assert cli("force-unlock", "keycloak", "not-the-id").returncode == 1
+    assert cli("force-unlock", "keycloak", "not-the-id").returncode == 64
     res = cli("force-unlock", "keycloak", lock_id)
     assert res.returncode == 0 and "removed lease" in res.stdout
     assert sandbox.api.coordination.list_namespaced_lease(NS).items == []

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from core import services
+from core.adapters.kube import Kube
+from core.document import checksum, render
+from core.model import to_dict
+from core.schema import errors
 from planner import build_plan
-from pgrestore import services
-from pgrestore.adapters.kube import Kube
 from pgrestore.commands.plan import take_snapshot
-from pgrestore.plan import checksum, render
-from pgrestore.schema import errors
 
 from .conftest import make_backup
 
@@ -33,7 +34,7 @@ def test_same_snapshot_salt_and_time_give_a_byte_identical_plan(sandbox):
 def test_plan_matches_its_schema_and_checksum(sandbox):
     service = services.load("keycloak")
     snap = take_snapshot(Kube(str(sandbox.state.kubeconfig)), service, make_backup(sandbox, "psql"), None, None, {})
-    plan = build_plan(snap, service, now=NOW, salt=SALT)
+    plan = to_dict(build_plan(snap, service, now=NOW, salt=SALT))
     assert errors(plan, "plan") == []
     assert plan["checksum"] == checksum(plan)
     assert [s["kind"] for s in plan["steps"]][:5] == [

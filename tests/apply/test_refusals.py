@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from pgrestore.plan import checksum, render
+from core.document import checksum, render
 from sandbox import s3 as sandbox_s3
 
 from .conftest import CLIENT, NS, cluster_uid, make_backup, settings, wait_healthy
@@ -72,7 +72,7 @@ def test_unknown_format_version_and_schema_errors_name_the_problem(sandbox, cli,
     assert res.returncode == 3 and "$.steps[0]" in res.stderr and "destructive" in res.stderr
 
 
-def test_truncated_dump_is_refused_before_any_change(sandbox, cli, tmp_path):
+def test_a_truncated_newest_backup_is_skipped_by_latest_and_refused_by_name(sandbox, cli, tmp_path):
     wait_healthy(sandbox)
     key = make_backup(sandbox, "psql")
     s3 = sandbox_s3.client(sandbox.s3_endpoint)
@@ -84,11 +84,14 @@ def test_truncated_dump_is_refused_before_any_change(sandbox, cli, tmp_path):
     s3.put_object(Bucket="postgres-backup", Key=f"{bad}.manifest", Body=manifest)
     try:
         plan = _plan(cli, tmp_path, "latest")
-        assert json.loads(plan.read_text())["backup"]["key"] == f"{bad}.psql"
+        doc = json.loads(plan.read_text())
+        assert doc["backup"]["key"] == key, "latest passes over the truncated pair to the newest intact one"
+        assert any(bad in n and "trailer" in n for n in doc["notes"])
+        assert bad in cli("show", str(plan)).stdout
         uid, before = cluster_uid(sandbox), settings(sandbox)
-        res = cli("apply", str(plan), "--auto-approve")
-        assert res.returncode == 1
-        assert "trailer" in res.stderr and "truncated" in res.stderr
+        res = cli("plan", "keycloak", "--backup", f"{bad}.psql", "-o", str(tmp_path / "bad.json"))
+        assert res.returncode == 65 and "trailer" in res.stderr and "truncated" in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad.json").exists()
         assert _unchanged(sandbox, uid, before)
     finally:
         for suffix in (".psql", ".manifest"):
@@ -115,7 +118,7 @@ def test_without_a_terminal_apply_needs_auto_approve(sandbox, cli, tmp_path):
     plan = _plan(cli, tmp_path, make_backup(sandbox, "psql"))
     uid, before = cluster_uid(sandbox), settings(sandbox)
     res = cli("apply", str(plan))
-    assert res.returncode == 1 and "--auto-approve" in res.stderr
+    assert res.returncode == 64 and "--auto-approve" in res.stderr
     assert _unchanged(sandbox, uid, before)
 
 
@@ -129,7 +132,7 @@ def test_planning_is_refused_while_an_apply_is_unfinished(sandbox, cli, tmp_path
             break
     proc.wait()
     res = cli("plan", "keycloak", "-o", str(tmp_path / "mid.json"))
-    assert res.returncode == 1 and "holds lease" in res.stderr
+    assert res.returncode == 64 and "holds lease" in res.stderr
     assert not (tmp_path / "mid.json").exists()
     res = cli("apply", str(plan), "--auto-approve", "--resume")
     assert res.returncode == 0, res.stderr

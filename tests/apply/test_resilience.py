@@ -44,8 +44,9 @@ def test_a_wait_that_times_out_rolls_back_the_scale_settings(sandbox, tmp_path):
     services = tmp_path / "services"
     services.mkdir()
     # A site definition of Keycloak that gives set-instances one second: the wait must time out.
-    from pgrestore.services import load
-    impatient = {**load("keycloak"), "name": "keycloak-impatient",
+    from core.model import to_dict
+    from core.services import load
+    impatient = {**to_dict(load("keycloak")), "name": "keycloak-impatient",
                  "timeouts": {"default": 300, "set-instances": 1}}
     (services / "keycloak-impatient.yaml").write_text(json.dumps(impatient))
     cli = Cli(sandbox, {"PGRESTORE_SERVICES_DIR": str(services)})
@@ -60,7 +61,7 @@ def test_a_wait_that_times_out_rolls_back_the_scale_settings(sandbox, tmp_path):
     assert settings(sandbox) == settings_before
     journal = json.loads(plan.with_name("plan.journal.json").read_text())
     assert journal["status"] == "rolled-back"
-    assert [r["status"] for r in journal["rollback"]] == ["done", "done", "done"]
+    assert [r["status"] for _, r in sorted(journal["rollback"].items())] == ["done", "done", "done"]
     wait_healthy(sandbox)
 
 
@@ -78,8 +79,8 @@ def test_interrupting_apply_after_the_delete_rolls_back(sandbox, cli, tmp_path, 
             break
     rest = [json.loads(line) for line in proc.stdout]
     assert proc.wait() == 5, proc.stderr.read()
-    assert [e["kind"] for e in rest if e["event"] == "rollback_finished" and e["status"] == "done"] == [
-        "ensure-cluster", "set-instances", "scale-workload"]
+    assert [e["step"] for e in rest if e["event"] == "step_finished" and e["status"] == "done"] == [
+        "r01-ensure-cluster", "r02-set-instances", "r03-scale-workload"]
     assert settings(sandbox) == settings_before
     journal = json.loads(plan.with_name("plan.journal.json").read_text())
     assert journal["status"] == "rolled-back"

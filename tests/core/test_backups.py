@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pgrestore.adapters.s3 import S3Object
-from pgrestore.backups import choose, find
-from pgrestore.errors import BackupError
+from core.adapters.s3 import S3Object
+from core.backups import choose, find
+from core.errors import BackupError
 
 
 def obj(key: str, size: int = 10) -> S3Object:
@@ -29,9 +29,10 @@ def test_latest_is_the_newest_complete_backup_of_exactly_this_cluster():
         "spire-postgres-2024-01-02T01:10:04.psql",
         "spilo/spire-postgres/uid-a/logical_backups/1704067200.sql.gz",
     ]
-    chosen = choose(backups, "latest", "spire-postgres")
-    assert chosen.key == "spire-postgres-2024-01-02T01:10:04.psql"
-    assert chosen.manifest.key == "spire-postgres-2024-01-02T01:10:04.manifest"
+    candidates = choose(backups, "latest", "spire-postgres")
+    assert [b.key for b in candidates] == ["spire-postgres-2024-01-02T01:10:04.psql",
+                                           "spilo/spire-postgres/uid-a/logical_backups/1704067200.sql.gz"]
+    assert candidates[0].manifest.key == "spire-postgres-2024-01-02T01:10:04.manifest"
 
 
 def test_a_dump_without_its_manifest_is_refused_by_name():

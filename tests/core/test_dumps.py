@@ -1,4 +1,4 @@
-"""Dump checks and psql error classification, on real files."""
+"""Dump checks on real files: the full read at apply time and the cheap probe at plan time."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import gzip
 
 import pytest
 
-from executors.dumpfile import check
-from pgrestore.adapters.psql import classify
-from pgrestore.errors import BackupError
+from core.dumps import check, probe
+from core.errors import BackupError
+from core.model import BackupRef
 
 DUMP = (b"--\n-- PostgreSQL database cluster dump\n--\n\n\\connect service_db\n\n"
         b"COPY public.realm (id, name) FROM stdin;\nmaster\tmaster\nshasta\tshasta\n\\.\n\n"
@@ -17,7 +17,8 @@ DUMP = (b"--\n-- PostgreSQL database cluster dump\n--\n\n\\connect service_db\n\
 
 
 def _backup(path, fmt="psql"):
-    return {"source": "file", "format": fmt, "key": str(path)}
+    return BackupRef(source="file", format=fmt, bucket=None, key=str(path), size=path.stat().st_size, etag=None,
+                     sha256=None, taken_at=None, manifest=None)
 
 
 def test_row_counts_per_database_and_table(tmp_path):
@@ -56,12 +57,25 @@ def test_not_a_cluster_dump(tmp_path):
         check(_backup(path), None)
 
 
-def test_only_known_benign_errors_pass():
-    stderr = ('psql:<stdin>:14: ERROR:  role "postgres" already exists\n'
-              "psql:<stdin>:9: ERROR:  current user cannot be dropped\n"
-              'psql:<stdin>:99: ERROR:  relation "system" already exists\n'
-              'ERROR:  database "hmsds" is being accessed by other users\nDETAIL:  There is 1 other session.\n')
-    benign, unexpected = classify(stderr)
-    assert len(benign) == 2
-    assert [u.split("ERROR:  ")[1] for u in unexpected] == [
-        'relation "system" already exists', 'database "hmsds" is being accessed by other users']
+def test_probe_reads_only_head_and_tail_of_a_plain_dump(tmp_path):
+    path = tmp_path / "d.psql"
+    path.write_bytes(DUMP)
+    probe(_backup(path), None)
+    path.write_bytes(DUMP[:-60])
+    with pytest.raises(BackupError, match="trailer"):
+        probe(_backup(path), None)
+
+
+@pytest.mark.parametrize("content", [b"\x00" * 4096, b"hello", b"SELECT 1;\n" * 100])
+def test_probe_refuses_what_is_not_a_dump(tmp_path, content):
+    path = tmp_path / "random.bin"
+    path.write_bytes(content)
+    with pytest.raises(BackupError, match="not a cluster dump|too small"):
+        probe(_backup(path), None)
+
+
+def test_probe_reads_a_gzip_dump_through(tmp_path):
+    path = tmp_path / "d.sql.gz"
+    path.write_bytes(gzip.compress(DUMP[:-60]))  # intact gzip around a truncated dump, as pigz leaves it
+    with pytest.raises(BackupError, match="trailer"):
+        probe(_backup(path, "logical"), None)

@@ -1,0 +1,232 @@
+"""The typed documents: plan, step, service definition and journal.
+
+Each is a dataclass that round-trips through the JSON its schema (schemas/*.schema.json)
+describes: `to_dict` writes it, `from_dict` reads it after the schema has validated it.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+PLAN_FORMAT = "2.0"
+JOURNAL_FORMAT = "2.0"
+
+
+def omit_none() -> Any:
+    """A field left out of the JSON while it is None (the schema makes it optional)."""
+    return field(default=None, metadata={"omit_none": True})
+
+
+def to_dict(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        out = {}
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if value is None and f.metadata.get("omit_none"):
+                continue
+            out[f.name] = to_dict(value)
+        return out
+    if isinstance(obj, list | tuple):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def from_dict(cls: type[T], data: Any) -> T:
+    """Build `cls` from schema-valid JSON, following the dataclass's type hints."""
+    return _convert(cls, data)
+
+
+def _convert(tp: Any, data: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if data is None:
+            return None
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(inner[0], data)
+    if origin is list:
+        return [_convert(typing.get_args(tp)[0], v) for v in data]
+    if origin is dict:
+        return {k: _convert(typing.get_args(tp)[1], v) for k, v in data.items()}
+    if isinstance(tp, type) and is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        kwargs = {f.name: _convert(hints[f.name], data[f.name]) for f in fields(tp) if f.name in data}
+        return tp(**kwargs)
+    return data
+
+
+# -- plan ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """A Kubernetes object a step acts on. `selector` when it was found by labels."""
+
+    kind: str  # StatefulSet, Deployment, DaemonSet, Job, postgresql, Pod, Secret
+    namespace: str
+    name: str
+    selector: str | None = omit_none()
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind.lower()}/{self.namespace}/{self.name}"
+
+
+@dataclass
+class Step:
+    id: str
+    kind: str
+    target: Target
+    params: dict[str, Any]
+    description: str
+    destructive: bool = False
+    restart_from: str | None = None
+    timeout_seconds: int = 600
+
+
+@dataclass
+class PriorObject:
+    """An object as planned: identity and the fields whose change makes the plan stale."""
+
+    address: str
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    fields: dict[str, Any]
+
+
+@dataclass
+class Change:
+    address: str
+    actions: list[str]
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+@dataclass
+class SecretDigest:
+    name: str
+    username: str
+    password_digest: str
+
+
+@dataclass
+class ManifestRef:
+    key: str
+    etag: str | None
+    sha256: str | None
+    secrets: list[SecretDigest]
+
+
+@dataclass
+class SkippedBackup:
+    key: str
+    reason: str
+
+
+@dataclass
+class BackupRef:
+    source: str  # s3 | file
+    format: str  # psql | logical
+    bucket: str | None
+    key: str
+    size: int
+    etag: str | None
+    sha256: str | None
+    taken_at: str | None
+    manifest: ManifestRef | None
+    skipped: list[SkippedBackup] = field(default_factory=list)
+
+
+@dataclass
+class ClusterIdentity:
+    server: str
+    kube_system_uid: str
+
+
+@dataclass
+class Plan:
+    format_version: str
+    pgrestore_version: str
+    created_at: str
+    cluster: ClusterIdentity
+    service: str
+    namespace: str
+    postgresql: str
+    strategy: str
+    secrets_mode: str
+    digest_salt: str
+    notes: list[str]
+    backup: BackupRef
+    prior_state: list[PriorObject]
+    changes: list[Change]
+    steps: list[Step]
+    rollback: list[Step]
+    checksum: str = ""
+
+    def prior(self, address: str) -> PriorObject:
+        for o in self.prior_state:
+            if o.address == address:
+                return o
+        raise KeyError(address)
+
+    def step_ids(self) -> list[str]:
+        return [s.id for s in self.steps]
+
+
+# -- service definition ----------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkloadRef:
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class AfterRestore:
+    """A job to re-run or workloads to rollout-restart, found by label selector."""
+
+    kind: str  # rerun-job | rollout-restart
+    selector: str
+    workload_kind: str | None = omit_none()  # rollout-restart only
+
+
+@dataclass
+class ServiceDef:
+    name: str
+    description: str
+    namespace: str
+    cluster: str
+    strategy: str
+    client: WorkloadRef
+    after_restore: list[AfterRestore] = field(default_factory=list)
+    timeouts: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# -- journal -------------------------------------------------------------------------
+@dataclass
+class StepRecord:
+    status: str  # pending | running | done | failed
+    started_at: str | None = omit_none()
+    finished_at: str | None = omit_none()
+    observed: dict[str, Any] | None = omit_none()
+    error: str | None = omit_none()
+
+
+@dataclass
+class JournalData:
+    format_version: str
+    plan_checksum: str
+    service: str
+    namespace: str
+    status: str
+    started_at: str
+    updated_at: str
+    steps: dict[str, StepRecord]
+    rollback: dict[str, StepRecord]
+    saved: dict[str, dict[str, Any]]

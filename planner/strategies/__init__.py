@@ -1,0 +1,27 @@
+"""Restore strategies: one module each behind one small interface, registered explicitly.
+
+A strategy turns a snapshot into the ordered steps of a restore and the steps that undo
+it. Adding one is a module here plus any step kinds it needs in executors/steps.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from core.model import ServiceDef, Step
+
+from ..read import Snapshot
+from . import recreate_single
+
+
+class Strategy(Protocol):
+    NAME: str
+
+    def steps(self, snapshot: Snapshot, service: ServiceDef, secrets_mode: str, salt: str) -> list[Step]: ...
+
+    def rollback(self, snapshot: Snapshot, service: ServiceDef) -> list[Step]: ...
+
+
+STRATEGIES: dict[str, Strategy] = {
+    recreate_single.NAME: recreate_single,
+}
