@@ -13,21 +13,25 @@ index keeps only line numbers and object names, never the dump), then passes psq
 index to ``judge``::
 
     index = DumpIndex()
-    for chunk in dump:
+    for chunk in dump:          # the decompressed SQL, plus any trailer such as b"\\n\\\\q\\n"
         index.feed(chunk)
-        stdin.write(chunk)
-    verdict = judge(stderr, index)
+        send_to_psql(chunk)
+    index.close()
+    verdict = judge(stderr, index, current_user="postgres")   # the role psql runs as
+    if verdict.unexpected: ...  # lines as psql printed them; verdict.findings say where and why
 
 psql's stderr has two shapes, and both are handled:
 
-* ``psql -f -`` (script read from stdin *as a file*) prefixes every message with its place in the dump,
-  ``psql:<stdin>:LINE: ERROR:  ...``, where LINE is the line that ended the failing statement (the
-  ``\\.`` line for a COPY). Each error is then mapped exactly to its database and TOC entry.
+* ``psql -f -`` (the script read from stdin *as a file*) prefixes every message with its place,
+  ``psql:<stdin>:LINE: ERROR:  ...``, LINE being the line that ended the failing statement (for a COPY,
+  its ``\\.`` line). Each error is then mapped exactly to its database and TOC entry.
 * Plain ``psql`` reading stdin (``psql -U postgres -d postgres -q -X``) prints ``ERROR:  ...`` with no
   place at all. Errors are then aligned in order with the index: each is matched to the first entry at or
-  after the previous error's entry that could have raised it (same kind of statement, same object name).
-  This is exact for the errors Spilo causes, but an error that names no object cannot be placed, and so
-  is unexpected. Prefer ``-f -``.
+  after the previous error's entry that could have raised it (same kind of statement or TOC entry, same
+  object name; a statement raises at most one error). Every error Spilo's objects and the operator's
+  roles and databases cause names its object and is placed this way; an error that names no object
+  cannot be placed, and is unexpected. An application object that shares a name with a Spilo object
+  could be mistaken for it here, never with ``-f -``: prefer ``-f -``.
 
 Continuation lines (``DETAIL:``, ``HINT:``, ``CONTEXT:``, ``LINE n:`` and the caret, multi-line details)
 belong to the message above them; lines psql itself writes (``invalid command \\.``) are messages of
@@ -45,7 +49,7 @@ from dataclasses import dataclass, field
 
 from core import spilo
 
-__all__ = ["DumpIndex", "Entry", "Finding", "Verdict", "judge"]
+__all__ = ["DumpIndex", "Entry", "Finding", "Verdict", "distinct", "judge"]
 
 GLOBALS = None  # Entry.database before the dump's first \connect: roles and DROP DATABASE.
 
@@ -114,7 +118,9 @@ _STATEMENTS = [
         ("CREATE DATABASE", r"CREATE\s+DATABASE\s+"),
     )
 ]
-_COPY_FROM_STDIN = re.compile(r"COPY\s.*\sFROM\s+stdin\s*$", re.I | re.S)
+_COPY_START = re.compile(r"COPY\s", re.I)
+_FROM_STDIN = re.compile(r"\sFROM\s+stdin\s*;\s*$", re.I)
+_TAIL_CAP = 64
 
 
 def _unquote(ident: str) -> str:
@@ -147,6 +153,7 @@ class DumpIndex:
         self._depth = 0
         self._head: list[str] = []
         self._head_len = 0
+        self._tail = ""                     # the statement's last characters (COPY ... FROM stdin;)
         self._stmt_first = 0
         self._section: Entry | None = None
         self._database: str | None = GLOBALS
@@ -243,11 +250,11 @@ class DumpIndex:
                 m = _NORMAL_SPECIAL.search(text, i)
                 if m is None:
                     self._add(text[i:], line)
-                    return
+                    break
                 self._add(text[i:m.start()], line)
                 tok = m.group()
                 if tok == "--":
-                    return
+                    break
                 if tok == "/*":
                     self._state, self._depth = _BLOCK, 1
                     i = m.end()
@@ -263,7 +270,7 @@ class DumpIndex:
                 else:
                     start = m.start()
                     if tok[0] in "eE$" and start > 0 and _IDENT_CHAR.match(text[start - 1]):
-                        # part of an identifier (foo$1$, name') rather than a quote opening
+                        # inside an identifier (foo$bar$, somE'x') rather than opening a quote
                         self._add(text[start], line)
                         i = start + 1
                         continue
@@ -282,7 +289,7 @@ class DumpIndex:
                 j = text.find(quote, i)
                 if j < 0:
                     self._add(text[i:], line)
-                    return
+                    break
                 if text.startswith(quote * 2, j):
                     self._add(text[i:j + 2], line)
                     i = j + 2
@@ -294,7 +301,7 @@ class DumpIndex:
                 m = _ESQUOTE_SPECIAL.search(text, i)
                 if m is None:
                     self._add(text[i:], line)
-                    return
+                    break
                 self._add(text[i:m.end()], line)
                 i = m.end()
                 if m.group() == "'":
@@ -303,20 +310,20 @@ class DumpIndex:
                 j = text.find(self._dollar_tag, i)
                 if j < 0:
                     self._add(text[i:], line)
-                    return
+                    break
                 self._add(text[i:j + len(self._dollar_tag)], line)
                 self._state = _NORMAL
                 i = j + len(self._dollar_tag)
             else:  # _BLOCK
                 m = _BLOCK_SPECIAL.search(text, i)
                 if m is None:
-                    return
+                    break
                 self._depth += 1 if m.group() == "/*" else -1
                 if self._depth == 0:
                     self._state = _NORMAL
                 i = m.end()
-        if self._state != _NORMAL and self._state != _BLOCK:
-            self._add("\n", line)
+        if self._state not in (_NORMAL, _BLOCK):
+            self._add("\n", line)  # inside a literal the line break is part of it
         elif self._head:
             self._add(" ", line)
 
@@ -330,17 +337,19 @@ class DumpIndex:
         if self._head_len < _HEAD_CAP:
             self._head.append(s)
             self._head_len += len(s)
+        self._tail = (self._tail + s)[-_TAIL_CAP:]
 
     def _end_statement(self, line: int) -> None:
         head = "".join(self._head).lstrip()[:_HEAD_CAP]
+        tail = self._tail
         first = self._stmt_first
-        self._head, self._head_len = [], 0
+        self._head, self._head_len, self._tail = [], 0, ""
         for kind, pattern in _STATEMENTS:
             m = pattern.match(head)
             if m:
                 self._append(Entry("stmt", kind, _unquote(m.group("q")), None, None, self._database, first, line))
                 return
-        if _COPY_FROM_STDIN.match(head.rstrip().rstrip(";")):
+        if _COPY_START.match(head) and _FROM_STDIN.search(tail):
             self._copy = True
 
     def _comment_line(self, stripped: str, line: int) -> None:
@@ -650,7 +659,7 @@ def judge(stderr: str, index: DumpIndex, current_user: str = "postgres") -> Verd
             continue
         entry: Entry | None = None
         database: str | None = None
-        placed = False
+        placed = ambiguous = False
         if msg.dump_line is not None:
             placed = True
             entry = index.locate(msg.dump_line)
@@ -662,13 +671,16 @@ def judge(stderr: str, index: DumpIndex, current_user: str = "postgres") -> Verd
                 entry = index.entries[pos]
                 database = entry.database
                 cursor = pos
+                ambiguous = _ambiguous(index, pos, msg, current_user)
                 if entry.kind == "stmt":
                     used.add(pos)
         benign: str | None = None
-        if msg.severity == "ERROR" and entry is not None:
+        if msg.severity == "ERROR" and entry is not None and not ambiguous:
             benign = _rule(msg, entry, current_user)
         if benign is not None:
             reason = benign
+        elif ambiguous:
+            reason = "could also be an application object of the same name (run psql with -f -)"
         elif msg.severity == "ERROR":
             reason = "unexpected error" if placed else "error not placed in the dump"
         else:
@@ -698,11 +710,24 @@ def _align(msg: _Message, index: DumpIndex, cursor: int, used: set[int], current
         return None
     key, types = pred
     positions = index.candidates(key)
-    for pos in positions[bisect.bisect_left(positions, cursor):]:
-        e = index.entries[pos]
-        if e.type in types and pos not in used:
-            return pos
-    return None
+    later = [p for p in positions[bisect.bisect_left(positions, cursor):]
+             if index.entries[p].type in types and p not in used]
+    return later[0] if later else None
+
+
+def _ambiguous(index: DumpIndex, pos: int, msg: _Message, current_user: str) -> bool:
+    """Unplaced, this error could also come from a later object of the same name that Spilo does not own."""
+    e = index.entries[pos]
+    if e.kind != "toc" or not spilo.owns(e.type, e.schema, e.name):
+        return False
+    pred = _predicate(msg, current_user)
+    if pred is None:
+        return True
+    key, types = pred
+    positions = index.candidates(key)
+    return any(index.entries[p].type in types and not spilo.owns(index.entries[p].type, index.entries[p].schema,
+                                                                 index.entries[p].name)
+               for p in positions[bisect.bisect_right(positions, pos):])
 
 
 def distinct(lines: Iterable[str]) -> list[str]:
