@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 
 import yaml
 
-from pgrestore.errors import SandboxError
+from core.errors import SandboxError
 
 from . import registry, s3
 from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api
-from .operator import secret_name
+from .credentials import secret_name
 from .paths import StateDir
 from .pgserver import PgServer, pg_bin
 from .services import SandboxService, get_service

@@ -22,6 +22,11 @@ class ExecProtocol(str, Enum):
     v4 = "v4"
 
 
+class TimingProfile(str, Enum):
+    fast = "fast"
+    realistic = "realistic"
+
+
 class Format(str, Enum):
     psql = "psql"
     logical = "logical"
@@ -40,12 +45,27 @@ def _state(path: Path | None) -> StateDir:
 @app.command()
 def up(state_dir: Path = StateOpt,
        exec_protocol: ExecProtocol = typer.Option(
-           ExecProtocol.auto, help="v4 makes exec behave like a CSM kubelet (< 1.30): stdin cannot be closed.")
+           ExecProtocol.auto, help="v4 makes exec behave like a CSM kubelet (< 1.30): stdin cannot be closed."),
+       timing: TimingProfile | None = typer.Option(
+           None, "--timing", help="fast (default): everything instant. realistic: pod shutdown grace, replica "
+                                  "clone time by database size, volume release before a re-created pod 0 starts."),
+       resync_seconds: float | None = typer.Option(
+           None, "--resync-seconds", min=1, help="The operator's periodic Sync (default 60; CSM uses 300)."),
+       held_sessions: bool | None = typer.Option(
+           None, "--held-sessions/--no-held-sessions",
+           help="Hold Patroni's session in `postgres` and the exporter's in every database (default on)."),
+       create_timeout: float | None = typer.Option(
+           None, "--create-timeout", min=1, help="Seconds before a new cluster is CreateFailed (default 120)."),
        ) -> None:
-    """Start (or confirm) every part of the sandbox and seed the CSM services."""
+    """Start (or confirm) every part of the sandbox and seed the CSM services.
+
+    Settings not given keep their stored values; given ones apply at once, also to a running sandbox.
+    """
     from .lifecycle import up as do_up
     state = _state(state_dir)
-    report = do_up(state, exec_protocol.value)
+    report = do_up(state, exec_protocol.value, timing=timing.value if timing else None,
+                   resync_seconds=resync_seconds, held_sessions=held_sessions,
+                   create_timeout_seconds=create_timeout)
     for part, outcome, seconds in report.parts:
         typer.echo(f"{part:<26} {outcome:<40} {seconds:6.1f}s")
     typer.echo(f"{'total':<26} {'':<40} {sum(s for *_, s in report.parts):6.1f}s")
@@ -101,3 +121,15 @@ def grow(service: str, mb: int = typer.Option(..., "--mb", help="About how many 
     """Make SERVICE's database large (for benchmarks): adds ~MB MiB of rows."""
     from .drills import grow as do_grow
     typer.echo(do_grow(_state(state_dir), service, mb))
+
+
+@app.command()
+def failover(service: str,
+             to: str | None = typer.Option(None, "--to", help="The member to lead (default: a healthy replica)."),
+             state_dir: Path = StateOpt) -> None:
+    """Move SERVICE's Patroni leader to another member (as `patronictl failover`): the server restarts."""
+    from . import commands
+    from .services import get_service
+    svc = get_service(service)
+    typer.echo(commands.submit(_state(state_dir), "failover",
+                               {"namespace": svc.namespace, "cluster": svc.cluster, "to": to}))

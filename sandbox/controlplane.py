@@ -7,7 +7,7 @@ import ssl
 import urllib.request
 from pathlib import Path
 
-from pgrestore.errors import SandboxError
+from core.errors import SandboxError
 
 from . import procs
 from .certs import kubeconfig_text

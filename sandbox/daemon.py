@@ -1,4 +1,4 @@
-"""The sandbox's agents in one process: operator, node agent and the kubelet API.
+"""The sandbox's agents in one process: operator, node agent, Patroni, held sessions, the kubelet API.
 
 Started by `pgrestore sandbox up`; stopped by `down` (SIGTERM).
 """
@@ -12,11 +12,15 @@ import signal
 import threading
 from pathlib import Path
 
+from . import commands
+from .coordination import ClusterLocks, VolumeReleases
 from .execserver import ExecServer, serve
 from .kube import Api
 from .nodeagent import NodeAgent
-from .operator import ClusterLocks, Operator
+from .operator import Operator
+from .patroni import Patroni
 from .paths import StateDir
+from .sessions import HeldSessions
 
 
 def main() -> None:
@@ -31,13 +35,20 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-    locks = ClusterLocks()
-    node_agent = NodeAgent(Api.from_kubeconfig(state.kubeconfig), state, locks, args.kubelet_port)
+    def api() -> Api:  # one client per thread that calls the API
+        return Api.from_kubeconfig(state.kubeconfig)
+
+    locks, volumes = ClusterLocks(), VolumeReleases()
+    patroni = Patroni(api(), state, locks)
+    node_agent = NodeAgent(api(), state, locks, volumes, Patroni(api(), state, locks), args.kubelet_port)
     node_agent.register_nodes()
-    agents = [Operator(Api.from_kubeconfig(state.kubeconfig), state, locks), node_agent]
-    for agent in agents:
-        threading.Thread(target=agent.run, args=(stop,), daemon=True, name=type(agent).__name__).start()
-    exec_server = ExecServer(Api.from_kubeconfig(state.kubeconfig), state)
+    for name, target in (("Operator", Operator(api(), state, locks, volumes).run),
+                         ("NodeAgent", node_agent.run),
+                         ("HeldSessions", HeldSessions(state, locks).run)):
+        threading.Thread(target=target, args=(stop,), daemon=True, name=name).start()
+    threading.Thread(target=commands.serve, args=(state, {"failover": patroni.failover}, stop),
+                     daemon=True, name="commands").start()
+    exec_server = ExecServer(api(), state)
     asyncio.run(serve(exec_server, args.kubelet_port, state.pki, stop))
 
 

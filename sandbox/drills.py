@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubernetes import client
 
-from pgrestore.errors import SandboxError
+from core.errors import SandboxError
 
 from . import registry
 from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, is_not_found

@@ -129,27 +129,37 @@ class ExecServer:
         env["HOME"] = str(home)
         cluster = labels.get("cluster-name") if labels.get("application") == "spilo" else None
         if cluster:
-            server = registry.server_for(self.state.clusters, pod.metadata.namespace, cluster)
-            if server is None:
+            entry = registry.load(self.state.clusters).get(registry.cluster_key(pod.metadata.namespace, cluster))
+            if entry is None:
                 raise RuntimeError(f"no database server for {cluster}")
-            env.update(self._spilo_env(pod, cluster, server))
+            env.update(self._spilo_env(pod, cluster, entry))
         return env, str(home)
 
-    def _spilo_env(self, pod: client.V1Pod, cluster: str, server: PgServer) -> dict:
-        env = server.env()
-        if not pod.metadata.name.endswith("-0"):
-            # Replicas are read-only, as on a Patroni standby.
+    def _spilo_env(self, pod: client.V1Pod, cluster: str, entry: dict) -> dict:
+        env = PgServer(Path(entry["datadir"]), entry["port"]).env()
+        if pod.metadata.name != entry["leader"]:
+            # Only the member holding Patroni's leader key is writable; the others are standbys.
             env["PGOPTIONS"] = "-c default_transaction_read_only=on"
         members = self.api.core.list_namespaced_pod(
             pod.metadata.namespace, label_selector=f"application=spilo,cluster-name={cluster}").items
         env["PATRONI_CLUSTER"] = cluster
-        env["PATRONI_MEMBERS_JSON"] = json.dumps([
-            {"Member": p.metadata.name, "Host": p.status.pod_ip or "",
-             "Role": "Leader" if (p.metadata.labels or {}).get("spilo-role") == "master" else "Replica",
-             "State": "running" if p.status.phase == "Running" else "stopped"}
-            for p in sorted(members, key=lambda p: p.metadata.name) if not p.metadata.deletion_timestamp
-        ])
+        live = sorted((p for p in members if not p.metadata.deletion_timestamp), key=lambda p: p.metadata.name)
+        env["PATRONI_MEMBERS_JSON"] = json.dumps([_member(p, entry) for p in live])
         return env
+
+
+def _member(pod: client.V1Pod, entry: dict) -> dict:
+    """One row of `patronictl list`, from Patroni's facts (the DCS), not from pod labels."""
+    leads = pod.metadata.name == entry["leader"]
+    ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+    if pod.status.phase != "Running":
+        state = "stopped"
+    elif ready:
+        state = "running"
+    else:
+        state = "starting" if leads else "creating replica"
+    return {"Member": pod.metadata.name, "Host": pod.status.pod_ip or "", "Role": "Leader" if leads else "Replica",
+            "State": state, "TL": entry.get("timeline", 1)}
 
 
 async def _pump_out(ws: web.WebSocketResponse, stream: asyncio.StreamReader, channel: int) -> None:

@@ -8,10 +8,10 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import controlplane, procs, registry, s3, seed
+from . import controlplane, procs, registry, s3, seed, settings
 from .certs import ensure_pki
 from .kube import Api
 from .paths import StateDir
@@ -46,9 +46,12 @@ def _port(state: StateDir, cfg: dict, name: str, process: str) -> int:
     return cfg[name]
 
 
-def up(state: StateDir, exec_protocol: str = "auto") -> UpReport:
+def up(state: StateDir, exec_protocol: str = "auto", **setting_changes) -> UpReport:
+    """Start what is not running; `setting_changes` (see settings.py; None keeps the stored
+    value) apply at once, also to a daemon that is already running."""
     state.ensure()
     state.exec_protocol.write_text(exec_protocol + "\n")
+    settings.update(state, **setting_changes)
     report, cfg = UpReport(), _config(state)
 
     def part(process: str, start: Callable[[], None]) -> Callable[[], str]:
@@ -122,6 +125,8 @@ def status(state: StateDir) -> dict:
     clusters = {}
     for key, entry in sorted(registry.load(state.clusters).items()):
         server = PgServer(Path(entry["datadir"]), entry["port"])
-        clusters[key] = {"port": entry["port"], "server_pid": server.pid()}
+        clusters[key] = {"port": entry["port"], "server_pid": server.pid(),
+                         "leader": entry.get("leader"), "timeline": entry.get("timeline")}
     return {"state_dir": str(state.root), "processes": procs_state, "clusters": clusters,
+            "settings": asdict(settings.load(state)),
             "kubeconfig": str(state.kubeconfig), **{k: v for k, v in _config(state).items() if k == "s3_endpoint"}}

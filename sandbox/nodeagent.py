@@ -1,9 +1,11 @@
 """The kubelet stand-in: registers the CSM worker nodes and runs their pods' lifecycle.
 
 It binds pending pods, reports them Running with honest readiness, completes Job pods,
-restarts a cluster's server when its pod 0 is deleted, and removes deleted pods.
-Readiness is the point: a client pod is Ready only while the credentials its template
-takes from a Secret open its database, as a real client's probes would show.
+stops deleted pods (after the timing profile's shutdown time), and tells the Patroni
+stand-in when a leader's pod stops. Readiness is the point: a client pod is Ready only
+while the credentials its template takes from a Secret open its database, as a real
+client's probes would show; a Spilo replica only once its clone is done and `standby`
+can log in.
 """
 
 from __future__ import annotations
@@ -12,19 +14,21 @@ import logging
 import threading
 import time
 import zlib
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubernetes import client
 
-from . import registry
+from . import podstatus, registry, settings
+from .coordination import ClusterLocks, VolumeReleases
 from .kube import Api, is_not_found
 from .login import can_login
 from .loop import reconcile_forever
-from .operator import ClusterLocks
 from .paths import StateDir
+from .patroni import Patroni, set_role_label
 from .pgserver import PgServer
 from .podenv import MissingSecret, SecretCache, container_env
+from .timing import Timing, profile
 
 log = logging.getLogger("sandbox.nodeagent")
 
@@ -33,15 +37,25 @@ DB_ANNOTATION = "sandbox.pgrestore.dev/database"  # "<cluster>/<database>"
 JOB_RUN_SECONDS = 0.5
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+@dataclass
+class PassView:
+    """What one pass of the node agent knows: read once, used for every pod."""
+    timing: Timing
+    secrets: SecretCache
+    entries: dict[str, dict]
+    members: dict[str, list[client.V1Pod]]  # Spilo pods per cluster key
+    logins: dict = field(default_factory=dict)
 
 
 class NodeAgent:
-    def __init__(self, api: Api, state: StateDir, locks: ClusterLocks, kubelet_port: int):
-        self.api, self.state, self.locks, self.port = api, state, locks, kubelet_port
+    def __init__(self, api: Api, state: StateDir, locks: ClusterLocks, volumes: VolumeReleases,
+                 patroni: Patroni, kubelet_port: int):
+        self.api, self.state, self.locks, self.volumes, self.patroni = api, state, locks, volumes, patroni
+        self.port = kubelet_port
         self._running_since: dict[str, float] = {}
-        self._leaders: dict[str, str] = {}  # uid of each running pod 0 -> its cluster key
+        self._leaders: dict[str, tuple[str, str]] = {}  # uid of each leading pod -> (cluster key, pod name)
+        self._stop_at: dict[str, float] = {}  # uid of each terminating pod -> when it is gone
+        self._cloned_at: dict[str, float] = {}  # uid of each replica pod -> when its clone is done
 
     def register_nodes(self) -> None:
         """Before the kubelet port opens, so `up` sees nodes that point at it."""
@@ -66,7 +80,7 @@ class NodeAgent:
         self.api.core.patch_node_status(name, {"status": self._node_status()})
 
     def _node_status(self) -> dict:
-        now = _now()
+        now = podstatus.now()
         resources = {"cpu": "64", "memory": "256Gi", "pods": "250", "ephemeral-storage": "500Gi"}
         return {
             "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
@@ -87,33 +101,44 @@ class NodeAgent:
                 try:
                     self.api.core.patch_node_status(node, {"status": {"conditions": [{
                         "type": "Ready", "status": "True", "reason": "KubeletReady",
-                        "lastHeartbeatTime": _now()}]}})
+                        "lastHeartbeatTime": podstatus.now()}]}})
                 except Exception:  # noqa: BLE001
                     log.exception("heartbeat for %s failed", node)
 
     # -- pods -------------------------------------------------------------
     def sync_all(self) -> None:
-        secrets = SecretCache(self.api.core)
-        logins: dict[tuple, bool] = {}
         listed = self.api.core.list_pod_for_all_namespaces().items
-        self._restart_for_vanished_leaders({p.metadata.uid for p in listed})
+        members: dict[str, list[client.V1Pod]] = {}
+        for pod in listed:
+            if key := _spilo_key(pod):
+                members.setdefault(key, []).append(pod)
+        view = PassView(timing=profile(settings.load(self.state).timing), secrets=SecretCache(self.api.core),
+                        entries=registry.load(self.state.clusters), members=members)
+        self._leaders_force_deleted({p.metadata.uid for p in listed}, view)
         for pod in listed:
             try:
-                self.sync_pod(pod, secrets, logins)
+                self.sync_pod(pod, view)
             except client.ApiException as e:
                 if not is_not_found(e) and e.status != 409:
                     log.warning("pod %s/%s: %s", pod.metadata.namespace, pod.metadata.name, e.reason)
 
-    def sync_pod(self, pod: client.V1Pod, secrets: SecretCache, logins: dict) -> None:
-        meta = pod.metadata
-        if meta.deletion_timestamp:
-            self._remove(pod)
+    def sync_pod(self, pod: client.V1Pod, view: PassView) -> None:
+        if pod.metadata.deletion_timestamp:
+            self._terminate(pod, view)
         elif not pod.spec.node_name:
-            self._bind(pod)
+            self._schedule(pod)
         elif pod.spec.node_name in NODES and pod.status.phase not in ("Succeeded", "Failed"):
-            self._report(pod, secrets, logins)
+            self._report(pod, view)
 
-    def _bind(self, pod: client.V1Pod) -> None:
+    def _schedule(self, pod: client.V1Pod) -> None:
+        key = _spilo_key(pod)
+        if key and self.volumes.remaining(key) > 0:
+            # The old cluster's claim of the same name is still being deleted (timing.py).
+            message = (f'0/{len(NODES)} nodes are available: persistentvolumeclaim '
+                       f'"pgdata-{pod.metadata.name}" is being deleted.')
+            if podstatus.unschedulable_message(pod) != message:
+                self._patch_status(pod, podstatus.unschedulable(message))
+            return
         node = _daemonset_node(pod) or NODES[zlib.crc32(pod.metadata.name.encode()) % len(NODES)]
         body = client.V1Binding(
             metadata=client.V1ObjectMeta(name=pod.metadata.name),
@@ -123,91 +148,107 @@ class NodeAgent:
         self.api.core.create_namespaced_pod_binding(
             pod.metadata.name, pod.metadata.namespace, body, _preload_content=False)
 
-    def _restart_for_vanished_leaders(self, present: set[str]) -> None:
-        """A pod 0 force-deleted (no grace) never shows a deletionTimestamp; its server restarts too."""
-        for uid, key in list(self._leaders.items()):
+    def _leaders_force_deleted(self, present: set[str], view: PassView) -> None:
+        """A leader pod force-deleted (no grace) never shows a deletionTimestamp; Patroni still stops."""
+        for uid, (key, name) in list(self._leaders.items()):
             if uid not in present:
                 del self._leaders[uid]
-                self._restart_server(key)
+                self.patroni.leader_stopped(key, name, view.members.get(key, []))
 
-    def _remove(self, pod: client.V1Pod) -> None:
-        key = _spilo_key(pod)
-        if key and _ordinal(pod) == 0 and self._leaders.pop(pod.metadata.uid, None):
-            self._restart_server(key)
-        self._running_since.pop(pod.metadata.uid, None)
+    def _terminate(self, pod: client.V1Pod, view: PassView) -> None:
+        uid, key = pod.metadata.uid, _spilo_key(pod)
+        if uid not in self._stop_at:
+            shutdown = view.timing.spilo_shutdown_seconds if key else view.timing.client_shutdown_seconds
+            # A delete with a shorter grace period (or --force) cuts the shutdown short.
+            shutdown = min(shutdown, pod.metadata.deletion_grace_period_seconds or 0)
+            self._stop_at[uid] = time.monotonic() + shutdown
+            if key:
+                self._leaders.pop(uid, None)
+                self.patroni.leader_stopped(key, pod.metadata.name, view.members.get(key, []))
+                set_role_label(self.api, pod, None)  # callback_role.py on_stop
+            if shutdown > 0 and podstatus.is_ready(pod):
+                self._patch_status(pod, podstatus.running(pod, False))
+        if time.monotonic() < self._stop_at[uid]:
+            return
+        for memo in (self._stop_at, self._running_since, self._cloned_at):
+            memo.pop(uid, None)
         # With a body, the apiserver takes the grace period from it, not from the query.
         self.api.core.delete_namespaced_pod(
             pod.metadata.name, pod.metadata.namespace,
-            body=client.V1DeleteOptions(grace_period_seconds=0,
-                                        preconditions=client.V1Preconditions(uid=pod.metadata.uid)))
+            body=client.V1DeleteOptions(grace_period_seconds=0, preconditions=client.V1Preconditions(uid=uid)))
 
-    def _restart_server(self, key: str) -> None:
-        """Deleting pod 0 restarts its PostgreSQL, as deleting the Spilo pod does."""
-        with self.locks.get(key):
-            entry = registry.load(self.state.clusters).get(key)
-            if entry is None:
-                return
-            self.locks.mark_restarting(key, True)
-            try:
-                PgServer(Path(entry["datadir"]), entry["port"]).restart()
-            finally:
-                self.locks.mark_restarting(key, False)
-
-    def _report(self, pod: client.V1Pod, secrets: SecretCache, logins: dict) -> None:
+    def _report(self, pod: client.V1Pod, view: PassView) -> None:
         uid = pod.metadata.uid
         try:
-            ready = self._ready(pod, secrets, logins)
+            ready = self._ready(pod, view)
         except MissingSecret as e:
             if pod.status.phase != "Running":
                 # A kubelet resolves env at container start and cannot start without it.
-                self._patch_status(pod, _waiting_status(pod, str(e)))
+                self._patch_status(pod, podstatus.waiting(pod, str(e)))
                 return
             ready = False
         started = self._running_since.setdefault(uid, time.monotonic())
         if _is_job_pod(pod) and ready and time.monotonic() - started >= JOB_RUN_SECONDS:
-            self._patch_status(pod, _finished_status(pod))
+            self._patch_status(pod, podstatus.finished(pod))
             self._running_since.pop(uid, None)
             return
-        role = self._spilo_role(pod)
-        if role == "master":
-            self._leaders[uid] = _spilo_key(pod)
-        if role and (pod.metadata.labels or {}).get("spilo-role") != role:
-            self.api.core.patch_namespaced_pod(
-                pod.metadata.name, pod.metadata.namespace, {"metadata": {"labels": {"spilo-role": role}}})
-        if _phase_and_ready(pod) != ("Running", ready):
-            self._patch_status(pod, _running_status(pod, ready))
+        key = _spilo_key(pod)
+        entry = view.entries.get(key) if key else None
+        if entry and not entry.get("deleting"):
+            leads = entry["leader"] == pod.metadata.name
+            if leads:
+                self._leaders[uid] = (key, pod.metadata.name)
+            else:
+                self._leaders.pop(uid, None)
+            set_role_label(self.api, pod, "master" if leads else "replica")
+        if podstatus.phase_and_ready(pod) != ("Running", ready):
+            self._patch_status(pod, podstatus.running(pod, ready))
 
-    def _spilo_role(self, pod: client.V1Pod) -> str | None:
-        if not _spilo_key(pod):
-            return None
-        return "master" if _ordinal(pod) == 0 else "replica"
-
-    def _ready(self, pod: client.V1Pod, secrets: SecretCache, logins: dict) -> bool:
+    def _ready(self, pod: client.V1Pod, view: PassView) -> bool:
         envs = {}
         for c in pod.spec.containers:
-            envs.update(container_env(pod, c, secrets))  # raises MissingSecret like a kubelet
+            envs.update(container_env(pod, c, view.secrets))  # raises MissingSecret like a kubelet
         key = _spilo_key(pod)
         if key:
-            return self._spilo_ready(pod, key, envs, logins)
+            return self._spilo_ready(pod, key, envs, view)
         target = (pod.metadata.annotations or {}).get(DB_ANNOTATION)
         if not target:
             return True
         cluster, database = target.split("/", 1)
-        entry = registry.load(self.state.clusters).get(registry.cluster_key(pod.metadata.namespace, cluster))
-        if entry is None or self.locks.restarting(registry.cluster_key(pod.metadata.namespace, cluster)):
+        ckey = registry.cluster_key(pod.metadata.namespace, cluster)
+        entry = view.entries.get(ckey)
+        if entry is None or self.locks.restarting(ckey):
             return False
-        return _login(logins, entry["port"], envs.get("DB_USERNAME", ""), envs.get("DB_PASSWORD", ""), database)
+        return _login(view.logins, entry["port"], envs.get("DB_USERNAME", ""), envs.get("DB_PASSWORD", ""), database)
 
-    def _spilo_ready(self, pod: client.V1Pod, key: str, envs: dict, logins: dict) -> bool:
-        entry = registry.load(self.state.clusters).get(key)
+    def _spilo_ready(self, pod: client.V1Pod, key: str, envs: dict, view: PassView) -> bool:
+        """Patroni's /readiness: the leader while PostgreSQL runs; a replica once it streams."""
+        entry = view.entries.get(key)
         if entry is None or self.locks.restarting(key):
             return False
+        if entry["leader"] == pod.metadata.name:
+            return self.patroni.ensure_running(key, pod.metadata.name)
         if not PgServer(Path(entry["datadir"]), entry["port"]).running():
             return False
-        if _ordinal(pod) == 0:
-            return True
+        if not self._cloned(pod, key, entry, view.timing):
+            return False
         # A replica streams from the leader as `standby`, with the password from its env.
-        return _login(logins, entry["port"], "standby", envs.get("PGPASSWORD_STANDBY", ""), "postgres")
+        return _login(view.logins, entry["port"], "standby", envs.get("PGPASSWORD_STANDBY", ""), "postgres")
+
+    def _cloned(self, pod: client.V1Pod, key: str, entry: dict, timing: Timing) -> bool:
+        """A member without a volume yet copies the leader's data first (pg_basebackup)."""
+        name, uid = pod.metadata.name, pod.metadata.uid
+        if name in entry.get("volumes", []):
+            return True
+        if uid not in self._cloned_at:
+            seconds = timing.clone_seconds(_cluster_bytes(entry) if timing.clone_mib_per_second else 0)
+            self._cloned_at[uid] = time.monotonic() + seconds
+            if seconds:
+                log.info("%s: %s clones for %.1fs", key, name, seconds)
+        if time.monotonic() < self._cloned_at[uid]:
+            return False
+        registry.update_entry(self.state.clusters, key, volumes=sorted({*entry.get("volumes", []), name}))
+        return True
 
     def _patch_status(self, pod: client.V1Pod, status: dict) -> None:
         self.api.core.patch_namespaced_pod_status(pod.metadata.name, pod.metadata.namespace, {"status": status})
@@ -220,16 +261,19 @@ def _login(cache: dict, port: int, user: str, password: str, db: str) -> bool:
     return cache[key]
 
 
+def _cluster_bytes(entry: dict) -> int:
+    try:
+        out = PgServer(Path(entry["datadir"]), entry["port"]).psql("SELECT sum(pg_database_size(oid)) FROM pg_database")
+        return int(out.strip() or 0)
+    except Exception:  # noqa: BLE001 - a size is only a delay
+        return 0
+
+
 def _spilo_key(pod: client.V1Pod) -> str | None:
     labels = pod.metadata.labels or {}
     if labels.get("application") == "spilo" and labels.get("cluster-name"):
         return registry.cluster_key(pod.metadata.namespace, labels["cluster-name"])
     return None
-
-
-def _ordinal(pod: client.V1Pod) -> int:
-    tail = pod.metadata.name.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else -1
 
 
 def _is_job_pod(pod: client.V1Pod) -> bool:
@@ -242,50 +286,3 @@ def _daemonset_node(pod: client.V1Pod) -> str | None:
         return terms[0].match_fields[0].values[0]
     except (AttributeError, IndexError, TypeError):
         return None
-
-
-def _phase_and_ready(pod: client.V1Pod) -> tuple[str, bool]:
-    ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
-    return pod.status.phase, ready
-
-
-def _conditions(ready: bool) -> list[dict]:
-    now, flag = _now(), "True" if ready else "False"
-    return [
-        {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-        {"type": "Ready", "status": flag, "lastTransitionTime": now},
-        {"type": "ContainersReady", "status": flag, "lastTransitionTime": now},
-        {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
-    ]
-
-
-def _base(pod: client.V1Pod) -> dict:
-    start = pod.status.start_time.strftime("%Y-%m-%dT%H:%M:%SZ") if pod.status.start_time else _now()
-    return {"hostIP": "127.0.0.1", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}],
-            "startTime": start, "qosClass": "BestEffort"}
-
-
-def _container(c: client.V1Container, ready: bool, state: dict) -> dict:
-    return {"name": c.name, "image": c.image, "imageID": f"sandbox://{c.image}",
-            "containerID": f"sandbox://{c.name}", "ready": ready, "started": "running" in state,
-            "restartCount": 0, "state": state}
-
-
-def _running_status(pod: client.V1Pod, ready: bool) -> dict:
-    state = {"running": {"startedAt": _base(pod)["startTime"]}}
-    return {**_base(pod), "phase": "Running", "conditions": _conditions(ready),
-            "containerStatuses": [_container(c, ready, state) for c in pod.spec.containers]}
-
-
-def _waiting_status(pod: client.V1Pod, message: str) -> dict:
-    state = {"waiting": {"reason": "CreateContainerConfigError", "message": message}}
-    return {**_base(pod), "phase": "Pending", "conditions": _conditions(False),
-            "containerStatuses": [_container(c, False, state) for c in pod.spec.containers]}
-
-
-def _finished_status(pod: client.V1Pod) -> dict:
-    now = _now()
-    state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": _base(pod)["startTime"],
-                            "finishedAt": now}}
-    return {**_base(pod), "phase": "Succeeded", "conditions": _conditions(False),
-            "containerStatuses": [_container(c, False, state) for c in pod.spec.containers]}

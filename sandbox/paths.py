@@ -63,8 +63,17 @@ class StateDir:
     def exec_protocol(self) -> Path:
         return self.root / "exec-protocol"
 
+    @property
+    def settings(self) -> Path:
+        return self.root / "settings.json"
+
+    @property
+    def commands(self) -> Path:
+        """Requests from the CLI to the running daemon (e.g. a failover)."""
+        return self.root / "commands"
+
     def ensure(self) -> None:
-        for d in (self.root, self.logs, self.pids, self.pki, self.pg):
+        for d in (self.root, self.logs, self.pids, self.pki, self.pg, self.commands):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)
         os.chmod(self.pg, 0o755)

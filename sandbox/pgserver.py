@@ -9,14 +9,16 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from pgrestore.errors import SandboxError
+from core.errors import SandboxError
 
-# Spilo trusts local-socket connections (that is how `kubectl exec … psql -U postgres`
-# works without a password) and asks for passwords over TCP, which is how clients log in.
+# Spilo's pg_hba (spilo 2.1-p7, postgres-appliance/scripts/configure_spilo.py): local-socket
+# connections are trusted (that is how `kubectl exec … psql -U postgres` works without a
+# password) and TCP asks for a password with `md5`. `md5` accepts both md5- and SCRAM-stored
+# passwords, so a CSM <= 1.4 dump's md5 role passwords log in, as they do on Spilo.
 _HBA = """local all all trust
-local replication all trust
-host all all 127.0.0.1/32 scram-sha-256
-host replication all 127.0.0.1/32 scram-sha-256
+local replication standby trust
+host all all 127.0.0.1/32 md5
+host replication standby 127.0.0.1/32 md5
 """
 
 
@@ -68,6 +70,8 @@ class PgServer:
                 "\n# pgrestore sandbox\nshared_buffers = 32MB\nfsync = off\n"
                 "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 60\n"
                 "password_encryption = 'scram-sha-256'\nlisten_addresses = '127.0.0.1'\n"
+                # Spilo preloads it (configure_spilo.py); the others it lists are not packaged here.
+                "shared_preload_libraries = 'pg_stat_statements'\n"
                 f"unix_socket_directories = '{self.socket_dir}'\nmax_wal_size = 1GB\n"
             )
 
@@ -100,6 +104,15 @@ class PgServer:
         """The data volume goes away with its cluster."""
         self.stop()
         shutil.rmtree(self.datadir, ignore_errors=True)
+
+    def psql_file(self, path: Path, db: str = "postgres", variables: dict | None = None) -> None:
+        """Run an SQL file as the superuser; stops at the first error."""
+        argv = [pg_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", str(path)]
+        for k, v in (variables or {}).items():
+            argv += ["-v", f"{k}={v}"]
+        res = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **self.env()})
+        if res.returncode != 0:
+            raise SandboxError(f"{Path(path).name} failed in {db} on port {self.port}: {res.stderr.strip()}")
 
     def psql(self, sql: str, db: str = "postgres") -> str:
         res = subprocess.run(

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pgrestore.errors import SandboxError
+from core.errors import SandboxError
 
 
 def free_port() -> int:

@@ -1,6 +1,8 @@
 """clusters.json: which real PostgreSQL server stands behind which `postgresql` resource.
 
-The operator writes it; the node agent, exec, `sandbox backup` and `break` read it.
+An entry also holds what Patroni's DCS would: the leader member and its timeline, and
+which members have a data volume. The daemon writes it; exec, `sandbox backup`, `break`
+and `status` read it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ def load(path: Path) -> dict[str, dict]:
         return {}
 
 
+def _write(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".clusters.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
 def save_entry(path: Path, key: str, entry: dict | None) -> None:
     with _lock:
         data = load(path)
@@ -34,10 +43,18 @@ def save_entry(path: Path, key: str, entry: dict | None) -> None:
             data.pop(key, None)
         else:
             data[key] = entry
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".clusters.")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-        os.replace(tmp, path)
+        _write(path, data)
+
+
+def update_entry(path: Path, key: str, **fields) -> dict | None:
+    """Change some fields of an entry (no-op if it is gone); the agents each own different fields."""
+    with _lock:
+        data = load(path)
+        if key not in data:
+            return None
+        data[key].update(fields)
+        _write(path, data)
+        return data[key]
 
 
 def server_for(path: Path, namespace: str, name: str) -> PgServer | None:

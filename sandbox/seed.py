@@ -10,12 +10,12 @@ from importlib import resources
 import yaml
 from kubernetes import client
 
-from pgrestore.errors import SandboxError
+from core.errors import SandboxError
 
 from . import registry
 from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, is_conflict, is_not_found
 from .nodeagent import DB_ANNOTATION
-from .operator import secret_name
+from .credentials import secret_name
 from .paths import StateDir
 from .pgserver import pg_bin
 from .services import SandboxService, Workload, load_services
@@ -42,7 +42,7 @@ def ensure_crd(api: Api) -> None:
 
 def ensure_namespaces(api: Api, names) -> None:
     for ns in sorted(set(names)):
-        _create(lambda: api.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns))))
+        _create(lambda ns=ns: api.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns))))
 
 
 def ensure_s3_secret(api: Api, endpoint: str, namespaces) -> None:
@@ -181,10 +181,11 @@ def _unready(api: Api) -> list[str]:
                     ok = (s.status.ready_replicas or 0) == s.spec.replicas
                 elif w.kind == "Deployment":
                     d = api.apps.read_namespaced_deployment(w.name, svc.namespace)
-                    ok = (d.status.ready_replicas or 0) == d.spec.replicas and (d.status.replicas or 0) == d.spec.replicas
+                    ok = (d.status.ready_replicas or 0) == (d.status.replicas or 0) == d.spec.replicas
                 elif w.kind == "DaemonSet":
                     d = api.apps.read_namespaced_daemon_set(w.name, svc.namespace)
-                    ok = d.status.desired_number_scheduled > 0 and d.status.number_ready == d.status.desired_number_scheduled
+                    want = d.status.desired_number_scheduled
+                    ok = want > 0 and d.status.number_ready == want
                 else:
                     j = api.batch.read_namespaced_job(w.name, svc.namespace)
                     ok = (j.status.succeeded or 0) >= 1

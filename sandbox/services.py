@@ -7,7 +7,7 @@ from importlib import resources
 
 import yaml
 
-from pgrestore.errors import UsageError
+from core.errors import UsageError
 
 
 @dataclass(frozen=True)

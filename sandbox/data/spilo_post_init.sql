@@ -38,13 +38,16 @@
 --   zmon_utils.get_database_cluster_system_information() is written in plpython3u; here it has the same
 --   name, signature and result type but is written in SQL, so a dump still carries a function of that
 --   name and a restore still meets it.
--- Kept although contrib provides them without preloading: file_fdw, pg_stat_statements (creating the
--- extension works without shared_preload_libraries; only reading the view needs it).
+-- Kept: file_fdw and pg_stat_statements come with Debian's contrib; creating them needs no preloading
+-- (only reading pg_stat_statements does).
 -- postgres_log has the PostgreSQL >= 14 columns (backend_type, leader_pid, query_id), as post_init.sh
--- adds for the server version it runs on.
+-- adds them for the server version it runs on.
+-- Unlike post_init.sh this file sets client_min_messages = warning, so a re-run prints no "already
+-- exists, skipping" notices.
+-- The catalogue of these objects, for classifying restore errors, is core/spilo.py.
 
 SET synchronous_commit = local;
-SET client_min_messages = warning;  -- no "already exists, skipping" notices on a re-run
+SET client_min_messages = warning;
 
 -- 1. Roles (cluster-wide). Created when missing, otherwise brought back to Spilo's attributes.
 DO $roles$

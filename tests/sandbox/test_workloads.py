@@ -76,18 +76,6 @@ def test_deleting_a_postgresql_removes_pods_secrets_and_data_and_recreating_star
     seed.load_rows(sandbox.state, get_service("vcs"))  # leave VCS as the other tests expect it
 
 
-def test_deleting_pod_0_restarts_its_database_server(sandbox):
-    core = sandbox.api.core
-    server = registry.server_for(sandbox.state.clusters, NS, "capsules-dispatch-server-postgres")
-    before = server.pid()
-    core.delete_namespaced_pod("capsules-dispatch-server-postgres-0", NS)
-    wait_until("server restarted", lambda: server.pid() not in (None, before))
-    wait_until("pod 0 Ready again", lambda: any(
-        p.metadata.name.endswith("-0") and pod_ready(p)
-        for p in pods(core, NS, "cluster-name=capsules-dispatch-server-postgres")))
-    wait_until("cluster Running", lambda: _status(sandbox, "capsules-dispatch-server-postgres") == "Running")
-
-
 def test_clients_are_unready_while_their_secret_does_not_open_the_database(sandbox):
     core = sandbox.api.core
     server = registry.server_for(sandbox.state.clusters, NS, "keycloak-postgres")
@@ -103,31 +91,10 @@ def test_clients_are_unready_while_their_secret_does_not_open_the_database(sandb
     wait_until("keycloak Ready", lambda: all(pod_ready(p) for p in pods(core, NS, selector)))
 
 
-def test_operator_reports_syncfailed_while_the_postgres_secret_does_not_open_the_database(sandbox):
-    core = sandbox.api.core
-    server = registry.server_for(sandbox.state.clusters, NS, "cray-smd-postgres")
-    real = secret_password(core, NS, "postgres.cray-smd-postgres.credentials")
-    server.psql("ALTER ROLE postgres WITH PASSWORD 'not-the-secret'")
-    try:
-        wait_until("SyncFailed", lambda: _status(sandbox, "cray-smd-postgres") == "SyncFailed")
-    finally:
-        server.psql(f"ALTER ROLE postgres WITH PASSWORD '{real}'")
-    wait_until("Running", lambda: _status(sandbox, "cray-smd-postgres") == "Running")
+def test_keycloak_jobs_carry_helm_revision_suffixes_and_are_found_by_label(sandbox):
+    batch = sandbox.api.batch
 
-
-def test_scaling_numberofinstances_goes_through_updating_to_running_with_all_members(sandbox):
-    custom, core = sandbox.api.custom, sandbox.api.core
-    name = "capsules-warehouse-server-postgres"
-    seen = set()
-
-    def patch(n):
-        custom.patch_namespaced_custom_object(CRD_GROUP, CRD_VERSION, NS, CRD_PLURAL, name,
-                                              {"spec": {"numberOfInstances": n}})
-    patch(1)
-    wait_until("one member", lambda: len(pods(core, NS, f"cluster-name={name}")) == 1)
-    patch(3)
-    wait_until("3 Ready members and Running", lambda: (
-        seen.add(_status(sandbox, name)) or
-        (len([p for p in pods(core, NS, f"cluster-name={name}") if pod_ready(p)]) == 3
-         and _status(sandbox, name) == "Running")))
-    assert "Updating" in seen
+    def names(selector: str) -> set[str]:
+        return {j.metadata.name for j in batch.list_namespaced_job(NS, label_selector=selector).items}
+    assert names("app.kubernetes.io/instance=cray-keycloak") == {"keycloak-setup-2"}
+    assert names("app.kubernetes.io/instance=cray-keycloak-users-localize") == {"keycloak-users-localize-1"}

@@ -1,0 +1,85 @@
+"""What happens inside a new cluster's database: Spilo's bootstrap, then the operator's roles and databases.
+
+Spilo/Patroni (spilo 2.1-p7, Patroni 2.1.4) bootstraps pod 0's volume: initdb, the
+superuser and replication user with the passwords from PGPASSWORD_SUPERUSER/STANDBY
+(patroni/postgresql/bootstrap.py), then post_init.sh in `postgres` and `template1`
+(sandbox/data/spilo_post_init.sql). Only afterwards does the operator log in as
+`postgres` and create the spec's roles and databases (postgres-operator v1.8.2
+pkg/cluster/cluster.go Create → createRoles, syncDatabases), so application databases
+are copies of a template1 that already carries Spilo's objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from .pgserver import PgServer
+from .procs import free_port
+
+POST_INIT = "spilo_post_init.sql"
+
+
+def _post_init_path() -> Path:
+    return Path(str(resources.files("sandbox").joinpath("data", POST_INIT)))
+
+
+def bootstrap_volume(datadir: Path, passwords: dict[str, str]) -> PgServer:
+    """A fresh, running server as Spilo leaves it before the operator's first login."""
+    server = PgServer(datadir, free_port())
+    server.wipe()
+    server.init()
+    server.start()
+    server.psql(
+        f"ALTER ROLE postgres WITH PASSWORD {_literal(passwords['postgres'])};\n"
+        f"CREATE ROLE standby WITH REPLICATION LOGIN PASSWORD {_literal(passwords['standby'])};")
+    for db in ("postgres", "template1"):  # post_init.sh's loop at bootstrap time
+        server.psql_file(_post_init_path(), db=db)
+    return server
+
+
+def md5_password(user: str, password: str) -> str:
+    """The operator's default password_encryption is md5 (v1.8.2 pkg/cluster/cluster.go New;
+    pkg/util/util.go PGUserPasswordMD5), whatever the server's own setting."""
+    return "md5" + hashlib.md5((password + user).encode()).hexdigest()  # noqa: S324 - PostgreSQL's md5 scheme
+
+
+def create_missing_roles(conn: psycopg.Connection, spec: dict, passwords: dict[str, str]) -> list[str]:
+    """syncRoles for the spec's users: create what is missing (pkg/util/users/users.go createUserSQL).
+
+    Existing roles keep their password here: the real operator would ALTER an app user's
+    password to its secret's, which heals clients; leaving it makes the sandbox stricter.
+    """
+    have = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles").fetchall()}
+    created = []
+    for user, flags in sorted((spec.get("users") or {}).items()):
+        if user in have:
+            continue
+        words = sql.SQL(" ").join(sql.SQL(f.upper()) for f in ["LOGIN", *(flags or [])])
+        conn.execute(sql.SQL("CREATE ROLE {} {} ENCRYPTED PASSWORD {}").format(
+            sql.Identifier(user), words, sql.Literal(md5_password(user, passwords[user]))))
+        created.append(user)
+    return created
+
+
+def sync_databases(conn: psycopg.Connection, spec: dict) -> list[str]:
+    """syncDatabases (pkg/cluster/database.go): create missing ones from template1, fix owners."""
+    have = dict(conn.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database").fetchall())
+    changed = []
+    for db, owner in sorted((spec.get("databases") or {}).items()):
+        if db not in have:
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(owner)))
+        elif have[db] != owner:
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(db), sql.Identifier(owner)))
+        else:
+            continue
+        changed.append(db)
+    return changed
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"

@@ -1,0 +1,276 @@
+"""One cluster's Create, Update, Sync and Delete, with the status each writes.
+
+Modelled on postgres-operator v1.8.2 (pkg/cluster/cluster.go Create/Update/Delete,
+pkg/cluster/sync.go Sync). The status is written only by these events, never recomputed:
+- Create: Creating, then Running, or CreateFailed when the pods are not Ready or the
+  database cannot be opened as `postgres` within the create timeout;
+- Update (a spec change): Updating, then Running right after the StatefulSet is synced
+  and the roles are checked (it does not wait for new replicas), or UpdateFailed;
+- Sync (every resync period): SyncFailed on any error (written every time, as the real
+  one does), otherwise Running only if the status is not Running already.
+Like the real operator, Update logs in with the `postgres` password it adopted at the last
+Create/Sync (or Update that changed users), not with the one in the Secret now.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+from kubernetes import client
+
+from core.errors import SandboxError
+
+from . import registry, settings, statefulset
+from .bootstrap import bootstrap_volume, create_missing_roles, sync_databases
+from .coordination import ClusterLocks, VolumeReleases
+from .credentials import read_password, sync_secrets
+from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, is_not_found
+from .login import connect, refused
+from .paths import StateDir
+from .pgserver import PgServer
+from .timing import profile
+
+log = logging.getLogger("sandbox.operator")
+
+# The real operator retries a database connection for PostgresConnectRetryTimeout (2m,
+# pkg/util/constants/postgresql.go) on network errors; scaled down so a stopped server
+# does not hold a cluster's worker for minutes.
+DB_CONNECT_RETRY_SECONDS = 15.0
+# pod_deletion_wait_timeout is 10m in v1.8.2; the sandbox's pods go within seconds.
+POD_DELETION_WAIT_SECONDS = 120.0
+
+FAILURES = (SandboxError, client.ApiException, psycopg.Error)
+
+
+class EventFailed(Exception):
+    """A step of an event failed; the event ends with a failed status."""
+
+
+class ClusterActions:
+    def __init__(self, api: Api, state: StateDir, locks: ClusterLocks, volumes: VolumeReleases):
+        self.api, self.state, self.locks, self.volumes = api, state, locks, volumes
+        self._adopted: dict[str, dict[str, str]] = {}  # the operator's in-memory passwords, per cluster
+
+    # -- events -----------------------------------------------------------
+    def create(self, key: str, cr: dict) -> None:
+        entry = registry.load(self.state.clusters).get(key)
+        if entry and entry["uid"] == cr["metadata"]["uid"]:
+            return  # already made
+        ns, name = cr["metadata"]["namespace"], cr["metadata"]["name"]
+        log.info("creating cluster %s", key)
+        self._status(ns, name, "Creating")
+        try:
+            self._create(key, cr)
+        except (EventFailed, *FAILURES) as e:
+            log.warning("creating %s failed: %s", key, e)
+            self._status(ns, name, "CreateFailed")
+            return
+        self._status(ns, name, "Running")
+
+    def update(self, key: str, cr: dict) -> None:
+        ns, name, spec = cr["metadata"]["namespace"], cr["metadata"]["name"], cr["spec"]
+        entry = registry.load(self.state.clusters).get(key)
+        if entry is None:
+            return  # never created: a Sync or a Create will deal with it
+        log.info("updating cluster %s", key)
+        self._status(ns, name, "Updating")
+        old, failed = entry.get("spec") or {}, False
+        deadline = time.monotonic() + DB_CONNECT_RETRY_SECONDS
+        try:
+            if old.get("users") != spec.get("users"):
+                self._adopted[key] = sync_secrets(self.api, ns, name, spec)
+            self._sync_statefulset(cr, deadline=time.monotonic() + self._create_timeout())
+        except (EventFailed, *FAILURES) as e:
+            log.warning("updating %s: %s", key, e)
+            failed = True
+        registry.update_entry(self.state.clusters, key, spec=spec)
+        if int(spec.get("numberOfInstances", 1)) > 0:
+            try:
+                passwords = self._passwords(key, ns, name)
+                with self._login(entry["port"], passwords["postgres"], deadline) as conn:
+                    create_missing_roles(conn, spec, passwords)
+                    if old.get("databases") != spec.get("databases"):
+                        sync_databases(conn, spec)
+            except (EventFailed, *FAILURES) as e:
+                log.warning("updating %s: %s", key, e)
+                failed = True
+        self._status(ns, name, "UpdateFailed" if failed else "Running")
+
+    def sync(self, key: str, cr: dict) -> None:
+        ns, name = cr["metadata"]["namespace"], cr["metadata"]["name"]
+        current = (cr.get("status") or {}).get("PostgresClusterStatus")
+        try:
+            self._sync(key, cr)
+        except (EventFailed, *FAILURES) as e:
+            log.warning("syncing %s failed: %s", key, e)
+            self._status(ns, name, "SyncFailed")
+            return
+        if current != "Running":
+            self._status(ns, name, "Running")
+
+    def delete(self, key: str, ns: str, name: str, keep_secrets_since: str | None = None) -> None:
+        """Delete(): StatefulSet (orphaning pods), each pod waited for, volumes, then secrets."""
+        log.info("deleting cluster %s and its data", key)
+        registry.update_entry(self.state.clusters, key, deleting=True)
+        statefulset.delete_orphaning_pods(self.api, ns, name)
+        _wait(lambda: statefulset.read(self.api, ns, name) is None, 30)
+        for pod in sorted(self._pods(ns, name), key=lambda p: p.metadata.name):
+            self._delete_pod_and_wait(pod)
+        with self.locks.get(key):
+            entry = registry.load(self.state.clusters).get(key)
+            if entry:
+                PgServer(Path(entry["datadir"]), entry["port"]).wipe()
+            registry.save_entry(self.state.clusters, key, None)
+        self.volumes.hold(key, profile(settings.load(self.state).timing).volume_release_seconds)
+        self._adopted.pop(key, None)
+        self._delete_secrets(ns, name, keep_secrets_since)
+
+    # -- steps ------------------------------------------------------------
+    def _create(self, key: str, cr: dict) -> None:
+        ns, name, spec = cr["metadata"]["namespace"], cr["metadata"]["name"], cr["spec"]
+        deadline = time.monotonic() + self._create_timeout()
+        passwords = self._adopted[key] = sync_secrets(self.api, ns, name, spec)
+        with self.locks.get(key):
+            server = bootstrap_volume(self.state.pg / f"{ns}.{name}", passwords)
+            registry.save_entry(self.state.clusters, key, {
+                "uid": cr["metadata"]["uid"], "namespace": ns, "name": name, "spec": spec,
+                "port": server.port, "datadir": str(server.datadir),
+                # Patroni's facts: a new cluster's first leader is pod 0, whose volume it bootstrapped.
+                "leader": f"{name}-0", "timeline": 1, "volumes": [f"{name}-0"],
+            })
+        statefulset.create(self.api, ns, name, spec)
+        self._wait_pods_ready(cr, deadline)
+        if int(spec.get("numberOfInstances", 1)) > 0:
+            with self._login(server.port, passwords["postgres"], deadline) as conn:
+                create_missing_roles(conn, spec, passwords)
+                sync_databases(conn, spec)
+
+    def _sync(self, key: str, cr: dict) -> None:
+        ns, name, spec = cr["metadata"]["namespace"], cr["metadata"]["name"], cr["spec"]
+        passwords = self._adopted[key] = sync_secrets(self.api, ns, name, spec)
+        self._sync_statefulset(cr, deadline=time.monotonic() + self._create_timeout())
+        entry = registry.load(self.state.clusters).get(key)
+        if entry is None:
+            raise EventFailed("the cluster has no database server (its Create failed)")
+        if int(spec.get("numberOfInstances", 1)) > 0:
+            with self._login(entry["port"], passwords["postgres"], time.monotonic() + DB_CONNECT_RETRY_SECONDS) as conn:
+                create_missing_roles(conn, spec, passwords)
+                sync_databases(conn, spec)
+
+    def _sync_statefulset(self, cr: dict, deadline: float) -> None:
+        """syncStatefulSet: re-create a missing one (and wait for its pods), or set its replicas."""
+        ns, name, spec = cr["metadata"]["namespace"], cr["metadata"]["name"], cr["spec"]
+        wanted = int(spec.get("numberOfInstances", 1))
+        sts = statefulset.read(self.api, ns, name)
+        if sts is None:
+            statefulset.create(self.api, ns, name, spec)
+            self._wait_pods_ready(cr, deadline)
+        elif sts.spec.replicas != wanted:
+            statefulset.scale(self.api, ns, name, wanted)
+
+    def _wait_pods_ready(self, cr: dict, deadline: float) -> None:
+        """waitStatefulsetPodsReady: all pods there and Ready, and one of them labelled master."""
+        ns, name, uid = cr["metadata"]["namespace"], cr["metadata"]["name"], cr["metadata"]["uid"]
+        wanted = int(cr["spec"].get("numberOfInstances", 1))
+        while True:
+            pods = self._pods(ns, name)
+            ready = [p for p in pods if _ready(p)]
+            if len(pods) == len(ready) == wanted and (wanted == 0 or any(
+                    (p.metadata.labels or {}).get("spilo-role") == "master" for p in ready)):
+                return
+            if self._current_uid(ns, name) != uid:
+                # A shortcut: the real operator would sit out its 10-minute wait first.
+                raise EventFailed("the postgresql was deleted while it was being created")
+            if time.monotonic() > deadline:
+                raise EventFailed(f"{len(ready)} of {wanted} pods Ready after {self._create_timeout():.0f}s")
+            time.sleep(0.5)
+
+    def _login(self, port: int, password: str, deadline: float) -> psycopg.Connection:
+        """initDbConn: TCP as `postgres` with the adopted password; retries only while unreachable."""
+        while True:
+            try:
+                return connect(port, "postgres", password, "postgres")
+            except psycopg.Error as e:
+                if refused(e) or time.monotonic() > deadline:
+                    raise EventFailed(f"could not init db connection: {str(e).strip()}") from e
+            time.sleep(1.0)
+
+    def _passwords(self, key: str, ns: str, name: str) -> dict[str, str]:
+        if key not in self._adopted:  # the daemon restarted; the real operator's first Sync re-adopts
+            cr_users = (registry.load(self.state.clusters).get(key) or {}).get("spec", {}).get("users") or {}
+            self._adopted[key] = {u: read_password(self.api, ns, name, u) or ""
+                                  for u in ("postgres", "standby", *cr_users)}
+        return self._adopted[key]
+
+    def _delete_pod_and_wait(self, pod: client.V1Pod) -> None:
+        ns, name = pod.metadata.namespace, pod.metadata.name
+        try:
+            self.api.core.delete_namespaced_pod(name, ns)  # the pod's own grace period, like the operator
+        except client.ApiException as e:
+            if not is_not_found(e):
+                raise
+
+        def gone() -> bool:
+            try:
+                return self.api.core.read_namespaced_pod(name, ns).metadata.uid != pod.metadata.uid
+            except client.ApiException as e:
+                return is_not_found(e)
+        if not _wait(gone, POD_DELETION_WAIT_SECONDS):
+            log.warning("pod %s/%s still there after %.0fs", ns, name, POD_DELETION_WAIT_SECONDS)
+
+    def _delete_secrets(self, ns: str, name: str, keep_since: str | None) -> None:
+        since = _parse_time(keep_since) if keep_since else None
+        for sec in self.api.core.list_namespaced_secret(ns, label_selector=statefulset.spilo_selector(name)).items:
+            if since and sec.metadata.creation_timestamp >= since:
+                continue  # made for the new cluster (e.g. a manifest applied before the create)
+            try:
+                self.api.core.delete_namespaced_secret(sec.metadata.name, ns)
+            except client.ApiException as e:
+                if not is_not_found(e):
+                    raise
+
+    # -- reading and writing ----------------------------------------------
+    def _pods(self, ns: str, name: str) -> list[client.V1Pod]:
+        return self.api.core.list_namespaced_pod(ns, label_selector=statefulset.spilo_selector(name)).items
+
+    def _current_uid(self, ns: str, name: str) -> str | None:
+        try:
+            return self.api.custom.get_namespaced_custom_object(
+                CRD_GROUP, CRD_VERSION, ns, CRD_PLURAL, name)["metadata"]["uid"]
+        except client.ApiException as e:
+            if is_not_found(e):
+                return None
+            raise
+
+    def _create_timeout(self) -> float:
+        return settings.load(self.state).create_timeout_seconds
+
+    def _status(self, ns: str, name: str, status: str) -> None:
+        try:
+            self.api.custom.patch_namespaced_custom_object_status(
+                CRD_GROUP, CRD_VERSION, ns, CRD_PLURAL, name, {"status": {"PostgresClusterStatus": status}})
+        except client.ApiException as e:
+            if not is_not_found(e):
+                raise
+
+
+def _ready(pod: client.V1Pod) -> bool:
+    return not pod.metadata.deletion_timestamp and any(
+        c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+
+
+def _wait(check, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)

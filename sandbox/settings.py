@@ -1,0 +1,53 @@
+"""How harsh a sandbox is: switches kept in <state>/settings.json.
+
+`sandbox up` writes them (only the flags given; the rest keep their stored values); the
+daemon re-reads the file on every pass, so a change applies to a running sandbox without
+a restart. That is also how a test shortens the resync period for itself and puts it back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields, replace
+
+from .paths import StateDir
+
+TIMING_PROFILES = ("fast", "realistic")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Patroni's session in `postgres` and the exporter's idle session in every database.
+    held_sessions: bool = True
+    # The operator's periodic Sync. CSM sets resync_period: 5m (cray-postgres-operator values.yaml);
+    # a minute keeps rehearsals short while still leaving a status stale for a long time.
+    resync_seconds: float = 60.0
+    # "fast": everything instant; "realistic": the delays in sandbox/timing.py.
+    timing: str = "fast"
+    # How long Create waits for Ready pods and a database login before CreateFailed. The real
+    # operator waits resource_check_timeout (10m) plus PostgresConnectRetryTimeout (2m).
+    create_timeout_seconds: float = 120.0
+
+
+def load(state: StateDir) -> Settings:
+    try:
+        stored = json.loads(state.settings.read_text())
+    except (FileNotFoundError, ValueError):
+        stored = {}
+    known = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in stored.items() if k in known})
+
+
+def update(state: StateDir, **changes) -> Settings:
+    """Store the given (not None) values over the current ones."""
+    given = {k: v for k, v in changes.items() if v is not None}
+    if given.get("timing", "fast") not in TIMING_PROFILES:
+        raise ValueError(f"timing must be one of {', '.join(TIMING_PROFILES)}")
+    new = replace(load(state), **given)
+    fd, tmp = tempfile.mkstemp(dir=state.root, prefix=".settings.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(asdict(new), f, indent=2)
+    os.replace(tmp, state.settings)
+    return new
