@@ -32,7 +32,7 @@
 --   pg_auth_mon (and GRANT SELECT ON public.pg_auth_mon TO robot_zmon),
 --   pg_cron (schema cron, cron.job policies and grants, cron.schedule_in_database),
 --   pg_stat_kcache, set_user (and GRANT EXECUTE ON FUNCTION public.set_user(text) TO admin),
---   pg_mon (only with ENABLE_PG_MON=true; CSM does not set it),
+--   pg_mon (post_init.sh creates it only with ENABLE_PG_MON=true),
 --   the timescaledb/postgis upgrade steps (they only run when those extensions are installed).
 -- Replaced: plpython3u (postgresql-plpython3-15 is not installed here). Spilo's
 --   zmon_utils.get_database_cluster_system_information() is written in plpython3u; here it has the same
