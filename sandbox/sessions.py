@@ -72,9 +72,11 @@ class HeldSessions:
             except psycopg.Error:
                 held.close()
                 del self._held[(key, who, db)]
+        options = "-c statement_timeout=2000" if who == PATRONI else ""  # as Patroni sets it
         try:
             conn = psycopg.connect(host=str(Path(entry["datadir"])), port=entry["port"], user="postgres",
-                                   dbname=db, application_name=who, connect_timeout=2, autocommit=True)
+                                   dbname=db, application_name=who, options=options, connect_timeout=2,
+                                   autocommit=True)
         except psycopg.Error:
             return None  # starting, restarting or just dropped; next pass
         self._held[(key, who, db)] = conn

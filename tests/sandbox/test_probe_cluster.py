@@ -1,4 +1,4 @@
-"""A one-member cluster of its own: losing its only member, and the realistic timing profile."""
+"""A one-member cluster of its own: losing its only member, Update's stale password, realistic timing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from kubernetes import client
 from sandbox import registry
 from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
 from sandbox.timing import REALISTIC
-from tests.helpers import pod_ready, pods, wait_until
+from tests.helpers import pod_ready, pods, secret_password, wait_until
 from tests.sandbox.support import StatusWatch, cluster_status, leader
 
 NS, NAME = "services", "sandbox-probe-postgres"
@@ -65,6 +65,26 @@ def test_losing_the_only_member_restarts_the_server_with_pod_0_leading_again(san
     assert leader(sandbox.state, NS, NAME) == POD0
     wait_until("pod 0 labelled master", lambda: (p := _pod(core, POD0)) is not None
                and (p.metadata.labels or {}).get("spilo-role") == "master")
+
+
+def test_update_logs_in_with_the_password_adopted_at_the_last_sync(sandbox, probe, sandbox_settings):
+    """v1.8.2 Update re-reads secrets only when users change; until a Sync adopts a replaced
+    `postgres` secret, an Update fails to log in (UpdateFailed) although the secret is right."""
+    custom, core = sandbox.api.custom, sandbox.api.core
+    sandbox_settings(resync_seconds=3600)
+    secret = f"postgres.{NAME}.credentials"
+    registry.server_for(sandbox.state.clusters, NS, NAME).psql("ALTER ROLE postgres WITH PASSWORD 'replaced'")
+    core.patch_namespaced_secret(secret, NS, {"stringData": {"password": "replaced"}})
+    statuses = StatusWatch(sandbox, NS, NAME)
+    try:
+        custom.patch_namespaced_custom_object(CRD_GROUP, CRD_VERSION, NS, CRD_PLURAL, NAME,
+                                              {"spec": {"volume": {"size": "2Gi"}}})
+        wait_until("Updating, then UpdateFailed", lambda: statuses.seen == ["Updating", "UpdateFailed"])
+    finally:
+        statuses.stop()
+    assert secret_password(core, NS, secret) == "replaced"
+    sandbox_settings(resync_seconds=2)
+    wait_until("Running after a Sync", lambda: cluster_status(sandbox.api, NS, NAME) == "Running", timeout=30)
 
 
 def test_realistic_timing_keeps_a_recreated_pod_0_pending_until_the_old_volume_is_released(
