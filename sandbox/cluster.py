@@ -79,7 +79,6 @@ class ClusterActions:
         log.info("updating cluster %s", key)
         self._status(ns, name, "Updating")
         old, failed = entry.get("spec") or {}, False
-        deadline = time.monotonic() + DB_CONNECT_RETRY_SECONDS
         try:
             if old.get("users") != spec.get("users"):
                 self._adopted[key] = sync_secrets(self.api, ns, name, spec)
@@ -91,6 +90,7 @@ class ClusterActions:
         if int(spec.get("numberOfInstances", 1)) > 0:
             try:
                 passwords = self._passwords(key, ns, name)
+                deadline = time.monotonic() + DB_CONNECT_RETRY_SECONDS
                 with self._login(entry["port"], passwords["postgres"], deadline) as conn:
                     create_missing_roles(conn, spec, passwords)
                     if old.get("databases") != spec.get("databases"):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from importlib import resources
+from pathlib import Path
 
 import yaml
 from kubernetes import client
@@ -13,11 +12,10 @@ from kubernetes import client
 from core.errors import SandboxError
 
 from . import registry
+from .credentials import secret_name
 from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, is_conflict, is_not_found
 from .nodeagent import DB_ANNOTATION
-from .credentials import secret_name
 from .paths import StateDir
-from .pgserver import pg_bin
 from .services import SandboxService, Workload, load_services
 from .s3 import ACCESS_KEY, SECRET_KEY
 
@@ -98,13 +96,7 @@ def run_sql_file(state: StateDir, svc: SandboxService, sql_file: str, variables:
     server = registry.server_for(state.clusters, svc.namespace, svc.cluster)
     if server is None:
         raise SandboxError(f"no database server for {svc.cluster}; is the sandbox up?")
-    path = resources.files("sandbox").joinpath("data", sql_file)
-    argv = [pg_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-f", str(path)]
-    for k, v in (variables or {}).items():
-        argv += ["-v", f"{k}={v}"]
-    res = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **server.env()})
-    if res.returncode != 0:
-        raise SandboxError(f"loading {sql_file} into {svc.cluster} failed: {res.stderr.strip()}")
+    server.psql_file(Path(str(resources.files("sandbox").joinpath("data", sql_file))), variables=variables)
 
 
 def load_rows(state: StateDir, svc: SandboxService) -> None:
