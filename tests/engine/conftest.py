@@ -9,7 +9,7 @@ import pytest
 
 from core.manifest import parse_manifest
 from tests.fakes.fake_kube import secret_name
-from tests.fakes.rehearsal import CLUSTER, NS, WORLDS, Rehearsal
+from tests.fakes.rehearsal import CLUSTER, MANIFEST, NS, WORLDS, Rehearsal
 
 CREDENTIAL_SECRETS = [secret_name(u, CLUSTER) for u in ("postgres", "service_account", "standby")]
 DUMP_ROWS = {"public.realm": 2, "public.client": 3, "public.user_entity": 5, "public.credential": 5,
@@ -35,7 +35,7 @@ def rehearsal(make) -> Rehearsal:
 
 
 def backup_passwords() -> dict[str, str]:
-    return {s.name: s.password for s in parse_manifest((WORLDS / "keycloak-postgres.manifest").read_text(), "m")}
+    return {s.name: s.password for s in parse_manifest(MANIFEST.read_text(), "m")}
 
 
 def every_secret_value(r: Rehearsal) -> set[str]:

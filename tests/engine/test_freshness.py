@@ -9,7 +9,7 @@ import pytest
 from core.backups import BUCKET
 from core.errors import PlanRejected
 from tests.fakes.fake_kube import secret_name
-from tests.fakes.rehearsal import CLIENT, CLUSTER, GOOD_PSQL, NS, WORLDS
+from tests.fakes.rehearsal import CLIENT, CLUSTER, GOOD_DUMP, GOOD_PSQL, NS
 
 
 def test_a_client_pod_restarting_does_not_make_the_plan_stale(rehearsal):
@@ -75,7 +75,7 @@ def test_a_recreated_cluster_makes_the_plan_stale(rehearsal):
 
 def test_a_replaced_backup_makes_the_plan_stale(rehearsal):
     path = rehearsal.plan()
-    rehearsal.s3.put(BUCKET, GOOD_PSQL, (WORLDS / GOOD_PSQL).read_bytes() + b"-- appended\n")
+    rehearsal.s3.put(BUCKET, GOOD_PSQL, GOOD_DUMP.read_bytes() + b"-- appended\n")
     _refused(rehearsal, path, f"backup {GOOD_PSQL}")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from core import services
 from core.backups import BUCKET
 from core.document import load, render, seal
+from core.manifest import parse_manifest
 from core.model import Plan, ServiceDef
 from executors import engine
 from planner import build_plan
@@ -36,17 +37,23 @@ NS, CLUSTER, CLIENT = "services", "keycloak-postgres", "cray-keycloak"
 CLIENT_SELECTOR = "app.kubernetes.io/instance=cray-keycloak,app.kubernetes.io/name=cray-keycloak"
 SPILO_SELECTOR = f"application=spilo,cluster-name={CLUSTER}"
 
+# S3 keys, as CSM's backup jobs name them.
 GOOD_PSQL = "keycloak-postgres-2024-04-30T02:00:05.psql"
 TRUNCATED_PSQL = "keycloak-postgres-2024-05-01T02:00:07.psql"
 LOGICAL = "spilo/keycloak-postgres/9e1d2c3b-7a6f-4e5d-8c9b-0a1b2c3d4e5f/logical_backups/1714442405.sql.gz"
+# The fixture files behind them (tests/fakes/worlds/README.md).
+GOOD_DUMP = WORLDS / "keycloak-2024-04-30.pg_dumpall.sql"
+TRUNCATED_DUMP = WORLDS / "keycloak-2024-05-01-truncated.pg_dumpall.sql"
+LOGICAL_DUMP = WORLDS / "keycloak-2024-04-30-logical.pg_dumpall.gz"
+MANIFEST = WORLDS / "keycloak-2024-04-30.manifest.yaml"
 
-# Which fixture files each backup layout puts in the bucket (S3 key -> file in tests/fakes/worlds).
-BACKUPS: dict[str, dict[str, str]] = {
-    "psql": {GOOD_PSQL: GOOD_PSQL, GOOD_PSQL.replace(".psql", ".manifest"): "keycloak-postgres.manifest"},
-    "logical": {LOGICAL: "keycloak-logical.sql.gz"},
+# What each backup layout puts in the bucket: S3 key -> fixture file.
+BACKUPS: dict[str, dict[str, Path]] = {
+    "psql": {GOOD_PSQL: GOOD_DUMP, GOOD_PSQL.replace(".psql", ".manifest"): MANIFEST},
+    "logical": {LOGICAL: LOGICAL_DUMP},
     "truncated-newest": {
-        GOOD_PSQL: GOOD_PSQL, GOOD_PSQL.replace(".psql", ".manifest"): "keycloak-postgres.manifest",
-        TRUNCATED_PSQL: TRUNCATED_PSQL, TRUNCATED_PSQL.replace(".psql", ".manifest"): "keycloak-postgres.manifest",
+        GOOD_PSQL: GOOD_DUMP, GOOD_PSQL.replace(".psql", ".manifest"): MANIFEST,
+        TRUNCATED_PSQL: TRUNCATED_DUMP, TRUNCATED_PSQL.replace(".psql", ".manifest"): MANIFEST,
     },
 }
 
@@ -54,14 +61,13 @@ BACKUPS: dict[str, dict[str, str]] = {
 def keycloak_s3(stage: Stage, layout: str = "psql") -> FakeS3:
     s3 = FakeS3(stage)
     for key, file in BACKUPS[layout].items():
-        s3.put(BUCKET, key, WORLDS / file)
+        s3.put(BUCKET, key, file)
     return s3
 
 
 def manifest_passwords() -> dict[str, str]:
     """secret name -> password, as the backup's manifest holds them."""
-    from core.manifest import parse_manifest
-    return {s.name: s.password for s in parse_manifest((WORLDS / "keycloak-postgres.manifest").read_text(), "fixture")}
+    return {s.name: s.password for s in parse_manifest(MANIFEST.read_text(), str(MANIFEST))}
 
 
 @dataclass

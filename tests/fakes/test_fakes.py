@@ -20,7 +20,7 @@ from core.model import Target
 from .fake_db import FakeDatabase, verifier
 from .fake_kube import FakeKube, secret_name
 from .fake_s3 import FakeS3
-from .rehearsal import CLIENT, CLIENT_SELECTOR, CLUSTER, GOOD_PSQL, NS, SPILO_SELECTOR, WORLDS
+from .rehearsal import CLIENT, CLIENT_SELECTOR, CLUSTER, GOOD_DUMP, NS, SPILO_SELECTOR, WORLDS
 from .stage import Crash, Stage
 
 
@@ -168,7 +168,7 @@ def test_jobs_are_deleted_in_the_foreground_and_recreated_without_generated_fiel
 def test_psql_in_the_leader_restores_alters_and_counts_and_a_replica_refuses_writes(kube):
     """Through the real psql adapter, so the fake follows its argv and SQL as they change."""
     psql = Psql(kube)
-    dump = (WORLDS / GOOD_PSQL).read_bytes()
+    dump = GOOD_DUMP.read_bytes()
     on_replica = psql.restore(NS, f"{CLUSTER}-1", [dump], deadline=None)
     assert on_replica.returncode == 0 and "read-only transaction" in on_replica.stderr
     on_leader = psql.restore(NS, f"{CLUSTER}-0", [dump[:1000], dump[1000:]], deadline=None)
@@ -186,7 +186,7 @@ def test_psql_in_the_leader_restores_alters_and_counts_and_a_replica_refuses_wri
 
 def test_the_fake_database_replays_a_dump_as_psql_would():
     db = FakeDatabase.bootstrap("uid", {"postgres": "p", "standby": "s"}, {"service_db": "service_account"})
-    db.replay((WORLDS / GOOD_PSQL).read_text())
+    db.replay(GOOD_DUMP.read_text())
     assert db.databases["service_db"] == {"public.realm": 2, "public.client": 3, "public.user_entity": 5,
                                           "public.credential": 5, "public.event_entity": 7}
     assert db.roles["service_account"].startswith("md5") and db.roles["postgres"] != verifier("postgres", "p")
@@ -233,7 +233,7 @@ def test_a_hung_exec_ends_at_its_deadline_and_one_without_a_deadline_is_caught(k
 
 def test_the_fake_s3_streams_lazily_and_refuses_a_changed_object():
     s3 = FakeS3(Stage(), chunk=1000)
-    body = (WORLDS / GOOD_PSQL).read_bytes()
+    body = GOOD_DUMP.read_bytes()
     obj = s3.put("b", "k", body)
     assert s3.head("b", "k") == obj and obj.size == len(body)
     assert b"".join(s3.stream("b", "k", if_match=obj.etag)) == body

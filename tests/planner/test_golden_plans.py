@@ -1,7 +1,7 @@
 """Golden plans: a recorded world (tests/fakes/worlds/keycloak.json: the objects planner/read.py
 reads, as `kubectl get -o json` shows them) and a bucket of fixture backups, read by the real
 planner through the fake adapters, built with a fixed salt and time, and compared byte for byte
-with tests/planner/goldens/*.plan.json.
+with tests/planner/goldens/*.golden.json.
 
 A plan that changes on purpose: `PGRESTORE_UPDATE_GOLDENS=1 pytest tests/planner`, then review
 the diff of the golden files like any other change of behaviour.
@@ -28,8 +28,10 @@ from planner.read import Snapshot, read_backup_s3, read_cluster, require_cluster
 from tests.fakes.fake_kube import FakeKube
 from tests.fakes.rehearsal import (
     CLUSTER,
+    GOOD_DUMP,
     GOOD_PSQL,
     LOGICAL,
+    MANIFEST,
     NOW,
     SALT,
     TRUNCATED_PSQL,
@@ -69,7 +71,7 @@ def make_plan(case: str, monkeypatch) -> Plan:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_plan_matches_its_golden_file(case, monkeypatch):
     text = render(make_plan(case, monkeypatch))
-    golden = GOLDENS / f"{case}.plan.json"
+    golden = GOLDENS / f"{case}.golden.json"
     if UPDATE:
         golden.write_text(text)
     assert golden.exists(), f"no golden {golden.name}; run with PGRESTORE_UPDATE_GOLDENS=1 and review it"
@@ -94,9 +96,9 @@ def _secret_values() -> set[str]:
     for obj in world["objects"]:
         if obj["kind"] == "Secret":
             values |= {base64.b64decode(v).decode() for v in obj["data"].values()} | set(obj["data"].values())
-    for s in parse_manifest((WORLDS / "keycloak-postgres.manifest").read_text(), "fixture"):
+    for s in parse_manifest(MANIFEST.read_text(), "fixture"):
         values |= {s.password, base64.b64encode(s.password.encode()).decode()}
-    dump = (WORLDS / GOOD_PSQL).read_text()
+    dump = GOOD_DUMP.read_text()
     values |= {line.rsplit("'", 2)[1] for line in dump.splitlines() if " PASSWORD 'md5" in line}
     usernames = {"postgres", "standby", "service_account"}
     return {v for v in values - usernames - {base64.b64encode(u.encode()).decode() for u in usernames} if len(v) >= 8}
@@ -155,7 +157,7 @@ def test_a_site_selector_restarts_every_workload_it_matches_and_only_those(monke
 def test_secrets_are_recorded_as_keyed_digests_of_what_the_cluster_and_backup_hold(monkeypatch):
     plan = make_plan("keycloak-from-manifest", monkeypatch)
     from core.observe import digest
-    manifest = {s.name: s.password for s in parse_manifest((WORLDS / "keycloak-postgres.manifest").read_text(), "m")}
+    manifest = {s.name: s.password for s in parse_manifest(MANIFEST.read_text(), "m")}
     after = {c.address.split("/")[-1]: c.after for c in plan.changes if c.address.startswith("secret/")}
     assert after == {name: {"username": user, "password_digest": digest(SALT, manifest[name])}
                      for name, user in (("postgres.keycloak-postgres.credentials", "postgres"),
