@@ -12,6 +12,8 @@ are copies of a template1 that already carries Spilo's objects.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -28,11 +30,46 @@ def _post_init_path() -> Path:
     return Path(str(resources.files("sandbox").joinpath("data", POST_INIT)))
 
 
-def bootstrap_volume(datadir: Path, passwords: dict[str, str]) -> PgServer:
-    """A fresh, running server as Spilo leaves it before the operator's first login."""
-    server = PgServer(datadir, free_port())
-    server.wipe()
+# Patroni's logging parameters in Spilo (configure_spilo.py): csv logs in PGROOT/pg_log, the
+# files post_init.sh's file_fdw tables postgres_log_0..7 read.
+SPILO_LOGGING = """
+# Spilo's logging (spilo 2.1-p7 configure_spilo.py)
+logging_collector = on
+log_destination = 'csvlog'
+log_directory = '../pg_log'
+log_filename = 'postgresql-%u.log'
+log_file_mode = 0644
+log_rotation_age = '1d'
+log_truncate_on_rotation = on
+"""
+
+
+def wipe_volume(pgroot: Path) -> None:
+    PgServer(pgroot / "data", 0).wipe()
+    shutil.rmtree(pgroot, ignore_errors=True)
+
+
+def _spilo_log_dir(pgroot: Path) -> None:
+    """launch.sh touches postgresql-0..7.csv, so the file_fdw tables can always be read."""
+    logs = pgroot / "pg_log"
+    logs.mkdir(parents=True, exist_ok=True)
+    for i in range(8):
+        (logs / f"postgresql-{i}.csv").touch()
+    if os.geteuid() == 0:  # PostgreSQL runs as `postgres` and writes its logs there
+        for path in (logs, *logs.iterdir()):
+            shutil.chown(path, "postgres", "postgres")
+
+
+def bootstrap_volume(pgroot: Path, passwords: dict[str, str]) -> PgServer:
+    """A fresh, running server as Spilo leaves it before the operator's first login.
+
+    Spilo's volume layout: PGROOT (the volume) holds data/ (PGDATA) and pg_log/."""
+    wipe_volume(pgroot)
+    server = PgServer(pgroot / "data", free_port())
     server.init()
+    _spilo_log_dir(pgroot)
+    with open(server.datadir / "postgresql.conf", "a") as conf:
+        conf.write(SPILO_LOGGING)
     server.start()
     server.psql(
         f"ALTER ROLE postgres WITH PASSWORD {_literal(passwords['postgres'])};\n"

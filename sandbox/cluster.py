@@ -25,7 +25,7 @@ from kubernetes import client
 from core.errors import SandboxError
 
 from . import registry, settings, statefulset
-from .bootstrap import bootstrap_volume, create_missing_roles, sync_databases
+from .bootstrap import bootstrap_volume, create_missing_roles, sync_databases, wipe_volume
 from .coordination import ClusterLocks, VolumeReleases
 from .credentials import read_password, sync_secrets
 from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, is_not_found
@@ -124,6 +124,8 @@ class ClusterActions:
             entry = registry.load(self.state.clusters).get(key)
             if entry:
                 PgServer(Path(entry["datadir"]), entry["port"]).wipe()
+                if entry.get("volume"):
+                    wipe_volume(Path(entry["volume"]))
             registry.save_entry(self.state.clusters, key, None)
         self.volumes.hold(key, profile(settings.load(self.state).timing).volume_release_seconds)
         self._adopted.pop(key, None)
@@ -134,11 +136,12 @@ class ClusterActions:
         ns, name, spec = cr["metadata"]["namespace"], cr["metadata"]["name"], cr["spec"]
         deadline = time.monotonic() + self._create_timeout()
         passwords = self._adopted[key] = sync_secrets(self.api, ns, name, spec)
+        volume = self.state.pg / f"{ns}.{name}"
         with self.locks.get(key):
-            server = bootstrap_volume(self.state.pg / f"{ns}.{name}", passwords)
+            server = bootstrap_volume(volume, passwords)
             registry.save_entry(self.state.clusters, key, {
                 "uid": cr["metadata"]["uid"], "namespace": ns, "name": name, "spec": spec,
-                "port": server.port, "datadir": str(server.datadir),
+                "port": server.port, "datadir": str(server.datadir), "volume": str(volume),
                 # Patroni's facts: a new cluster's first leader is pod 0, whose volume it bootstrapped.
                 "leader": f"{name}-0", "timeline": 1, "volumes": [f"{name}-0"],
             })

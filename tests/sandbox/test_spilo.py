@@ -39,6 +39,15 @@ def test_spilo_bootstrap_objects_are_in_postgres_template1_and_app_databases(san
     assert "postgres_log" in _names(sandbox, "SELECT tablename FROM pg_tables", "postgres")
 
 
+def test_postgres_log_reads_the_servers_csv_logs_through_file_fdw(sandbox):
+    # Spilo logs csv into ../pg_log and launch.sh creates postgresql-0..7.csv, so the
+    # inherited foreign tables always open, and the parent table counts the log lines.
+    rc, out, err = _psql(sandbox, "SELECT count(*) FROM public.postgres_log")
+    assert rc == 0 and int(out) > 0, err
+    rc, out, err = _psql(sandbox, "SELECT count(*) FROM ONLY public.postgres_log")
+    assert (rc, out) == (0, "0"), err
+
+
 def _sessions(sandbox, db: str) -> int:
     rc, out, err = _psql(sandbox, f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' "
                                   "AND pid <> pg_backend_pid()")
