@@ -47,7 +47,7 @@ def main() -> None:
         total += kib
         print(f"{name:<28} {kib / 1024:8.1f} MiB" + ("" if pid else "  (not running)"))
     pg_total = 0
-    for key, entry in sorted(registry.load(state.clusters).items()):
+    for _, entry in sorted(registry.load(state.clusters).items()):
         pid = PgServer(Path(entry["datadir"]), entry["port"]).pid()
         pg_total += tree_kib(pid) if pid else 0
     print(f"{'postgres servers (' + str(len(registry.load(state.clusters))) + ')':<28} {pg_total / 1024:8.1f} MiB")

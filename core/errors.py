@@ -37,6 +37,10 @@ class UsageError(PgRestoreError):
     exit_code = 64
 
 
+class Declined(PgRestoreError):
+    """The operator did not approve the plan; nothing changed."""
+
+
 class ConfigError(PgRestoreError):
     """The kubeconfig, a context or a service definition is unusable."""
 

@@ -77,6 +77,8 @@ def _journal(plan_path: Path, plan: Plan, kube: Kube, resume: bool) -> Journal:
     if status == "rolling-back":
         raise UsageError(f"a rollback of this plan was interrupted; finish it with `pgrestore rollback {plan_path}`")
     if status in ("rolled-back", "rollback-incomplete", "done"):
+        assert existing is not None
+        existing.save()  # bring the cluster's copy up to date if its last write was lost
         raise PlanRejected(f"this plan was already applied ({status}); the cluster no longer looks as planned: "
                            f"re-run `pgrestore plan`")
     if resume:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from core.errors import KubernetesError, PlanRejected
 from core.model import JOURNAL_FORMAT, JournalData, Plan, StepRecord, from_dict, to_dict
 from core.schema import errors as schema_errors
 from core.schema import validate
+
+
+FINAL = ("done", "failed", "rolled-back", "rollback-incomplete")
 
 
 def now() -> str:
@@ -149,10 +153,16 @@ class Journal:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o600)  # saved specs are not secrets, but they are nobody else's business
         os.replace(tmp, self.path)
-        try:
-            self.kube.upsert_configmap(self.data.namespace, configmap_name(self.data.service),
-                                       {"journal.json": text}, {"app.kubernetes.io/managed-by": "pgrestore"})
-            self.cm_error = None
-        except KubernetesError as e:
-            # The local file is the record; the cluster copy is a courtesy that must not fail a restore.
-            self.cm_error = str(e)
+        # The local file is the record; the cluster copy must not fail a restore. But a final
+        # status must reach it: `plan` refuses while the cluster's copy says an apply is running.
+        attempts = 4 if self.data.status in FINAL else 1
+        for attempt in range(attempts):
+            try:
+                self.kube.upsert_configmap(self.data.namespace, configmap_name(self.data.service),
+                                           {"journal.json": text}, {"app.kubernetes.io/managed-by": "pgrestore"})
+                self.cm_error = None
+                return
+            except KubernetesError as e:
+                self.cm_error = str(e)
+                if attempt + 1 < attempts:
+                    time.sleep(0.5 * 2 ** attempt)

@@ -58,7 +58,7 @@ def build_plan(snapshot: Snapshot, service: ServiceDef, now: datetime, salt: str
         prior_state=prior,
         changes=changes(prior, steps, backup, mode, salt),
         steps=steps,
-        rollback=strategy.rollback(snapshot, service),
+        rollback=strategy.rollback(snapshot, service, steps),
     )
     return seal(plan)
 

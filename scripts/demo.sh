@@ -8,7 +8,9 @@ WORK=.sandbox
 mkdir -p "$WORK"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-rows() { kubectl exec -n services keycloak-postgres-0 -c postgres -- \
+leader() { kubectl get pods -n services -l application=spilo,cluster-name=keycloak-postgres,spilo-role=master \
+             -o jsonpath='{.items[0].metadata.name}'; }
+rows() { kubectl exec -n services "$(leader)" -c postgres -- \
            psql -U postgres -d service_db -Atc "SELECT count(*) FROM $1" 2>/dev/null || echo "(no table $1)"; }
 
 step "sandbox up"

@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# The test suite: installs what it needs, then runs pytest against a fresh sandbox.
+# The test suite: installs what it needs, lints and type-checks, then runs the fast layer
+# (no sandbox) and the sandbox layer (a fresh sandbox for the session). Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+echo "==> ruff"
+.venv/bin/ruff check .
+echo "==> mypy (product code)"
+.venv/bin/mypy
+echo "==> pytest"
 exec .venv/bin/python -m pytest -q "$@"

@@ -39,3 +39,12 @@ def sandbox() -> Sandbox:
     yield Sandbox(state=state, api=Api.from_kubeconfig(state.kubeconfig))
     if not reuse:
         lifecycle.down(state, wipe=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need the sandbox are marked `sandbox`: `pytest -m "not sandbox"` is the fast layer.
+    The fast layer runs first, so a mistake there shows before the sandbox starts."""
+    for item in items:
+        if "sandbox" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.sandbox)
+    items.sort(key=lambda item: item.get_closest_marker("sandbox") is not None)

@@ -41,8 +41,10 @@ class Psql:
 
     def restore(self, ns: str, pod: str, sql: Iterable[bytes], deadline: float | None) -> ExecResult:
         """Replay a pg_dumpall as the superuser; \\q ends psql even where stdin cannot close.
-        The caller judges stderr (core/restore_errors.py): psql goes on past errors."""
-        return self.kube.exec(ns, pod, self.container, ["psql", "-U", "postgres", "-d", "postgres", "-q", "-X"],
+        The caller judges stderr (core/restore_errors.py): psql goes on past errors. `-f -` reads
+        stdin as a script, so each error carries the dump line it came from (psql:<stdin>:N:)."""
+        return self.kube.exec(ns, pod, self.container,
+                              ["psql", "-U", "postgres", "-d", "postgres", "-q", "-X", "-f", "-"],
                               stdin=sql, stdin_end=_QUIT, deadline=deadline)
 
     def run(self, ns: str, pod: str, sql: str, db: str = "postgres", secrets: Iterable[str] = (),
@@ -62,8 +64,9 @@ class Psql:
         names = sorted(tables)
         if not names:
             return {}
-        # Names come as pg_dump wrote them in COPY lines: already qualified and quoted.
-        sql = " UNION ALL ".join(f"SELECT {literal(t)}, count(*) FROM {t}" for t in names)
+        # Names come as pg_dump wrote them in COPY lines: already qualified and quoted. ONLY, as
+        # pg_dump copies a table without its children (Spilo's postgres_log has file_fdw children).
+        sql = " UNION ALL ".join(f"SELECT {literal(t)}, count(*) FROM ONLY {t}" for t in names)
         out = self.run(ns, pod, sql + ";", db=db, deadline=deadline)
         counts = {}
         for line in out.splitlines():

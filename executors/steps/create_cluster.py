@@ -7,7 +7,7 @@ import copy
 from core.model import Step
 
 from ..context import Context
-from ._members import wait_ready
+from ._members import wait_created, wait_ready
 
 
 def create(ctx: Context, step: Step) -> dict:
@@ -17,12 +17,14 @@ def create(ctx: Context, step: Step) -> dict:
         body = copy.deepcopy(p["resource"])
         body["spec"]["numberOfInstances"] = p["numberOfInstances"]
         live = ctx.kube.create_postgresql(body)
+    # Any cluster here now came after our delete (a crash may have come between create and this line).
     ctx.journal.remember("created", t.name, {"uid": live["metadata"]["uid"]})
     return live
 
 
 def run(step: Step, ctx: Context) -> dict:
+    t = step.target
     live = create(ctx, step)
-    leader = wait_ready(ctx, step.target.namespace, step.target.name, step.params["pod_selector"],
-                        step.params["numberOfInstances"])
+    wait_created(ctx, t.namespace, t.name, live["metadata"]["uid"])
+    leader = wait_ready(ctx, t.namespace, step.params["pod_selector"], step.params["numberOfInstances"], t.name)
     return {"uid": live["metadata"]["uid"], "leader": leader}

@@ -19,12 +19,13 @@ def run(step: Step, ctx: Context) -> dict:
             raise StepFailed(f"postgresql {t.name} has uid {live['metadata']['uid']}, which is neither the "
                              f"planned one nor one this apply created: it was re-created since; re-plan")
         ctx.kube.delete_postgresql(t.namespace, t.name)
-    ctx.kube.wait_postgresql(t.namespace, t.name, lambda pg: pg is None, f"postgresql {t.name} to be gone",
-                             ctx.remaining())
-    ctx.kube.wait_pods(t.namespace, p["pod_selector"], lambda pods: not pods, f"pods of {t.name} to be gone",
-                       ctx.remaining())
-    names = set(p["secrets"])
-    ctx.kube.wait_secrets(t.namespace, f"cluster-name={t.name}",
-                          lambda secrets: not names & {s["metadata"]["name"] for s in secrets},
-                          f"credential secrets of {t.name} to be deleted", ctx.remaining())
+    wait_gone(ctx, t.namespace, t.name, p["pod_selector"], p["secrets"])
     return {"deleted_uid": live["metadata"]["uid"] if live else None}
+
+
+def wait_gone(ctx: Context, ns: str, name: str, pod_selector: str, secrets: list[str]) -> None:
+    ctx.kube.wait_postgresql(ns, name, lambda pg: pg is None, f"postgresql {name} to be gone", ctx.remaining())
+    ctx.kube.wait_pods(ns, pod_selector, lambda pods: not pods, f"pods of {name} to be gone", ctx.remaining())
+    names = set(secrets)
+    ctx.kube.wait_secrets(ns, f"cluster-name={name}", lambda found: not names & {s["metadata"]["name"] for s in found},
+                          f"credential secrets of {name} to be deleted", ctx.remaining())

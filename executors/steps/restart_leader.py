@@ -7,7 +7,6 @@ from core import pods
 from core.model import Step
 
 from ..context import Context
-from ._members import fail_on_operator_failure
 
 
 def run(step: Step, ctx: Context) -> dict:
@@ -22,6 +21,5 @@ def run(step: Step, ctx: Context) -> dict:
         new = pods.leader(ps)
         return new is not None and new["metadata"]["uid"] != old_uid
     found = ctx.kube.wait_pods(t.namespace, selector, restarted, f"a new Ready leader of {t.name}", ctx.remaining())
-    fail_on_operator_failure(ctx, t.namespace, t.name)
     new = pods.leader(found)
     return {"old_leader": pods.name(old) if old else None, "leader": pods.name(new) if new else None}

@@ -10,7 +10,7 @@ import typer
 
 from core import services
 from core.adapters.kube import Kube
-from core.errors import UsageError
+from core.errors import Declined, UsageError
 from core.model import Plan
 from executors import engine
 from executors.events import Events
@@ -27,7 +27,7 @@ def _approve(plan: Plan, auto_approve: bool, resume: bool) -> None:
     verb = "resume" if resume else "apply"
     answer = typer.prompt(f"Type 'yes' to {verb} this plan ({plan.checksum[:19]}…)", default="", err=True)
     if answer.strip() != "yes":
-        raise UsageError("not approved; nothing changed")
+        raise Declined("not approved; nothing changed")
 
 
 def _terminate_as_interrupt() -> None:

@@ -42,16 +42,19 @@ def steps(snapshot: Snapshot, service: ServiceDef, secrets_mode: str, salt: str)
     return out.steps
 
 
-def rollback(snapshot: Snapshot, service: ServiceDef) -> list[Step]:
+def rollback(snapshot: Snapshot, service: ServiceDef, forward: list[Step]) -> list[Step]:
     """Put back what the plan recorded: the resource (empty if its data went), its members,
     the client's replicas."""
     state = snapshot.cluster
     n = s.instances(state)
     out = s.StepList(timeouts(service, snapshot.backup.ref.size, n), prefix="r")
     pg = s.pg_target(state)
+    restored = [x.id for x in forward if x.kind in ("restore-dump", "secrets-from-manifest", "alter-users")]
     out.add("ensure-cluster", pg,
-            f"re-create postgresql {pg.name} from its recorded spec if it is gone (its data is not brought back)",
-            {"resource": state.postgresql_resource, "numberOfInstances": n, "pod_selector": s.spilo_selector(pg.name)})
+            f"re-create postgresql {pg.name} from its recorded spec if it is gone, or if this apply re-created it "
+            f"and the restore into it did not finish (its data is not brought back)",
+            {"resource": state.postgresql_resource, "numberOfInstances": n, "pod_selector": s.spilo_selector(pg.name),
+             "secrets": [x.target.name for x in state.secrets], "unless_done": restored})
     s.set_instances(out, pg, n)
     replicas = int(state.client.spec.get("replicas") or 0)
     s.scale_client(out, state.client, state.client_selector, 0, replicas, "none")

@@ -22,7 +22,8 @@ CLIENT_SELECTOR = "app.kubernetes.io/name=cray-keycloak,app.kubernetes.io/instan
 
 class Cli:
     def __init__(self, sandbox, extra_env: dict | None = None):
-        self.env = {**os.environ, "KUBECONFIG": str(sandbox.state.kubeconfig), **(extra_env or {})}
+        self.env = {**os.environ, "KUBECONFIG": str(sandbox.state.kubeconfig),
+                    "PGRESTORE_SANDBOX_DIR": str(sandbox.state.root), **(extra_env or {})}
         self.outputs: list[str] = []
 
     def argv(self, *args: str) -> list[str]:
@@ -86,7 +87,8 @@ def client_ready(sandbox, n: int = 3) -> bool:
 
 def cluster_uid(sandbox) -> str:
     from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
-    return sandbox.api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, NS, CRD_PLURAL, CLUSTER)["metadata"]["uid"]
+    cr = sandbox.api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, NS, CRD_PLURAL, CLUSTER)
+    return cr["metadata"]["uid"]
 
 
 def settings(sandbox) -> tuple[int, int]:

@@ -8,7 +8,7 @@ import signal
 
 from sandbox import s3 as sandbox_s3
 
-from .conftest import (CLIENT, NS, break_keycloak, client_ready, fingerprint, make_backup, secrets_open_database,
+from .conftest import (NS, break_keycloak, client_ready, fingerprint, make_backup, secrets_open_database,
                        settings, wait_healthy)
 from tests.helpers import wait_until
 

@@ -42,7 +42,8 @@ def test_a_dump_without_its_manifest_is_refused_by_name():
 
 def test_logical_backups_are_found_under_any_uid():
     backups = find([obj("spilo/x/u1/logical_backups/100.sql.gz"), obj("spilo/x/u2/logical_backups/200.sql.gz")], "x")
-    assert [b.key for b in backups] == ["spilo/x/u2/logical_backups/200.sql.gz", "spilo/x/u1/logical_backups/100.sql.gz"]
+    assert [b.key for b in backups] == ["spilo/x/u2/logical_backups/200.sql.gz",
+                                        "spilo/x/u1/logical_backups/100.sql.gz"]
     assert all(b.complete and b.format == "logical" for b in backups)
 
 
