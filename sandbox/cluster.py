@@ -2,8 +2,10 @@
 
 Modelled on postgres-operator v1.8.2 (pkg/cluster/cluster.go Create/Update/Delete,
 pkg/cluster/sync.go Sync). The status is written only by these events, never recomputed:
-- Create: Creating, then Running, or CreateFailed when the pods are not Ready or the
-  database cannot be opened as `postgres` within the create timeout;
+- Create: Creating, then Running, or CreateFailed when the pods are not up and labelled or
+  the database cannot be opened as `postgres` within the create timeout; the roles and
+  databases are created only after that wait, so a client that starts on Ready pods
+  races the operator, as on CSM;
 - Update (a spec change): Updating, then Running right after the StatefulSet is synced
   and the roles are checked (it does not wait for new replicas), or UpdateFailed;
 - Sync (every resync period): SyncFailed on any error (written every time, as the real
@@ -40,6 +42,9 @@ log = logging.getLogger("sandbox.operator")
 # pkg/util/constants/postgresql.go) on network errors; scaled down so a stopped server
 # does not hold a cluster's worker for minutes.
 DB_CONNECT_RETRY_SECONDS = 15.0
+# resource_check_interval (3s, v1.8.2 pkg/util/config/config.go): how often the operator looks
+# again while it waits for pods.
+RESOURCE_CHECK_INTERVAL = 3.0
 # pod_deletion_wait_timeout is 10m in v1.8.2; the sandbox's pods go within seconds.
 POD_DELETION_WAIT_SECONDS = 120.0
 
@@ -146,7 +151,7 @@ class ClusterActions:
                 "leader": f"{name}-0", "timeline": 1, "volumes": [f"{name}-0"],
             })
         statefulset.create(self.api, ns, name, spec)
-        self._wait_pods_ready(cr, deadline)
+        self._wait_pods_labelled(cr, deadline)
         if int(spec.get("numberOfInstances", 1)) > 0:
             with self._login(server.port, passwords["postgres"], deadline) as conn:
                 create_missing_roles(conn, spec, passwords)
@@ -171,26 +176,31 @@ class ClusterActions:
         sts = statefulset.read(self.api, ns, name)
         if sts is None:
             statefulset.create(self.api, ns, name, spec)
-            self._wait_pods_ready(cr, deadline)
+            self._wait_pods_labelled(cr, deadline)
         elif sts.spec.replicas != wanted:
             statefulset.scale(self.api, ns, name, wanted)
 
-    def _wait_pods_ready(self, cr: dict, deadline: float) -> None:
-        """waitStatefulsetPodsReady: all pods there and Ready, and one of them labelled master."""
+    def _wait_pods_labelled(self, cr: dict, deadline: float) -> None:
+        """waitStatefulsetPodsReady (v1.8.2 pkg/cluster/util.go): the StatefulSet has all its pods, and
+        each carries a spilo-role label (Patroni sets it once the member's PostgreSQL runs), at most one
+        `master`. Pod readiness itself is not looked at. Checked at once, then every resource_check_interval,
+        so the operator logs in to create roles and databases a few seconds after the pods are up."""
         ns, name, uid = cr["metadata"]["namespace"], cr["metadata"]["name"], cr["metadata"]["uid"]
-        wanted = int(cr["spec"].get("numberOfInstances", 1))
         while True:
-            pods = self._pods(ns, name)
-            ready = [p for p in pods if _ready(p)]
-            if len(pods) == len(ready) == wanted and (wanted == 0 or any(
-                    (p.metadata.labels or {}).get("spilo-role") == "master" for p in ready)):
+            sts = statefulset.read(self.api, ns, name)
+            pods = [p for p in self._pods(ns, name) if not p.metadata.deletion_timestamp]
+            roles = [(p.metadata.labels or {}).get("spilo-role") for p in pods]
+            if roles.count("master") > 1:
+                raise EventFailed(f"too many masters ({roles.count('master')} pods with the master label found)")
+            if sts is not None and sts.spec.replicas == (sts.status.replicas or 0) and all(
+                    r in ("master", "replica") for r in roles):
                 return
             if self._current_uid(ns, name) != uid:
                 # A shortcut: the real operator would sit out its 10-minute wait first.
                 raise EventFailed("the postgresql was deleted while it was being created")
             if time.monotonic() > deadline:
-                raise EventFailed(f"{len(ready)} of {wanted} pods Ready after {self._create_timeout():.0f}s")
-            time.sleep(0.5)
+                raise EventFailed(f"pods of {name} not up and labelled after {self._create_timeout():.0f}s")
+            time.sleep(RESOURCE_CHECK_INTERVAL)
 
     def _login(self, port: int, password: str, deadline: float) -> psycopg.Connection:
         """initDbConn: TCP as `postgres` with the adopted password; retries only while unreachable."""
@@ -259,11 +269,6 @@ class ClusterActions:
         except client.ApiException as e:
             if not is_not_found(e):
                 raise
-
-
-def _ready(pod: client.V1Pod) -> bool:
-    return not pod.metadata.deletion_timestamp and any(
-        c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
 
 
 def _wait(check, timeout: float) -> bool:

@@ -195,12 +195,14 @@ class NodeAgent:
         key = _spilo_key(pod)
         entry = view.entries.get(key) if key else None
         if entry and not entry.get("deleting"):
-            leads = entry["leader"] == pod.metadata.name
-            if leads:
+            if entry["leader"] == pod.metadata.name:
                 self._leaders[uid] = (key, pod.metadata.name)
+                set_role_label(self.api, pod, "master")
             else:
                 self._leaders.pop(uid, None)
-            set_role_label(self.api, pod, "master" if leads else "replica")
+                if pod.metadata.name in entry.get("volumes", []):
+                    # callback_role.py runs when Patroni starts PostgreSQL: after the clone.
+                    set_role_label(self.api, pod, "replica")
         if podstatus.phase_and_ready(pod) != ("Running", ready):
             self._patch_status(pod, podstatus.running(pod, ready))
 

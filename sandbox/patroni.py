@@ -93,7 +93,8 @@ class Patroni:
             return True
 
     def _promote(self, key: str, entry: dict, target: str, members: list[client.V1Pod]) -> None:
-        log.info("%s: leader %s -> %s", key, entry["leader"], target)
+        old = entry["leader"]
+        log.info("%s: leader %s -> %s", key, old, target)
         self.locks.mark_restarting(key, True)
         try:
             server = PgServer(Path(entry["datadir"]), entry["port"])
@@ -102,9 +103,11 @@ class Patroni:
             server.start()
         finally:
             self.locks.mark_restarting(key, False)
-        for pod in members:
-            role = None if pod.metadata.deletion_timestamp else ("master" if pod.metadata.name == target else "replica")
-            set_role_label(self.api, pod, role)
+        for pod in members:  # the new leader's and the demoted one's callbacks; the others keep theirs
+            if pod.metadata.name == target:
+                set_role_label(self.api, pod, "master")
+            elif pod.metadata.name == old:
+                set_role_label(self.api, pod, None if pod.metadata.deletion_timestamp else "replica")
 
     def _members(self, namespace: str, cluster: str) -> list[client.V1Pod]:
         pods = self.api.core.list_namespaced_pod(namespace, label_selector=spilo_selector(cluster)).items

@@ -56,6 +56,26 @@ def probe(sandbox):
                and registry.cluster_key(NS, NAME) not in registry.load(sandbox.state.clusters), timeout=60)
 
 
+def _databases(sandbox) -> set[str]:
+    server = registry.server_for(sandbox.state.clusters, NS, NAME)
+    return set(server.psql("SELECT datname FROM pg_database").split()) if server and server.running() else set()
+
+
+def test_the_operator_makes_roles_and_databases_a_few_seconds_after_the_pods_are_ready(sandbox, probe):
+    """Create waits for the pods at resource_check_interval (3s) before it logs in: a tool that starts
+    on Ready pods finds neither the spec's databases nor status Running yet, as on CSM."""
+    custom, core = sandbox.api.custom, sandbox.api.core
+    _delete(custom)
+    wait_until("old cluster gone", lambda: not core.list_namespaced_pod(NS, label_selector=SPILO).items
+               and registry.cluster_key(NS, NAME) not in registry.load(sandbox.state.clusters), timeout=60)
+    _create(custom)
+    wait_until("pod 0 Ready", lambda: _ready(core, POD0), timeout=60)
+    assert cluster_status(sandbox.api, NS, NAME) == "Creating"
+    assert "probe" not in _databases(sandbox)
+    wait_until("Running", lambda: cluster_status(sandbox.api, NS, NAME) == "Running", timeout=60)
+    assert "probe" in _databases(sandbox)
+
+
 def test_losing_the_only_member_restarts_the_server_with_pod_0_leading_again(sandbox, probe):
     core = sandbox.api.core
     server = registry.server_for(sandbox.state.clusters, NS, NAME)
