@@ -21,7 +21,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 from kubernetes import client
 
-from . import registry
+from . import registry, settings
 from .kube import Api
 from .paths import StateDir
 from .pgserver import PgServer, pg_bin
@@ -93,6 +93,8 @@ class ExecServer:
         await ws.prepare(request)
         v5 = ws.ws_protocol == V5
         try:
+            if await self._stalled(pod, ws):
+                return ws
             env, cwd = await asyncio.to_thread(self._context, pod)
             await self._run(ws, argv, want_stdin, v5, env, cwd)
         except Exception as e:  # noqa: BLE001 - report to the client like a kubelet would
@@ -102,6 +104,15 @@ class ExecServer:
         finally:
             await ws.close()
         return ws
+
+    async def _stalled(self, pod: client.V1Pod, ws: web.WebSocketResponse) -> bool:
+        """The exec-stall drill: say nothing for a while; True if the client gave up meanwhile."""
+        stall = settings.load(self.state).exec_stall_seconds
+        if stall <= 0 or (pod.metadata.labels or {}).get("application") != "spilo":
+            return False
+        log.info("exec into %s stalls for %.0fs (drill)", pod.metadata.name, stall)
+        await asyncio.sleep(stall)
+        return ws.closed
 
     async def _run(self, ws, argv, want_stdin, v5, env, cwd) -> None:
         try:

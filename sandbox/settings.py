@@ -29,6 +29,9 @@ class Settings:
     # How long Create waits for Ready pods and a database login before CreateFailed. The real
     # operator waits resource_check_timeout (10m) plus PostgresConnectRetryTimeout (2m).
     create_timeout_seconds: float = 120.0
+    # A drill: every exec into a Spilo pod waits this long before its command starts and reads
+    # nothing meanwhile, as an exec stream does when the API VIP or a kubelet stops answering.
+    exec_stall_seconds: float = 0.0
 
 
 def load(state: StateDir) -> Settings:

@@ -94,3 +94,39 @@ def test_interrupting_apply_after_the_delete_rolls_back(sandbox, cli, tmp_path, 
     assert cli("plan", "keycloak", "--backup", key, "-o", str(again)).returncode == 0
     assert cli("apply", str(again), "--auto-approve").returncode == 0
     wait_healthy(sandbox)
+
+
+def test_an_exec_stream_that_hangs_fails_its_step_at_the_deadline_and_rolls_back(sandbox, tmp_path):
+    """The exec-stall drill makes every exec into a Spilo pod say nothing for 120 s; a restore-dump with a
+    20 s deadline must fail at about 20 s, not hang, and roll back."""
+    from core.model import to_dict
+    from core.services import load
+    from sandbox import settings as sandbox_settings
+    wait_healthy(sandbox)
+    services = tmp_path / "services"
+    services.mkdir()
+    hasty = {**to_dict(load("keycloak")), "name": "keycloak-hasty", "timeouts": {"restore-dump": 20}}
+    (services / "keycloak-hasty.yaml").write_text(json.dumps(hasty))
+    cli = Cli(sandbox, {"PGRESTORE_SERVICES_DIR": str(services)})
+    key = make_backup(sandbox, "psql")
+    settings_before = settings(sandbox)
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "keycloak-hasty", "--backup", key, "-o", str(plan)).returncode == 0
+    proc = cli.popen("apply", str(plan), "--auto-approve", "--json")
+    try:
+        for line in proc.stdout:
+            if json.loads(line) == {**json.loads(line), "event": "step_finished", "step": "04-create-cluster"}:
+                sandbox_settings.update(sandbox.state, exec_stall_seconds=120)
+                break
+        events = [json.loads(line) for line in proc.stdout]
+        assert proc.wait(timeout=600) == 5, proc.stderr.read()
+    finally:
+        sandbox_settings.update(sandbox.state, exec_stall_seconds=0)
+    failed = next(e for e in events if e.get("step") == "05-restore-dump" and e["event"] == "step_finished")
+    assert failed["status"] == "failed" and "ran past its step's deadline" in failed["error"]
+    assert 19 <= failed["elapsed_seconds"] < 60
+    assert settings(sandbox) == settings_before
+    again = tmp_path / "again.json"
+    assert cli("plan", "keycloak", "--backup", key, "-o", str(again)).returncode == 0
+    assert cli("apply", str(again), "--auto-approve").returncode == 0
+    wait_healthy(sandbox)

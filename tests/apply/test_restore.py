@@ -9,9 +9,12 @@ import pytest
 import yaml
 
 from sandbox import s3 as sandbox_s3
+from sandbox import settings as sandbox_settings
+
+from tests.helpers import wait_until
 
 from .conftest import (break_keycloak, client_ready, credential_secrets, fingerprint, journal_text, make_backup,
-                       secrets_open_database, settings, wait_healthy)
+                       secrets_open_database, server, settings, wait_healthy)
 
 
 def _manifest_passwords(sandbox, key: str) -> set[str]:
@@ -22,14 +25,18 @@ def _manifest_passwords(sandbox, key: str) -> set[str]:
     return {base64.b64decode(d["data"]["password"]).decode() for d in yaml.safe_load_all(body) if d}
 
 
-@pytest.mark.parametrize("fmt,mode,protocol", [
-    ("psql", "from-manifest", "auto"),
-    ("psql", "from-manifest", "v4"),
-    ("logical", "alter-users", "v4"),
-    ("psql", "alter-users", "auto"),
+@pytest.mark.parametrize("fmt,mode,protocol,timing", [
+    ("psql", "from-manifest", "auto", "fast"),
+    ("psql", "from-manifest", "v4", "fast"),
+    ("logical", "alter-users", "v4", "fast"),
+    ("psql", "alter-users", "auto", "realistic"),
 ])
-def test_restore_brings_back_every_table_and_working_credentials(sandbox, cli, tmp_path, fmt, mode, protocol):
+def test_restore_brings_back_every_table_and_working_credentials(sandbox, cli, tmp_path, fmt, mode, protocol,
+                                                                  timing):
+    """With Spilo's bootstrap objects and Patroni's and the exporter's sessions held (the sandbox's default),
+    over both exec protocols, both backup formats, both secret paths, and once with real-world delays."""
     wait_healthy(sandbox)
+    sandbox_settings.update(sandbox.state, timing=timing)
     key = make_backup(sandbox, fmt)
     before = fingerprint(sandbox)
     passwords = {pw for _, pw in credential_secrets(sandbox).values()} | _manifest_passwords(sandbox, key)
@@ -50,8 +57,15 @@ def test_restore_brings_back_every_table_and_working_credentials(sandbox, cli, t
         assert res.returncode == 0, res.stderr
     finally:
         sandbox.state.exec_protocol.write_text("auto\n")
+        sandbox_settings.update(sandbox.state, timing="fast")
 
     assert fingerprint(sandbox) == before
+    srv = server(sandbox)  # the restore met Spilo's objects and the sessions a real cluster holds
+    spilo_schema = "SELECT count(*) FROM pg_namespace WHERE nspname = 'metric_helpers'"
+    assert srv.psql(spilo_schema, db="service_db").strip() == "1"
+    wait_until("the exporter's session in service_db", lambda: srv.psql(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'service_db' AND pid <> pg_backend_pid()",
+        db="service_db").strip() != "0", timeout=30)
     assert client_ready(sandbox), "clients must log in with their secrets"
     assert secrets_open_database(sandbox)
     assert settings(sandbox) == settings_before
