@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core.adapters.s3 import S3
 from core.errors import BackupError
-from core.model import BackupRef
+from core.model import BackupRef, Location
 
 HEADER = b"--\n-- PostgreSQL database cluster dump\n"
 TRAILER = b"-- PostgreSQL database cluster dump complete"
@@ -159,29 +159,60 @@ def check(backup: BackupRef, s3: S3 | None) -> DumpReport:
     return report
 
 
-class VerifiedStream:
-    """The SQL of the planned dump, re-checked as it streams: S3 only while the ETag is the
-    planned one; a local file's bytes hashed against the planned sha256."""
+def location_chunks(loc: Location, s3: S3 | None) -> Iterator[bytes]:
+    if loc.source == "s3":
+        assert s3 is not None and loc.bucket is not None
+        yield from s3.stream(loc.bucket, loc.key)
+        return
+    yield from file_chunks(loc.key)
 
-    def __init__(self, backup: BackupRef, s3: S3 | None):
-        self.backup, self.s3 = backup, s3
+
+class VerifiedStream:
+    """The SQL of a dump, re-checked as it streams: the bytes must be those a step verified
+    (size and sha256), so what is restored is what was checked."""
+
+    def __init__(self, loc: Location, fmt: str, s3: S3 | None, size: int, sha256: str):
+        self.loc, self.fmt, self.s3, self.size, self.sha256 = loc, fmt, s3, size, sha256
         self._sha, self._bytes = hashlib.sha256(), 0
 
     def _raw(self) -> Iterator[bytes]:
-        for c in raw_chunks(self.backup, self.s3, if_match=True):
+        for c in location_chunks(self.loc, self.s3):
             self._bytes += len(c)
             self._sha.update(c)
             yield c
 
     def __iter__(self) -> Iterator[bytes]:
         raw = self._raw()
-        return gunzip(raw, self.backup.key) if gzipped(self.backup) else raw
+        return gunzip(raw, self.loc.key) if self.fmt == "logical" or self.loc.key.endswith(".gz") else raw
 
     def check_complete(self) -> None:
-        b = self.backup
-        if self._bytes != b.size or (b.sha256 and self._sha.hexdigest() != b.sha256):
-            raise BackupError(f"{b.key} changed while it was restored ({self._bytes} bytes read, "
-                              f"{b.size} planned); re-plan and restore again")
+        if self._bytes != self.size or self._sha.hexdigest() != self.sha256:
+            raise BackupError(f"{self.loc.url()} is not the dump that was verified ({self._bytes} bytes read, "
+                              f"{self.size} verified, sha256 {'differs' if self._bytes == self.size else 'unchecked'})"
+                              f"; re-plan and restore again")
+
+
+class DumpWriter:
+    """Checks a dump as it is written (header, trailer, row counts, size, sha256)."""
+
+    def __init__(self, where: str):
+        self.where, self.report, self._sha = where, DumpReport(), hashlib.sha256()
+        self._counter, self._head, self._tail = RowCounter(), b"", b""
+
+    def feed(self, chunk: bytes) -> None:
+        self.report.bytes_raw += len(chunk)
+        self._sha.update(chunk)
+        self._head = (self._head + chunk[: len(HEADER)])[: len(HEADER)]
+        self._tail = (self._tail + chunk)[-TAIL_BYTES:]
+        self._counter.feed(chunk)
+
+    def finish(self) -> DumpReport:
+        check_head(self._head, self.where)
+        check_tail(self._tail, self.where)
+        self.report.bytes_sql = self.report.bytes_raw
+        self.report.sha256 = self._sha.hexdigest()
+        self.report.rows = self._counter.rows
+        return self.report
 
 
 def sha256_file(path: Path) -> str:

@@ -28,14 +28,37 @@ def parse_manifest(text: str, where: str) -> tuple[ManifestSecret, ...]:
         if not isinstance(d, dict) or d.get("kind") != "Secret" or not isinstance(d.get("data"), dict):
             kind = d.get("kind") if isinstance(d, dict) else type(d).__name__
             raise BackupError(f"manifest {where} holds a {kind!r}, not only Secrets with data; choose another backup")
+        meta: dict = d["metadata"] if isinstance(d.get("metadata"), dict) else {}
+        name = meta.get("name")
+        if not name:
+            raise BackupError(f"manifest {where} has a Secret without a name; choose another backup")
+        for key in ("username", "password"):
+            if key not in d["data"]:
+                raise BackupError(f"manifest {where}: Secret {name} has no {key}; choose another backup")
         try:
-            out.append(ManifestSecret(d["metadata"]["name"], _decoded(d["data"]["username"]),
-                                      _decoded(d["data"]["password"]), d["metadata"].get("labels") or {}))
-        except (KeyError, TypeError, ValueError):
-            raise BackupError(f"manifest {where} has a Secret without name, username or password; "
-                              f"choose another backup") from None
+            out.append(ManifestSecret(name, _decoded(d["data"]["username"]), _decoded(d["data"]["password"]),
+                                      meta.get("labels") or {}))
+        except (TypeError, ValueError):
+            raise BackupError(f"manifest {where}: Secret {name} has a username or password that is not base64 "
+                              f"text; choose another backup") from None
+    if not out:
+        raise BackupError(f"manifest {where} holds no Secrets; choose another backup")
     return tuple(sorted(out, key=lambda s: s.name))
 
 
 def _decoded(value: str) -> str:
     return base64.b64decode(value, validate=True).decode()
+
+
+def render_manifest(secrets: list[dict]) -> str:
+    """Secrets (as read from the API) in the format CSM's backup job writes: each document
+    "\n---\n" + the Secret's apiVersion, kind, type, name, namespace, labels and data
+    (postgres_db_backup.py, Cray-HPE/postgres-db-backup 4da3105)."""
+    out = []
+    for s in secrets:
+        meta = s["metadata"]
+        metadata = {"name": meta["name"], "namespace": meta.get("namespace"), "labels": meta.get("labels") or {}}
+        doc = {"apiVersion": "v1", "kind": "Secret", "type": s.get("type") or "Opaque", "metadata": metadata,
+               "data": dict(s.get("data") or {})}
+        out.append("\n---\n" + yaml.safe_dump(doc) + "\n")
+    return "".join(out)

@@ -76,6 +76,28 @@ class Target:
         return f"{self.kind.lower()}/{self.namespace}/{self.name}"
 
 
+@dataclass(frozen=True)
+class Location:
+    """Where a dump lives or will be written: an S3 object, or a local file."""
+
+    source: str  # s3 | file
+    bucket: str | None
+    key: str  # S3 key, or an absolute local path
+
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.key}" if self.source == "s3" else self.key
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Run a step only if an earlier step observed this value (e.g. the rollback restores the
+    safety dump only into a cluster it had to re-create)."""
+
+    step: str
+    observed: str
+    equals: Any
+
+
 @dataclass
 class Step:
     id: str
@@ -86,6 +108,7 @@ class Step:
     destructive: bool = False
     restart_from: str | None = None
     timeout_seconds: int = 600
+    when: Condition | None = omit_none()
 
 
 @dataclass
@@ -211,7 +234,7 @@ class ServiceDef:
 # -- journal -------------------------------------------------------------------------
 @dataclass
 class StepRecord:
-    status: str  # pending | running | done | failed
+    status: str  # pending | running | done | failed | skipped
     started_at: str | None = omit_none()
     finished_at: str | None = omit_none()
     observed: dict[str, Any] | None = omit_none()

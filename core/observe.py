@@ -45,6 +45,8 @@ def fields_of(kind: str, obj: dict, salt: str) -> dict[str, Any]:
         return {"username": secret_value(obj, "username"), "password_digest": digest(salt, password)}
     if kind == "Job":
         return {}
+    if kind == "CronJob":
+        return {"suspend": bool(spec.get("suspend")), "schedule": spec.get("schedule")}
     selector = dict((spec.get("selector") or {}).get("matchLabels") or {})
     if kind == "DaemonSet":
         return {"selector": selector}

@@ -105,10 +105,11 @@ def prepare(plan_path: Path, opts: Options) -> tuple[Plan, Kube, S3 | None, Jour
     return plan, kube, s3, _journal(plan_path, plan, kube, opts.resume)
 
 
-def _reset_interrupted(plan: Plan, journal: Journal) -> None:
-    """A step that was running when the process died restarts where its plan says."""
-    ids = plan.step_ids()
-    for s in plan.steps:
+def _reset_interrupted(steps: list[Step], journal: Journal) -> None:
+    """A step that was running when the process died restarts where its plan says: a resume
+    never replays a half-streamed dump on top of itself."""
+    ids = [s.id for s in steps]
+    for s in steps:
         if journal.status_of(s.id) in ("running", "failed") and s.restart_from:
             for later in ids[ids.index(s.restart_from):ids.index(s.id) + 1]:
                 journal.reset(later)
@@ -140,7 +141,7 @@ def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, 
                   still_locked=lambda: not lock.lost)
     try:
         journal.set_status("running")
-        _reset_interrupted(plan, journal)
+        _reset_interrupted(plan.steps, journal)
         _run_steps(ctx, plan.steps)
         journal.set_status("done")
         return f"restored {plan.namespace}/{plan.postgresql} from {plan.backup.key}"
@@ -170,7 +171,18 @@ def _release(lock: Lock) -> None:
         pass
 
 
+def _wanted(ctx: Context, step: Step) -> bool:
+    if step.when is None:
+        return True
+    return ctx.journal.observed(step.when.step).get(step.when.observed) == step.when.equals
+
+
 def _run_step(ctx: Context, step: Step) -> None:
+    if not _wanted(ctx, step):
+        ctx.journal.mark(step.id, "skipped")
+        ctx.emit({"event": "step_finished", "step": step.id, "status": "skipped",
+                  "reason": f"not needed ({step.when.step if step.when else ''} observed otherwise)"})
+        return
     ctx.emit({"event": "step_started", "step": step.id, "kind": step.kind, "description": step.description})
     ctx.journal.mark(step.id, "running")
     ctx.start_step(step)
@@ -189,7 +201,7 @@ def _run_steps(ctx: Context, steps: list[Step]) -> None:
     for step in steps:
         if not ctx.still_locked():
             raise LockLost(f"lost lease pgrestore-{ctx.plan.service} before step {step.id}")
-        if ctx.journal.status_of(step.id) == "done":
+        if ctx.journal.status_of(step.id) in ("done", "skipped"):
             ctx.emit({"event": "step_finished", "step": step.id, "status": "skipped", "reason": "done before"})
             continue
         _run_step(ctx, step)
@@ -197,9 +209,10 @@ def _run_steps(ctx: Context, steps: list[Step]) -> None:
 
 def _rollback_steps(ctx: Context) -> list[str]:
     """Run every rollback step not done yet, even if one fails; return what is left by hand."""
-    failed = []
+    failed: list[str] = []
+    _reset_interrupted(ctx.plan.rollback, ctx.journal)
     for step in ctx.plan.rollback:
-        if ctx.journal.status_of(step.id) == "done":
+        if ctx.journal.status_of(step.id) in ("done", "skipped"):
             continue
         try:
             _run_step(ctx, step)
@@ -216,8 +229,17 @@ def _roll_back(ctx: Context, why: str) -> None:
         ctx.journal.set_status("rollback-incomplete")
         raise ApplyFailedRollbackIncomplete(f"{why} and rollback is incomplete; by hand: {' | '.join(failed)}")
     ctx.journal.set_status("rolled-back")
-    raise ApplyFailedRolledBack(f"{why}; the cluster's settings were rolled back. The data is NOT restored: fix "
-                                f"the cause, re-plan and apply again")
+    safety = next((s for s in ctx.plan.steps if s.kind == "safety-dump"), None)
+    data_back = any(s.kind == "restore-dump" and ctx.journal.status_of(s.id) == "done" for s in ctx.plan.rollback)
+    untouched = all(ctx.journal.status_of(s.id) == "pending" for s in ctx.plan.steps if s.destructive)
+    if untouched:
+        outcome = "rolled back before anything destructive: the service is as it was, data untouched"
+    elif data_back and safety is not None:
+        outcome = (f"rolled back: the service is as it was before apply, data included (from the safety dump "
+                   f"{safety.params['dump']['key']})")
+    else:
+        outcome = "the cluster's settings were rolled back. The data is NOT restored (--no-safety-dump)"
+    raise ApplyFailedRolledBack(f"{why}; {outcome}. Fix the cause, re-plan and apply again")
 
 
 def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], None]) -> str:

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 from .context import StepKind
-from .steps import (
-                    alter_users,
-                    create_cluster,
-                    delete_cluster,
-                    ensure_cluster,
-                    rerun_job,
-                    restart_leader,
-                    restore_dump,
-                    rollout_restart,
-                    scale_workload,
-                    secrets_from_manifest,
-                    set_instances,
-                    verify,
-                    verify_backup,
-)
+from .steps import (alter_users, create_cluster, delete_cluster, ensure_cluster, pin_backup, rerun_job,
+                    restart_leader, restore_dump, resume_backup_jobs, rollout_restart, safety_dump, scale_workload,
+                    secrets_from_manifest, set_instances, suspend_backup_jobs, verify, verify_backup)
 
 STEP_KINDS: dict[str, StepKind] = {
     "verify-backup": verify_backup,
+    "suspend-backup-jobs": suspend_backup_jobs,
+    "pin-backup": pin_backup,
+    "safety-dump": safety_dump,
     "scale-workload": scale_workload,
     "delete-cluster": delete_cluster,
     "create-cluster": create_cluster,
@@ -31,6 +22,7 @@ STEP_KINDS: dict[str, StepKind] = {
     "set-instances": set_instances,
     "rerun-job": rerun_job,
     "rollout-restart": rollout_restart,
+    "resume-backup-jobs": resume_backup_jobs,
     "verify": verify,
     "ensure-cluster": ensure_cluster,
 }

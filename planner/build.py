@@ -15,6 +15,7 @@ from core.model import PLAN_FORMAT, BackupRef, ManifestRef, Plan, SecretDigest, 
 from core.observe import digest, observe
 
 from .changes import changes
+from .options import Choices, PlanOptions, run_id
 from .read import BackupState, ClusterState, Snapshot
 from .strategies import STRATEGIES
 
@@ -32,15 +33,17 @@ def choose_secrets_mode(requested: str | None, backup: BackupState) -> str:
 
 
 def build_plan(snapshot: Snapshot, service: ServiceDef, now: datetime, salt: str,
-               secrets_mode: str | None = None) -> Plan:
+               options: PlanOptions | None = None) -> Plan:
+    options = options or PlanOptions()
     cluster = snapshot.cluster
     backup = BackupState(_backup_ref(snapshot.backup, salt), snapshot.backup.manifest_secrets)
     snapshot = Snapshot(cluster, backup)
-    mode = choose_secrets_mode(secrets_mode, backup)
+    mode = choose_secrets_mode(options.secrets_mode, backup)
     if mode == "from-manifest":
         _check_manifest_names(cluster, backup, service)
+    choices = Choices(mode, salt, run_id(now, salt), options)
     strategy = STRATEGIES[service.strategy]
-    steps = strategy.steps(snapshot, service, mode, salt)
+    steps = strategy.steps(snapshot, service, choices)
     prior = [observe(live.target, live.obj, salt) for live in cluster.objects]
     plan = Plan(
         format_version=PLAN_FORMAT,
@@ -53,14 +56,23 @@ def build_plan(snapshot: Snapshot, service: ServiceDef, now: datetime, salt: str
         strategy=service.strategy,
         secrets_mode=mode,
         digest_salt=salt,
-        notes=list(service.notes) + [f"skipped backup {s.key}: {s.reason}" for s in backup.ref.skipped],
+        notes=_notes(service, backup, options),
         backup=backup.ref,
         prior_state=prior,
         changes=changes(prior, steps, backup, mode, salt),
         steps=steps,
-        rollback=strategy.rollback(snapshot, service, steps),
+        rollback=strategy.rollback(snapshot, service, choices, steps),
     )
     return seal(plan)
+
+
+def _notes(service: ServiceDef, backup: BackupState, options: PlanOptions) -> list[str]:
+    notes = list(service.notes)
+    if not options.safety_dump:
+        notes.append("WARNING: --no-safety-dump: no copy of the live data is taken; a failure after the delete "
+                     "leaves the cluster empty and cannot put the data back")
+    notes += [f"passed over newer backup {s.key}: {s.reason}" for s in backup.ref.skipped]
+    return notes
 
 
 def _check_manifest_names(cluster: ClusterState, backup: BackupState, service: ServiceDef) -> None:

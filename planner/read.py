@@ -45,12 +45,13 @@ class ClusterState:
     secrets: tuple[Live, ...]
     jobs: tuple[Live, ...]
     restart_targets: tuple[Live, ...]
+    backup_cronjobs: tuple[Live, ...] = ()
 
     @property
     def objects(self) -> list[Live]:
         """Everything a step touches, in a stable order."""
         pg = [self.postgresql] if self.postgresql else []
-        return [self.client, *pg, *self.secrets, *self.jobs, *self.restart_targets]
+        return [self.client, *pg, *self.secrets, *self.jobs, *self.restart_targets, *self.backup_cronjobs]
 
     @property
     def postgresql_resource(self) -> dict:
@@ -101,6 +102,21 @@ def _restart_targets(kube: Kube, ns: str, kind: str, selector: str) -> list[Live
             for w in sorted(found, key=lambda w: w["metadata"]["name"])]
 
 
+def backup_cronjob_names(cluster: str) -> tuple[str, ...]:
+    """CSM's backup CronJobs of a cluster: the cray-service chart's (CSM <= 1.4, base-charts
+    postgresql-backup.yaml) and the operator's logical backup (CSM >= 1.5, v1.8.2 k8sres.go)."""
+    return (f"{cluster}-postgresql-db-backup", f"logical-backup-{cluster}")
+
+
+def _backup_cronjobs(kube: Kube, ns: str, cluster: str) -> list[Live]:
+    found = []
+    for name in backup_cronjob_names(cluster):
+        obj = kube.get_cronjob(ns, name)
+        if obj is not None:
+            found.append(Live(Target("CronJob", ns, name), obj))
+    return found
+
+
 def read_cluster(kube: Kube, service: ServiceDef) -> ClusterState:
     ns, cluster = service.namespace, service.cluster
     identity = kube.cluster_identity()
@@ -123,6 +139,7 @@ def read_cluster(kube: Kube, service: ServiceDef) -> ClusterState:
                       for s in sorted(secrets, key=lambda s: s["metadata"]["name"])),
         jobs=tuple(jobs),
         restart_targets=tuple(targets),
+        backup_cronjobs=tuple(_backup_cronjobs(kube, ns, cluster)),
     )
 
 
@@ -157,7 +174,7 @@ def read_backup_s3(s3: S3, cluster: str, wanted: str) -> BackupState:
         except BackupError as e:
             if wanted != "latest":
                 raise
-            skipped.append(SkippedBackup(ref.key, str(e)))
+            skipped.append(SkippedBackup(ref.key, str(e).removeprefix(f"{ref.key} ")))
             continue
         secrets: tuple[ManifestSecret, ...] = ()
         if candidate.manifest:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.model import BackupRef, Step, Target, to_dict
+from core.model import BackupRef, Condition, Location, Step, Target, to_dict
 from core.observe import spilo_selector
 
 from .read import ClusterState, Live
@@ -21,11 +21,12 @@ class StepList:
     steps: list[Step] = field(default_factory=list)
 
     def add(self, kind: str, target: Target, description: str, params: dict | None = None,
-            destructive: bool = False, restart_from: str | None = None, timeout: int | None = None) -> str:
+            destructive: bool = False, restart_from: str | None = None, timeout: int | None = None,
+            when: Condition | None = None) -> str:
         step_id = f"{self.prefix}{len(self.steps) + 1:02d}-{kind}"
         self.steps.append(Step(id=step_id, kind=kind, target=target, params=params or {}, description=description,
                                destructive=destructive, restart_from=restart_from,
-                               timeout_seconds=timeout or self.timeout(kind)))
+                               timeout_seconds=timeout or self.timeout(kind), when=when))
         return step_id
 
 
@@ -77,21 +78,61 @@ def create_cluster(steps: StepList, resource: dict, n: int) -> str:
                      {"resource": resource, "numberOfInstances": n, "pod_selector": spilo_selector(pg.name)})
 
 
-def restore_dump(steps: StepList, pg: Target, backup: BackupRef, rows_from: str, restart_from: str | None) -> str:
+def restore_dump(steps: StepList, pg: Target, dump: Location, fmt: str, verified_by: str, rows_from: str,
+                 restart_from: str | None, when: Condition | None = None, what: str = "") -> str:
     return steps.add("restore-dump", pg,
-                     f"stream {backup.key} ({backup.size} bytes) into psql -U postgres in the Patroni leader of "
-                     f"{pg.name}; errors are judged by object and phase (Spilo's own objects and held sessions "
-                     f"pass, anything in the application's data fails); then compare row counts with the dump",
-                     {"backup": to_dict(backup), "rows_from": rows_from, "pod_selector": spilo_selector(pg.name)},
-                     restart_from=restart_from)
+                     f"stream {what or dump.url()} into psql -U postgres in the Patroni leader of {pg.name}; "
+                     f"errors are judged by object and phase (Spilo's own objects and held sessions pass, anything "
+                     f"in the application's data fails); then compare row counts with the dump",
+                     {"dump": to_dict(dump), "format": fmt, "verified_by": verified_by, "rows_from": rows_from,
+                      "pod_selector": spilo_selector(pg.name)}, restart_from=restart_from, when=when)
 
 
-def secrets_from_manifest(steps: StepList, pg: Target, backup: BackupRef, names: list[str]) -> str:
-    assert backup.manifest is not None
+def secrets_from_manifest(steps: StepList, pg: Target, manifest: Location, verified_by: str, names: list[str],
+                          when: Condition | None = None, whose: str = "the backup's") -> str:
     return steps.add("secrets-from-manifest", pg,
-                     f"DESTRUCTIVE: replace the operator's new credential secrets of {pg.name} with the backup's "
-                     f"({len(names)}, from {backup.manifest.key}), ownerReferences stripped, so they match the "
-                     f"restored role passwords", {"backup": to_dict(backup), "secrets": names}, destructive=True)
+                     f"DESTRUCTIVE: replace the credential secrets of {pg.name} with {whose} ({len(names)}, from "
+                     f"{manifest.url()}), ownerReferences stripped, so they match the restored role passwords",
+                     {"manifest": to_dict(manifest), "secrets": names, "verified_by": verified_by},
+                     destructive=True, when=when)
+
+
+def cronjob_params(state: ClusterState) -> dict:
+    return {"cronjobs": [{"name": c.target.name, "suspended": bool(c.spec.get("suspend"))}
+                         for c in state.backup_cronjobs]}
+
+
+def suspend_backup_jobs(steps: StepList, state: ClusterState) -> str:
+    names = ", ".join(c.target.name for c in state.backup_cronjobs) or "none found"
+    return steps.add("suspend-backup-jobs", pg_target(state),
+                     f"suspend the backup CronJobs of {pg_target(state).name} ({names}) and wait for running backup "
+                     f"jobs to finish: a run during the restore would dump the broken cluster and delete older "
+                     f"backups", cronjob_params(state))
+
+
+def resume_backup_jobs(steps: StepList, state: ClusterState) -> str:
+    return steps.add("resume-backup-jobs", pg_target(state),
+                     "put the backup CronJobs' suspend back as recorded", cronjob_params(state))
+
+
+def pin_backup(steps: StepList, backup: BackupRef, pinned: Location, manifest: Location | None,
+               verified_by: str) -> str:
+    how = "server-side copy" if pinned.source == "s3" and backup.source == "s3" else "copy"
+    return steps.add("pin-backup", backup_target(backup),
+                     f"pin the backup: {how} to {pinned.url()} (no backup job deletes it), checked by sha256; the "
+                     f"restore reads the pinned copy",
+                     {"backup": to_dict(backup), "pinned": to_dict(pinned),
+                      "pinned_manifest": to_dict(manifest) if manifest else None, "verified_by": verified_by})
+
+
+def safety_dump(steps: StepList, state: ClusterState, dump: Location, manifest: Location) -> str:
+    pg = pg_target(state)
+    return steps.add("safety-dump", pg,
+                     f"safety dump: pg_dumpall -c of {pg.name} as it is now, from its leader, streamed to "
+                     f"{dump.url()} and checked, with its credential secrets to {manifest.url()}: what a rollback "
+                     f"puts back",
+                     {"dump": to_dict(dump), "manifest": to_dict(manifest),
+                      "secrets": [s.target.name for s in state.secrets], "pod_selector": spilo_selector(pg.name)})
 
 
 def alter_users(steps: StepList, pg: Target, names: list[str]) -> str:
@@ -101,11 +142,11 @@ def alter_users(steps: StepList, pg: Target, names: list[str]) -> str:
                      {"secrets": names, "pod_selector": spilo_selector(pg.name)})
 
 
-def restart_leader(steps: StepList, pg: Target) -> str:
+def restart_leader(steps: StepList, pg: Target, when: Condition | None = None) -> str:
     return steps.add("restart-leader", pg,
                      f"delete the Patroni leader pod of {pg.name} so Postgres restarts with the fixed credentials; "
                      f"wait for a Ready leader",
-                     {"pod_selector": spilo_selector(pg.name)})
+                     {"pod_selector": spilo_selector(pg.name)}, when=when)
 
 
 def set_instances(steps: StepList, pg: Target, n: int, timeout: int | None = None) -> str:
@@ -122,6 +163,14 @@ def after_restore(steps: StepList, state: ClusterState) -> None:
     for t in state.restart_targets:
         steps.add("rollout-restart", t.target,
                   f"rollout-restart {t.target.kind.lower()} {t.target.name} and wait until it is rolled out")
+
+
+def manifest_digests(snapshot, choices) -> dict[str, str] | None:
+    """The backup's passwords as the plan's digests, for verify to check (from-manifest only)."""
+    if choices.secrets_mode != "from-manifest" or snapshot.backup.ref.manifest is None:
+        return None
+    names = {x.target.name for x in snapshot.cluster.secrets}
+    return {d.name: d.password_digest for d in snapshot.backup.ref.manifest.secrets if d.name in names}
 
 
 def verify(steps: StepList, state: ClusterState, secret_digests: dict[str, str] | None) -> str:

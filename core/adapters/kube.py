@@ -105,6 +105,8 @@ class Kube:
             "Secret": lambda: self.core.read_namespaced_secret(name, ns),
             "Job": lambda: self.batch.read_namespaced_job(name, ns),
             "Pod": lambda: self.core.read_namespaced_pod(name, ns),
+            "CronJob": lambda: self.custom.get_namespaced_custom_object("batch", self.cronjob_version(), ns,
+                                                                        "cronjobs", name),
         }
         read = readers.get(target.kind) or (lambda: self._apps_fn(target.kind, "read")(name, ns))
         found = _optional(f"{target.kind.lower()} {ns}/{name}", read)
@@ -162,6 +164,36 @@ class Kube:
         with _translated(f"patch postgresql {ns}/{name}"):
             self.custom.patch_namespaced_custom_object(
                 PG_GROUP, PG_VERSION, ns, PG_PLURAL, name, {"spec": {"numberOfInstances": n}})
+
+    # -- cronjobs -------------------------------------------------------------------
+    def cronjob_version(self) -> str:
+        """batch/v1 from Kubernetes 1.21; CSM 1.2's 1.20 serves only batch/v1beta1."""
+        if not hasattr(self, "_cronjob_version"):
+            self._cronjob_version = "v1beta1"
+            for version in ("v1", "v1beta1"):
+                if self._serves_cronjobs(version):
+                    self._cronjob_version = version
+                    break
+        return self._cronjob_version
+
+    def _serves_cronjobs(self, version: str) -> bool:
+        def listing() -> Any:
+            return self.custom.list_cluster_custom_object("batch", version, "cronjobs", limit=1)
+        return _optional(f"cronjobs batch/{version}", listing) is not None
+
+    def get_cronjob(self, ns: str, name: str) -> dict | None:
+        return _optional(f"cronjob {ns}/{name}", lambda: self.custom.get_namespaced_custom_object(
+            "batch", self.cronjob_version(), ns, "cronjobs", name))
+
+    def suspend_cronjob(self, ns: str, name: str, suspend: bool) -> None:
+        with _translated(f"patch cronjob {ns}/{name}"):
+            self.custom.patch_namespaced_custom_object("batch", self.cronjob_version(), ns, "cronjobs", name,
+                                                       {"spec": {"suspend": suspend}})
+
+    def wait_jobs_of_cronjob_finished(self, ns: str, cronjob: str, what: str, timeout: float) -> None:
+        def active(items: list[dict]) -> bool:
+            return not any(_owned_by(j, "CronJob", cronjob) and not _finished(j) for j in items)
+        self._wait(self.batch.list_namespaced_job, (ns,), {}, active, what, timeout)
 
     # -- secrets ----------------------------------------------------------------
     def list_secrets(self, ns: str, selector: str) -> list[dict]:
@@ -310,13 +342,15 @@ class Kube:
 
     # -- exec -------------------------------------------------------------------------
     def exec(self, ns: str, pod: str, container: str, argv: list[str], stdin: Iterable[bytes] | None = None,
-             stdin_end: bytes = b"", deadline: float | None = None) -> ExecResult:
+             stdin_end: bytes = b"", deadline: float | None = None,
+             on_stdout: Callable[[bytes], None] | None = None) -> ExecResult:
         """Run a command in a pod, streaming stdin and draining output as it goes.
 
         Over v5 stdin is closed at the end; over v4 (CSM's kubelets) it cannot be, so the
         caller passes `stdin_end` (e.g. psql's \\q) for the command to end by itself.
         `deadline` (time.monotonic()) bounds the whole exec: past it the stream is closed
         and StepTimeout raised, so a hung stream fails its step instead of hanging apply.
+        `on_stdout` receives stdout as it arrives (a dump streamed out), instead of keeping a tail.
         """
         what = f"exec in pod {ns}/{pod}"
         with _translated(what):
@@ -336,7 +370,7 @@ class Kube:
                 for chunk in stdin or ():
                     in_time()
                     ws.write_stdin(chunk)
-                    self._drain(ws, out, err, status, timeout=0)
+                    self._drain(ws, out, err, status, timeout=0, on_stdout=on_stdout)
                 if stdin is not None:
                     if stdin_end:
                         ws.write_stdin(stdin_end)
@@ -344,26 +378,42 @@ class Kube:
                         ws.close_channel(0)
                 while ws.is_open():
                     in_time()
-                    self._drain(ws, out, err, status, timeout=1)
-                self._drain(ws, out, err, status, timeout=0)
+                    self._drain(ws, out, err, status, timeout=1, on_stdout=on_stdout)
+                while ws.peek_stdout() or ws.peek_stderr() or ws.peek_channel(ERROR_CHANNEL):  # what is left
+                    self._drain(ws, out, err, status, timeout=0, on_stdout=on_stdout)
         finally:
             ws.close()
         return ExecResult(_exit_code(bytes(status)), out.decode(errors="replace"), err.decode(errors="replace"),
                           ws.subprotocol or "")
 
     @staticmethod
-    def _drain(ws, out: bytearray, err: bytearray, status: bytearray, timeout: float) -> None:
+    def _drain(ws, out: bytearray, err: bytearray, status: bytearray, timeout: float,
+               on_stdout: Callable[[bytes], None] | None = None) -> None:
         if ws.is_open():
             ws.update(timeout=timeout)
         if ws.peek_stdout():
-            out += ws.read_stdout()
-            del out[:-65536]  # keep a tail: a restore's stdout can be long
+            data = ws.read_stdout()
+            if on_stdout is not None:
+                on_stdout(data)
+            else:
+                out += data
+                del out[:-65536]  # keep a tail: a restore's stdout can be long
         if ws.peek_stderr():
             err += ws.read_stderr()
             del err[:-4 * 1024 * 1024]
         if ws.peek_channel(ERROR_CHANNEL):
             status += ws.read_channel(ERROR_CHANNEL)
-        ws.read_all()  # every channel is read; this drops the client's copy of all output
+        # No read_all() here: every peek above calls update() and may receive more frames, which
+        # read_all() would drop unseen (stdout of a dump, or the stderr line of a failed restore).
+
+
+def _owned_by(obj: dict, kind: str, name: str) -> bool:
+    return any(o.get("kind") == kind and o.get("name") == name for o in obj["metadata"].get("ownerReferences") or [])
+
+
+def _finished(job: dict) -> bool:
+    return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+               for c in (job.get("status") or {}).get("conditions") or [])
 
 
 def _exit_code(status: bytes) -> int | None:

@@ -84,9 +84,70 @@ class S3:
             finally:
                 body.close()
 
+    def copy(self, bucket: str, source: str, target: str, if_match: str | None = None) -> S3Object:
+        """A server-side copy (no bytes through this machine); refused if the source is no longer if_match."""
+        extra = {"CopySourceIfMatch": f'"{if_match}"'} if if_match else {}
+        with _translated(f"copy s3://{bucket}/{source} to {target}"):
+            # The managed copy: multipart for objects over 5 GiB, which copy_object refuses.
+            self.client.copy({"Bucket": bucket, "Key": source}, bucket, target, ExtraArgs=extra)
+        return self.head(bucket, target)
+
+    def put_small(self, bucket: str, key: str, body: bytes) -> S3Object:
+        with _translated(f"write s3://{bucket}/{key}"):
+            self.client.put_object(Bucket=bucket, Key=key, Body=body)
+        return self.head(bucket, key)
+
+    def writer(self, bucket: str, key: str) -> MultipartWriter:
+        return MultipartWriter(self, bucket, key)
+
     def read_small(self, bucket: str, key: str, limit: int = 1024 * 1024) -> bytes:
         """A small object (a manifest) whole; refuses anything larger than limit."""
         obj = self.head(bucket, key)
         if obj.size > limit:
             raise S3Error(f"s3://{bucket}/{key} is {obj.size} bytes; a manifest should be under {limit}")
         return b"".join(self.stream(bucket, key))
+
+
+class MultipartWriter:
+    """Write an object of unknown length as it is produced, PART bytes of memory at most.
+
+    `abort()` removes the parts of an upload that did not complete, so a failed stream
+    leaves no object behind (a half-written safety dump must never look like a dump).
+    """
+
+    PART = 8 * 1024 * 1024
+
+    def __init__(self, s3: S3, bucket: str, key: str):
+        self.s3, self.bucket, self.key = s3, bucket, key
+        self._buffer = bytearray()
+        self._parts: list[dict] = []
+        with _translated(f"start upload of s3://{bucket}/{key}"):
+            self._upload_id = s3.client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= self.PART:
+            self._send(bytes(self._buffer[: self.PART]))
+            del self._buffer[: self.PART]
+
+    def _send(self, body: bytes) -> None:
+        number = len(self._parts) + 1
+        with _translated(f"upload part {number} of s3://{self.bucket}/{self.key}"):
+            etag = self.s3.client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                                              PartNumber=number, Body=body)["ETag"]
+        self._parts.append({"PartNumber": number, "ETag": etag})
+
+    def close(self) -> S3Object:
+        if self._buffer or not self._parts:
+            self._send(bytes(self._buffer))
+            self._buffer.clear()
+        with _translated(f"complete upload of s3://{self.bucket}/{self.key}"):
+            self.s3.client.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                                                     MultipartUpload={"Parts": self._parts})
+        return self.s3.head(self.bucket, self.key)
+
+    def abort(self) -> None:
+        try:
+            self.s3.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+        except (ClientError, BotoCoreError):
+            pass  # nothing more to clean up than S3's own expiry of stale uploads

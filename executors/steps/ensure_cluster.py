@@ -1,14 +1,14 @@
-"""ensure-cluster (rollback): leave a cluster in a state its own secrets can run.
+"""ensure-cluster (rollback): a cluster for the rollback to put the data back into.
 
 - The planned cluster still there (the failure came before the delete): left alone.
-- Gone: re-created from the recorded spec.
-- The one this apply created, but the restore into it did not finish (params
-  `unless_done`): deleted and re-created empty. A half-restored cluster holds the dump's
-  role passwords but the operator's new secrets, so its replicas could never clone and
-  its clients never log in (postgres-operator v1.8.2 only sets postgres/standby passwords
-  at bootstrap).
+- Gone: re-created empty from the recorded spec.
+- The one this apply created: re-created empty when the safety dump goes back into it
+  next (`replace_ours`), or else when the restore into it did not finish (`unless_done`).
+  A half-restored cluster holds the dump's role passwords but the operator's new secrets,
+  so its replicas could never clone and its clients never log in (postgres-operator
+  v1.8.2 only sets postgres/standby passwords at bootstrap).
 
-Its data is not brought back by this step; the rollback's message says so.
+`recreated` in what it observed tells the next rollback steps whether to restore the data.
 """
 
 from __future__ import annotations
@@ -22,20 +22,24 @@ from .create_cluster import create
 from .delete_cluster import wait_gone
 
 
-def _half_restored(ctx: Context, step: Step, live: dict) -> bool:
+def _replace(ctx: Context, step: Step, live: dict) -> bool:
+    """Replace a cluster this apply created: always when the safety dump goes into it next
+    (`replace_ours`), else only when the restore into it did not finish (`unless_done`)."""
     ours = (ctx.journal.saved("created", step.target.name) or {}).get("uid")
+    if live["metadata"]["uid"] != ours:
+        return False  # the planned cluster, untouched: the failure came before the delete
     unfinished = any(ctx.journal.status_of(i) != "done" for i in step.params["unless_done"])
-    return live["metadata"]["uid"] == ours and unfinished
+    return bool(step.params["replace_ours"]) or unfinished
 
 
 def run(step: Step, ctx: Context) -> dict:
     t = step.target
     live = ctx.kube.get_postgresql(t.namespace, t.name)
     action = "kept"
-    if live is not None and _half_restored(ctx, step, live):
+    if live is not None and _replace(ctx, step, live):
         ctx.kube.delete_postgresql(t.namespace, t.name)
         wait_gone(ctx, t.namespace, t.name, step.params["pod_selector"], step.params["secrets"])
-        live, action = None, "re-created empty (the restore into it had not finished)"
+        live, action = None, "re-created empty (replacing the cluster this apply had created)"
     elif live is None:
         action = "re-created empty"
     if live is None:
@@ -43,4 +47,4 @@ def run(step: Step, ctx: Context) -> dict:
     if action != "kept":
         wait_created(ctx, t.namespace, t.name, live["metadata"]["uid"])
     leader = pods.wait_leader(ctx.kube, t.namespace, t.name, ctx.remaining())
-    return {"uid": live["metadata"]["uid"], "action": action, "leader": leader}
+    return {"uid": live["metadata"]["uid"], "action": action, "recreated": action != "kept", "leader": leader}

@@ -11,14 +11,15 @@ from core import pods
 from core.adapters.psql import scrub
 from core.dumps import VerifiedStream
 from core.errors import StepFailed
-from core.model import BackupRef, Step, from_dict
+from core.model import Location, Step, from_dict
 
 from ..context import Context
 
 
 def run(step: Step, ctx: Context) -> dict:
-    t = step.target
-    backup = from_dict(BackupRef, step.params["backup"])
+    t, p = step.target, step.params
+    dump = from_dict(Location, p["dump"])
+    verified = ctx.journal.observed(p["verified_by"])
     leader = pods.find_leader(ctx.kube, t.namespace, t.name, ctx.deadline)
     index, sent = DumpIndex(), [0]
 
@@ -28,7 +29,7 @@ def run(step: Step, ctx: Context) -> dict:
             sent[0] += len(chunk)
             yield chunk
 
-    stream = VerifiedStream(backup, ctx.s3)
+    stream = VerifiedStream(dump, p["format"], ctx.s3, verified["bytes"], verified["sha256"])
     result = ctx.psql.restore(t.namespace, leader, indexed(stream), ctx.deadline)
     secrets = [s.password for s in ctx.manifest or ()]
     verdict = judge(scrub(result.stderr, secrets), index)
@@ -40,8 +41,8 @@ def run(step: Step, ctx: Context) -> dict:
                          f"({len(verdict.unexpected)} unexpected error(s); see the journal)")
     stream.check_complete()  # the bytes restored are the bytes verified
     # Count rows now, before clients and setup jobs start writing to the database.
-    observed["tables_checked"] = check_row_counts(ctx, t.namespace, leader, ctx.journal.observed(
-        step.params["rows_from"]).get("rows") or {})
+    observed["tables_checked"] = check_row_counts(ctx, t.namespace, leader,
+                                                  ctx.journal.observed(p["rows_from"]).get("rows") or {})
     return observed
 
 

@@ -1,4 +1,5 @@
-"""secrets-from-manifest: put the backup's credential secrets in place of the operator's new ones.
+"""secrets-from-manifest: put a manifest's credential secrets in place of the cluster's new ones
+(the backup's after a restore; the safety dump's in a rollback).
 
 Replaced in place rather than deleted and re-created: the operator's periodic sync
 (v1.8.2 syncSecrets, every resync period) creates any missing credential secret with a
@@ -10,16 +11,19 @@ from __future__ import annotations
 import base64
 
 from core.errors import StepFailed
-from core.model import BackupRef, Step, from_dict
+from core.model import Location, Step, from_dict
 
 from ..context import Context
 from . import _manifest
 
 
 def run(step: Step, ctx: Context) -> dict:
-    ns = step.target.namespace
-    wanted = set(step.params["secrets"])
-    secrets = [s for s in _manifest.load(ctx, from_dict(BackupRef, step.params["backup"])) if s.name in wanted]
+    ns, p = step.target.namespace, step.params
+    checked = ctx.journal.observed(p["verified_by"]).get("manifest_sha256")
+    if not checked:
+        raise StepFailed(f"step {p['verified_by']} checked no manifest; re-plan")
+    wanted = set(p["secrets"])
+    secrets = [s for s in _manifest.load_checked(ctx, from_dict(Location, p["manifest"]), checked) if s.name in wanted]
     if {s.name for s in secrets} != wanted:
         raise StepFailed(f"manifest lacks secret(s) {', '.join(sorted(wanted - {s.name for s in secrets}))}")
     for s in secrets:

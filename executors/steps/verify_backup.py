@@ -23,5 +23,7 @@ def run(step: Step, ctx: Context) -> dict:
         raise BackupError(f"{b.key}: read {report.bytes_raw} bytes, planned {b.size}; re-plan")
     if b.sha256 and report.sha256 != b.sha256:
         raise BackupError(f"{b.key} changed since planning (sha256); re-plan")
-    _manifest.load(ctx, b)
-    return {"bytes": report.bytes_raw, "sql_bytes": report.bytes_sql, "sha256": report.sha256, "rows": report.rows}
+    secrets, manifest_sha256 = _manifest.load_planned(ctx, b)
+    ctx.manifest = secrets
+    return {"bytes": report.bytes_raw, "sql_bytes": report.bytes_sql, "sha256": report.sha256, "rows": report.rows,
+            "manifest_sha256": manifest_sha256}

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from core.model import ServiceDef, Step
 
+from ..options import Choices
 from ..read import Snapshot
 from . import recreate_single
 
@@ -17,9 +18,10 @@ from . import recreate_single
 class Strategy(Protocol):
     NAME: str
 
-    def steps(self, snapshot: Snapshot, service: ServiceDef, secrets_mode: str, salt: str) -> list[Step]: ...
+    def steps(self, snapshot: Snapshot, service: ServiceDef, choices: Choices) -> list[Step]: ...
 
-    def rollback(self, snapshot: Snapshot, service: ServiceDef, forward: list[Step]) -> list[Step]: ...
+    def rollback(self, snapshot: Snapshot, service: ServiceDef, choices: Choices, forward: list[Step]) -> list[Step]:
+        ...
 
 
 STRATEGIES: dict[str, Strategy] = {

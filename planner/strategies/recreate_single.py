@@ -1,12 +1,17 @@
 """recreate-single (Keycloak; Spire, VCS, Capsules): delete the resource, re-create it with one
 instance, restore into the Patroni leader, fix the credentials, restart the leader, then scale
-the members and the client back to what was recorded (csm-procedures.md §2, bugs of §4 fixed)."""
+the members and the client back to what was recorded (csm-procedures.md §2, bugs of §4 fixed).
+
+Before anything destructive: the backup CronJobs are suspended, the backup is pinned where no
+backup job deletes it, and a safety dump of the live cluster is taken; a failure after the
+delete restores that safety dump, so the service ends as it was before apply.
+"""
 
 from __future__ import annotations
 
-from core.model import ServiceDef, Step
-from core.observe import digest
+from core.model import Condition, Location, ServiceDef, Step
 
+from .. import options as o
 from .. import steps as s
 from ..read import Snapshot
 from ..timeouts import timeouts
@@ -14,48 +19,84 @@ from ..timeouts import timeouts
 NAME = "recreate-single"
 
 
-def steps(snapshot: Snapshot, service: ServiceDef, secrets_mode: str, salt: str) -> list[Step]:
-    state, backup = snapshot.cluster, snapshot.backup
+def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[Step]:
+    state, backup = snapshot.cluster, snapshot.backup.ref
     assert state.postgresql is not None
     n = s.instances(state)
-    out = s.StepList(timeouts(service, backup.ref.size, n))
+    out = s.StepList(timeouts(service, backup.size, n))
     pg = s.pg_target(state)
-    verified = s.verify_backup(out, backup.ref)
     replicas = int(state.client.spec.get("replicas") or 0)
+
+    verified = s.verify_backup(out, backup)
+    s.suspend_backup_jobs(out, state)
+    dump, manifest, checked = _pinned(out, snapshot, service.name, choices, verified)
+    if choices.options.safety_dump:
+        safety_dump, safety_manifest = o.safety(choices.options, service.name, choices.run_id)
+        s.safety_dump(out, state, safety_dump, safety_manifest)
     s.scale_client(out, state.client, state.client_selector, replicas, 0, "gone")
     deleted = s.delete_cluster(out, state)
     s.create_cluster(out, state.postgresql_resource, 1)
-    s.restore_dump(out, pg, backup.ref, rows_from=verified, restart_from=deleted)
+    s.restore_dump(out, pg, dump, backup.format, checked, verified, restart_from=deleted,
+                   what=f"{backup.key} ({backup.size} bytes)")
     names = [x.target.name for x in state.secrets]
-    digests = None
-    if secrets_mode == "from-manifest":
-        assert backup.ref.manifest is not None
-        s.secrets_from_manifest(out, pg, backup.ref, names)
-        digests = {m.name: digest(salt, m.password) for m in backup.manifest_secrets if m.name in names}
+    if choices.secrets_mode == "from-manifest":
+        assert manifest is not None
+        s.secrets_from_manifest(out, pg, manifest, checked, names)
     else:
         s.alter_users(out, pg, names)
     s.restart_leader(out, pg)
     s.set_instances(out, pg, n)
     s.scale_client(out, state.client, state.client_selector, 0, replicas, "ready")
     s.after_restore(out, state)
-    s.verify(out, state, digests)
+    s.resume_backup_jobs(out, state)
+    s.verify(out, state, s.manifest_digests(snapshot, choices))
     return out.steps
 
 
-def rollback(snapshot: Snapshot, service: ServiceDef, forward: list[Step]) -> list[Step]:
-    """Put back what the plan recorded: the resource (empty if its data went), its members,
-    the client's replicas."""
+def _pinned(out: s.StepList, snapshot: Snapshot, service: str, choices: o.Choices, verified: str
+            ) -> tuple[Location, Location | None, str]:
+    """The dump and manifest the restore reads, and the step whose sha256 they must have: the
+    pinned copies where there are any (S3 backups always; local files with --pin-dir)."""
+    backup = snapshot.backup.ref
+    original = Location(backup.source, backup.bucket, backup.key)
+    manifest = Location(backup.source, backup.bucket, backup.manifest.key) if backup.manifest else None
+    if backup.source == "file" and choices.options.pin_dir is None:
+        return original, manifest, verified  # a local file: no backup job deletes it
+    dump, pinned_manifest = o.pinned(backup, choices.options, service, choices.run_id)
+    pinned = s.pin_backup(out, backup, dump, pinned_manifest, verified)
+    return dump, pinned_manifest, pinned
+
+
+def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forward: list[Step]) -> list[Step]:
+    """Put back what the plan recorded. With a safety dump: a fresh cluster with the live data
+    and secrets as they were; without one: the resource (empty if its data went)."""
     state = snapshot.cluster
     n = s.instances(state)
     out = s.StepList(timeouts(service, snapshot.backup.ref.size, n), prefix="r")
     pg = s.pg_target(state)
+    safety = next((x for x in forward if x.kind == "safety-dump"), None)
     restored = [x.id for x in forward if x.kind in ("restore-dump", "secrets-from-manifest", "alter-users")]
-    out.add("ensure-cluster", pg,
-            f"re-create postgresql {pg.name} from its recorded spec if it is gone, or if this apply re-created it "
-            f"and the restore into it did not finish (its data is not brought back)",
-            {"resource": state.postgresql_resource, "numberOfInstances": n, "pod_selector": s.spilo_selector(pg.name),
-             "secrets": [x.target.name for x in state.secrets], "unless_done": restored})
+    ensured = out.add("ensure-cluster", pg, _ensure_description(pg.name, safety is not None),
+                      {"resource": state.postgresql_resource, "numberOfInstances": 1,
+                       "pod_selector": s.spilo_selector(pg.name), "secrets": [x.target.name for x in state.secrets],
+                       "unless_done": restored, "replace_ours": safety is not None})
+    if safety is not None:
+        recreated = Condition(ensured, "recreated", True)
+        s.restore_dump(out, pg, Location(**safety.params["dump"]), "psql", safety.id, safety.id,
+                       restart_from=ensured, when=recreated, what="the safety dump")
+        s.secrets_from_manifest(out, pg, Location(**safety.params["manifest"]), safety.id,
+                                safety.params["secrets"], when=recreated, whose="the safety dump's")
+        s.restart_leader(out, pg, when=recreated)
     s.set_instances(out, pg, n)
     replicas = int(state.client.spec.get("replicas") or 0)
     s.scale_client(out, state.client, state.client_selector, 0, replicas, "none")
+    s.resume_backup_jobs(out, state)
     return out.steps
+
+
+def _ensure_description(name: str, with_safety: bool) -> str:
+    if with_safety:
+        return (f"if {name} was deleted: re-create it empty from its recorded spec (and replace any cluster this "
+                f"apply created) for the safety dump to go back into")
+    return (f"re-create postgresql {name} from its recorded spec if it is gone, or if this apply re-created it and "
+            f"the restore into it did not finish (its data is not brought back: --no-safety-dump)")

@@ -18,7 +18,7 @@ from executors.registry import STEP_KINDS
 from sandbox import s3 as sandbox_s3
 from tests.helpers import pods, wait_until
 
-from .conftest import (CLIENT, CLIENT_SELECTOR, CLUSTER, NS, client_ready, fingerprint, make_backup,
+from .conftest import (CLIENT, CLIENT_SELECTOR, CLUSTER, NS, break_keycloak, client_ready, fingerprint, make_backup,
                        secrets_open_database, settings, wait_healthy)
 
 SPILO = f"application=spilo,cluster-name={CLUSTER}"
@@ -130,10 +130,13 @@ def _bad_backup(sandbox, good_key: str) -> str:
     return f"{bad}.psql"
 
 
-def test_a_bad_statement_in_the_application_database_fails_the_restore_before_clients_return(
+def test_a_bad_statement_fails_the_restore_before_clients_return_and_the_rollback_puts_the_data_back(
         sandbox, cli, tmp_path):
+    """A backup whose dump has one bad statement in service_db: restore-dump fails after the delete; the
+    rollback restores the safety dump: exit 5, and Keycloak is as it was before, data included."""
     wait_healthy(sandbox)
     good = make_backup(sandbox, "psql")
+    break_keycloak(sandbox)
     before, settings_before = fingerprint(sandbox), settings(sandbox)
     bad = _bad_backup(sandbox, good)
     s3 = sandbox_s3.client(sandbox.s3_endpoint)
@@ -142,19 +145,19 @@ def test_a_bad_statement_in_the_application_database_fails_the_restore_before_cl
         res = cli("apply", str(plan_path), "--auto-approve")
         assert res.returncode == 5, res.stderr
         journal = json.loads(plan_path.with_name("plan.journal.json").read_text())
-        restore = journal["steps"]["05-restore-dump"]
+        restore = journal["steps"]["08-restore-dump"]
         assert restore["status"] == "failed"
         assert "no_such_type" in restore["error"]
-        assert journal["steps"]["09-scale-workload"]["status"] == "pending", "clients never went back to a bad restore"
-        assert settings(sandbox) == settings_before
+        assert journal["steps"]["12-scale-workload"]["status"] == "pending", "clients never went back to a bad restore"
+        assert "data included" in res.stderr
     finally:
         for suffix in (".psql", ".manifest"):
             s3.delete_object(Bucket="postgres-backup", Key=bad.replace(".psql", suffix))
-    # Put the data back for the tests after this one (issue: the rollback itself will do this).
-    again = _plan(cli, tmp_path, "--backup", good, name="again.json")
-    res = cli("apply", str(again), "--auto-approve")
-    assert res.returncode == 0, res.stderr
-    assert fingerprint(sandbox) == before
+    assert fingerprint(sandbox) == before, "every table's rows and contents as before the apply"
+    assert settings(sandbox) == settings_before
+    wait_healthy(sandbox)  # clients Ready, every secret opens the database
+    again = _plan(cli, tmp_path, "--backup", good, name="again.json")  # the tests after this one want the data
+    assert cli("apply", str(again), "--auto-approve").returncode == 0
     wait_healthy(sandbox)
 
 

@@ -37,9 +37,10 @@ def test_plan_matches_its_schema_and_checksum(sandbox):
     plan = to_dict(build_plan(snap, service, now=NOW, salt=SALT))
     assert errors(plan, "plan") == []
     assert plan["checksum"] == checksum(plan)
-    assert [s["kind"] for s in plan["steps"]][:5] == [
-        "verify-backup", "scale-workload", "delete-cluster", "create-cluster", "restore-dump"]
-    assert [s["id"] for s in plan["steps"] if s["destructive"]] == ["03-delete-cluster", "06-secrets-from-manifest"]
+    assert [s["kind"] for s in plan["steps"]][:8] == [
+        "verify-backup", "suspend-backup-jobs", "pin-backup", "safety-dump", "scale-workload", "delete-cluster",
+        "create-cluster", "restore-dump"]
+    assert [s["id"] for s in plan["steps"] if s["destructive"]] == ["06-delete-cluster", "09-secrets-from-manifest"]
     # Secrets appear only as keyed digests.
     secret_fields = [o["fields"] for o in plan["prior_state"] if o["kind"] == "Secret"]
     assert len(secret_fields) == 3

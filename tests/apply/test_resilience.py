@@ -11,7 +11,7 @@ from .conftest import (Cli, break_keycloak, client_ready, fingerprint, make_back
                        wait_healthy)
 
 
-@pytest.mark.parametrize("kill_after", ["03-delete-cluster", "05-restore-dump", "09-scale-workload"])
+@pytest.mark.parametrize("kill_after", ["06-delete-cluster", "08-restore-dump", "12-scale-workload"])
 def test_sigkill_after_a_step_then_resume_reaches_the_same_end_state(sandbox, cli, tmp_path, kill_after):
     wait_healthy(sandbox)
     key = make_backup(sandbox, "psql")
@@ -39,7 +39,11 @@ def test_sigkill_after_a_step_then_resume_reaches_the_same_end_state(sandbox, cl
     assert settings(sandbox) == settings_before
 
 
-def test_a_wait_that_times_out_rolls_back_the_scale_settings(sandbox, tmp_path):
+ROLLBACK = ["r01-ensure-cluster", "r02-restore-dump", "r03-secrets-from-manifest", "r04-restart-leader",
+            "r05-set-instances", "r06-scale-workload", "r07-resume-backup-jobs"]
+
+
+def test_a_wait_that_times_out_rolls_back_data_included(sandbox, tmp_path):
     wait_healthy(sandbox)
     services = tmp_path / "services"
     services.mkdir()
@@ -51,19 +55,21 @@ def test_a_wait_that_times_out_rolls_back_the_scale_settings(sandbox, tmp_path):
     (services / "keycloak-impatient.yaml").write_text(json.dumps(impatient))
     cli = Cli(sandbox, {"PGRESTORE_SERVICES_DIR": str(services)})
     key = make_backup(sandbox, "psql")
-    settings_before = settings(sandbox)
+    break_keycloak(sandbox)  # the broken state is what the rollback must put back
+    before, settings_before = fingerprint(sandbox), settings(sandbox)
     plan = tmp_path / "plan.json"
     assert cli("plan", "keycloak-impatient", "--backup", key, "-o", str(plan)).returncode == 0
 
     res = cli("apply", str(plan), "--auto-approve")
     assert res.returncode == 5, res.stderr
-    assert "timed out" in res.stderr and "rolled back" in res.stderr
+    assert "timed out" in res.stderr and "data included" in res.stderr
     assert settings(sandbox) == settings_before
+    assert fingerprint(sandbox) == before, "the rollback put the live data back from the safety dump"
+    wait_healthy(sandbox)
     journal = json.loads(plan.with_name("plan.journal.json").read_text())
     assert journal["status"] == "rolled-back"
-    assert [r["status"] for _, r in sorted(journal["rollback"].items())] == ["done", "done", "done"]
-    # The data went with the deleted cluster (a later issue's rollback brings it back); restore it.
-    again = tmp_path / "again.json"
+    assert {k: r["status"] for k, r in journal["rollback"].items()} == {k: "done" for k in ROLLBACK}
+    again = tmp_path / "again.json"  # and the restore itself still works
     assert cli("plan", "keycloak", "--backup", key, "-o", str(again)).returncode == 0
     assert cli("apply", str(again), "--auto-approve").returncode == 0
     wait_healthy(sandbox)
@@ -73,26 +79,22 @@ def test_a_wait_that_times_out_rolls_back_the_scale_settings(sandbox, tmp_path):
 def test_interrupting_apply_after_the_delete_rolls_back(sandbox, cli, tmp_path, sig):
     wait_healthy(sandbox)
     key = make_backup(sandbox, "psql")
-    settings_before = settings(sandbox)
+    before, settings_before = fingerprint(sandbox), settings(sandbox)
     plan = tmp_path / "plan.json"
     assert cli("plan", "keycloak", "--backup", key, "-o", str(plan)).returncode == 0
     proc = cli.popen("apply", str(plan), "--auto-approve", "--json")
     for line in proc.stdout:
-        if json.loads(line).get("step") == "04-create-cluster":
+        if json.loads(line).get("step") == "07-create-cluster":
             proc.send_signal(sig)  # Ctrl-C sends SIGINT
             break
     rest = [json.loads(line) for line in proc.stdout]
     assert proc.wait() == 5, proc.stderr.read()
-    assert [e["step"] for e in rest if e["event"] == "step_finished" and e["status"] == "done"] == [
-        "r01-ensure-cluster", "r02-set-instances", "r03-scale-workload"]
+    assert [e["step"] for e in rest if e["event"] == "step_finished" and e["status"] == "done"] == ROLLBACK
     assert settings(sandbox) == settings_before
+    assert fingerprint(sandbox) == before
     journal = json.loads(plan.with_name("plan.journal.json").read_text())
     assert journal["status"] == "rolled-back"
-    # The data is gone with the deleted cluster; a new plan and apply bring it back.
-    again = tmp_path / "again.json"
     assert cli("apply", str(plan), "--auto-approve").returncode == 3  # rolled-back plans are not reused
-    assert cli("plan", "keycloak", "--backup", key, "-o", str(again)).returncode == 0
-    assert cli("apply", str(again), "--auto-approve").returncode == 0
     wait_healthy(sandbox)
 
 
@@ -109,24 +111,26 @@ def test_an_exec_stream_that_hangs_fails_its_step_at_the_deadline_and_rolls_back
     (services / "keycloak-hasty.yaml").write_text(json.dumps(hasty))
     cli = Cli(sandbox, {"PGRESTORE_SERVICES_DIR": str(services)})
     key = make_backup(sandbox, "psql")
-    settings_before = settings(sandbox)
+    before, settings_before = fingerprint(sandbox), settings(sandbox)
     plan = tmp_path / "plan.json"
     assert cli("plan", "keycloak-hasty", "--backup", key, "-o", str(plan)).returncode == 0
     proc = cli.popen("apply", str(plan), "--auto-approve", "--json")
     try:
         for line in proc.stdout:
-            if json.loads(line) == {**json.loads(line), "event": "step_finished", "step": "04-create-cluster"}:
+            if json.loads(line) == {**json.loads(line), "event": "step_finished", "step": "07-create-cluster"}:
                 sandbox_settings.update(sandbox.state, exec_stall_seconds=120)
                 break
-        events = [json.loads(line) for line in proc.stdout]
+        events = []
+        for line in proc.stdout:  # the stall ends when the restore has failed: the rollback needs exec
+            events.append(json.loads(line))
+            if events[-1] == {**events[-1], "event": "step_finished", "step": "08-restore-dump"}:
+                sandbox_settings.update(sandbox.state, exec_stall_seconds=0)
         assert proc.wait(timeout=600) == 5, proc.stderr.read()
     finally:
         sandbox_settings.update(sandbox.state, exec_stall_seconds=0)
-    failed = next(e for e in events if e.get("step") == "05-restore-dump" and e["event"] == "step_finished")
+    failed = next(e for e in events if e.get("step") == "08-restore-dump" and e["event"] == "step_finished")
     assert failed["status"] == "failed" and "ran past its step's deadline" in failed["error"]
     assert 19 <= failed["elapsed_seconds"] < 60
     assert settings(sandbox) == settings_before
-    again = tmp_path / "again.json"
-    assert cli("plan", "keycloak", "--backup", key, "-o", str(again)).returncode == 0
-    assert cli("apply", str(again), "--auto-approve").returncode == 0
+    assert fingerprint(sandbox) == before
     wait_healthy(sandbox)
