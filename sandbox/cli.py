@@ -56,6 +56,10 @@ def up(state_dir: Path = StateOpt,
            help="Hold Patroni's session in `postgres` and the exporter's in every database (default on)."),
        create_timeout: float | None = typer.Option(
            None, "--create-timeout", min=1, help="Seconds before a new cluster is CreateFailed (default 120)."),
+       scheduled_backups: bool | None = typer.Option(
+           None, "--scheduled-backups/--no-scheduled-backups",
+           help="Backup CronJobs back up when they fire on their CSM schedules (default on); "
+                "off: scheduled runs do nothing, manual runs (backup-job) still back up."),
        ) -> None:
     """Start (or confirm) every part of the sandbox and seed the CSM services.
 
@@ -65,7 +69,7 @@ def up(state_dir: Path = StateOpt,
     state = _state(state_dir)
     report = do_up(state, exec_protocol.value, timing=timing.value if timing else None,
                    resync_seconds=resync_seconds, held_sessions=held_sessions,
-                   create_timeout_seconds=create_timeout)
+                   create_timeout_seconds=create_timeout, scheduled_backups=scheduled_backups)
     for part, outcome, seconds in report.parts:
         typer.echo(f"{part:<26} {outcome:<40} {seconds:6.1f}s")
     typer.echo(f"{'total':<26} {'':<40} {sum(s for *_, s in report.parts):6.1f}s")
@@ -105,6 +109,36 @@ def backup(service: str, state_dir: Path = StateOpt,
     from .backup import backup as do_backup
     for key, size in do_backup(_state(state_dir), service, format.value):
         typer.echo(f"s3://postgres-backup/{key}  {size} bytes")
+
+
+@app.command(name="backup-job")
+def backup_job(service: str, state_dir: Path = StateOpt,
+               format: Format = typer.Option(Format.psql, "--format",
+                                             help="psql: the chart's <fullname>-postgresql-db-backup (CSM ≤ 1.4); "
+                                                  "logical: the operator's logical-backup-<cluster> (CSM ≥ 1.5)"),
+               no_wait: bool = typer.Option(False, "--no-wait", help="Return once the Job is created."),
+               timeout: float = typer.Option(900.0, "--timeout", min=1,
+                                             help="Seconds to wait for the Job (a failing one retries 6 times).")
+               ) -> None:
+    """Run SERVICE's backup CronJob now (as `kubectl create job --from=cronjob/…`, so also when it is
+    suspended), wait for its Job, and print the S3 keys it wrote and deleted."""
+    from core.errors import SandboxError
+
+    from .drills import backup_job as do_backup_job
+    run = do_backup_job(_state(state_dir), service, format.value, wait=not no_wait, timeout=timeout,
+                        progress=typer.echo)
+    if no_wait:
+        return
+    for key, size in run.written:
+        typer.echo(f"written: s3://postgres-backup/{key}  {size} bytes")
+    for key in run.deleted:
+        typer.echo(f"deleted: s3://postgres-backup/{key}")
+    if run.status == "Complete":
+        typer.echo(f"job {run.job} complete after {run.seconds:.1f}s")
+        return
+    what = "failed (backoffLimit reached)" if run.status == "Failed" else f"still running after {run.seconds:.0f}s"
+    raise SandboxError(f"job {run.namespace}/{run.job} {what}; {len(run.pods)} pod(s) ended: "
+                       f"kubectl -n {run.namespace} logs -l job-name={run.job}")
 
 
 @app.command(name="break")

@@ -12,6 +12,8 @@ pkg/cluster/sync.go Sync). The status is written only by these events, never rec
   one does), otherwise Running only if the status is not Running already.
 Like the real operator, Update logs in with the `postgres` password it adopted at the last
 Create/Sync (or Update that changed users), not with the one in the Secret now.
+With `enableLogicalBackup: true` the events also keep the `logical-backup-<cluster>` CronJob
+(cluster.go Create/Update/Delete, sync.go syncLogicalBackupJob; see cronjobs.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from kubernetes import client
 
 from core.errors import SandboxError
 
-from . import registry, settings, statefulset
+from . import cronjobs, registry, settings, statefulset
 from .bootstrap import bootstrap_volume, create_missing_roles, sync_databases, wipe_volume
 from .coordination import ClusterLocks, VolumeReleases
 from .credentials import read_password, sync_secrets
@@ -92,6 +94,11 @@ class ClusterActions:
             log.warning("updating %s: %s", key, e)
             failed = True
         registry.update_entry(self.state.clusters, key, spec=spec)
+        try:
+            self._update_logical_backup(cr, old)
+        except FAILURES as e:
+            log.warning("updating %s: %s", key, e)
+            failed = True
         if int(spec.get("numberOfInstances", 1)) > 0:
             try:
                 passwords = self._passwords(key, ns, name)
@@ -121,6 +128,10 @@ class ClusterActions:
         """Delete(): StatefulSet (orphaning pods), each pod waited for, volumes, then secrets."""
         log.info("deleting cluster %s and its data", key)
         registry.update_entry(self.state.clusters, key, deleting=True)
+        try:  # before the StatefulSet, with Orphan propagation: its Jobs and pods stay
+            cronjobs.delete(self.api, ns, cronjobs.logical_backup_name(name))
+        except client.ApiException as e:
+            log.warning("could not remove the logical backup k8s cron job; %s", e.reason)
         statefulset.delete_orphaning_pods(self.api, ns, name)
         _wait(lambda: statefulset.read(self.api, ns, name) is None, 30)
         for pod in sorted(self._pods(ns, name), key=lambda p: p.metadata.name):
@@ -156,6 +167,8 @@ class ClusterActions:
             with self._login(server.port, passwords["postgres"], deadline) as conn:
                 create_missing_roles(conn, spec, passwords)
                 sync_databases(conn, spec)
+        if spec.get("enableLogicalBackup"):
+            cronjobs.create_logical_backup(self.api, cr)
 
     def _sync(self, key: str, cr: dict) -> None:
         ns, name, spec = cr["metadata"]["namespace"], cr["metadata"]["name"], cr["spec"]
@@ -168,6 +181,19 @@ class ClusterActions:
             with self._login(entry["port"], passwords["postgres"], time.monotonic() + DB_CONNECT_RETRY_SECONDS) as conn:
                 create_missing_roles(conn, spec, passwords)
                 sync_databases(conn, spec)
+        if spec.get("enableLogicalBackup") and int(spec.get("numberOfInstances", 1)) > 0:
+            cronjobs.sync_logical_backup(self.api, cr)
+
+    def _update_logical_backup(self, cr: dict, old: dict) -> None:
+        """Update: turned on → create the CronJob; turned off → delete it; schedule changed → sync it."""
+        ns, name, spec = cr["metadata"]["namespace"], cr["metadata"]["name"], cr["spec"]
+        was, now = bool(old.get("enableLogicalBackup")), bool(spec.get("enableLogicalBackup"))
+        if now and not was:
+            cronjobs.create_logical_backup(self.api, cr)
+        elif was and not now:
+            cronjobs.delete(self.api, ns, cronjobs.logical_backup_name(name))
+        elif now and old.get("logicalBackupSchedule") != spec.get("logicalBackupSchedule"):
+            cronjobs.sync_logical_backup(self.api, cr)
 
     def _sync_statefulset(self, cr: dict, deadline: float) -> None:
         """syncStatefulSet: re-create a missing one (and wait for its pods), or set its replicas."""

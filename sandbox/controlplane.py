@@ -84,11 +84,13 @@ def start_controller_manager(state: StateDir, port: int) -> None:
         "--use-service-account-credentials=false",
         "--leader-elect=false", "--bind-address=127.0.0.1",
         f"--secure-port={port}", "--port=0",
+        # `*` keeps the default-on controllers, among them `cronjob` (Kubernetes 1.20: the v1
+        # controller, every 10s) that fires CSM's backup CronJobs on schedule, and `job`.
         "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service",
         # Give the sandbox's short-lived pods a fast terminated-pod cleanup.
         "--terminated-pod-gc-threshold=200",
         "--v=1",
-    ])
+    ], env={"TZ": "UTC"})  # CronJob schedules are in the controller-manager's local time: UTC on CSM's NCNs
     procs.wait_for(
         "kube-controller-manager", lambda: _http_ok(f"https://127.0.0.1:{port}/healthz", insecure=True),
         60, state.logs / "kube-controller-manager.log", proc,

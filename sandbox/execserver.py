@@ -77,6 +77,9 @@ class ExecServer:
 
     async def handle_logs(self, request: web.Request) -> web.Response:
         m = request.match_info
+        kept = self.state.pod_log(m["ns"], m["pod"], m["container"])
+        if kept.exists():  # a backup job's pod: what its program wrote
+            return web.Response(text=kept.read_text())
         return web.Response(text=f"pgrestore sandbox: container {m['container']} of {m['ns']}/{m['pod']}\n")
 
     async def handle_exec(self, request: web.Request) -> web.StreamResponse:

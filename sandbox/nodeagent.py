@@ -1,9 +1,10 @@
 """The kubelet stand-in: registers the CSM worker nodes and runs their pods' lifecycle.
 
 It binds pending pods, reports them Running with honest readiness, completes Job pods,
-stops deleted pods (after the timing profile's shutdown time), and tells the Patroni
-stand-in when a leader's pod stops. Readiness is the point: a client pod is Ready only
-while the credentials its template takes from a Secret open its database, as a real
+runs the backup CronJobs' pods (backupjob.py: they succeed or fail as the real programs
+would), stops deleted pods (after the timing profile's shutdown time), and tells the
+Patroni stand-in when a leader's pod stops. Readiness is the point: a client pod is Ready
+only while the credentials its template takes from a Secret open its database, as a real
 client's probes would show; a Spilo replica only once its clone is done and `standby`
 can log in.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from . import podstatus, registry, settings
+from . import backupjob, podstatus, registry, settings
 from .coordination import ClusterLocks, VolumeReleases
 from .kube import Api, is_not_found
 from .login import can_login
@@ -56,6 +57,7 @@ class NodeAgent:
         self._leaders: dict[str, tuple[str, str]] = {}  # uid of each leading pod -> (cluster key, pod name)
         self._stop_at: dict[str, float] = {}  # uid of each terminating pod -> when it is gone
         self._cloned_at: dict[str, float] = {}  # uid of each replica pod -> when its clone is done
+        self.backups = backupjob.BackupRunner(state)
 
     def register_nodes(self) -> None:
         """Before the kubelet port opens, so `up` sees nodes that point at it."""
@@ -115,6 +117,7 @@ class NodeAgent:
         view = PassView(timing=profile(settings.load(self.state).timing), secrets=SecretCache(self.api.core),
                         entries=registry.load(self.state.clusters), members=members)
         self._leaders_force_deleted({p.metadata.uid for p in listed}, view)
+        self.backups.forget_except({p.metadata.uid for p in listed})
         for pod in listed:
             try:
                 self.sync_pod(pod, view)
@@ -179,6 +182,9 @@ class NodeAgent:
 
     def _report(self, pod: client.V1Pod, view: PassView) -> None:
         uid = pod.metadata.uid
+        if container := backupjob.container_of(pod):
+            self._run_backup(pod, container, view)
+            return
         try:
             ready = self._ready(pod, view)
         except MissingSecret as e:
@@ -205,6 +211,22 @@ class NodeAgent:
                     set_role_label(self.api, pod, "replica")
         if podstatus.phase_and_ready(pod) != ("Running", ready):
             self._patch_status(pod, podstatus.running(pod, ready))
+
+    def _run_backup(self, pod: client.V1Pod, container: client.V1Container, view: PassView) -> None:
+        """A backup Job's pod: its env resolved at start, then its program in a thread that
+        writes Succeeded or Failed when it ends."""
+        if self.backups.handles(pod.metadata.uid):
+            return
+        try:
+            env = container_env(pod, container, view.secrets)
+        except MissingSecret as e:
+            waiting = [s.state.waiting.message for s in pod.status.container_statuses or []
+                       if s.state and s.state.waiting]
+            if waiting != [str(e)] * len(pod.spec.containers):
+                self._patch_status(pod, podstatus.waiting(pod, str(e)))
+            return
+        self._patch_status(pod, podstatus.running(pod, True))
+        self.backups.start(pod, container, env)
 
     def _ready(self, pod: client.V1Pod, view: PassView) -> bool:
         envs = {}

@@ -72,8 +72,17 @@ class StateDir:
         """Requests from the CLI to the running daemon (e.g. a failover)."""
         return self.root / "commands"
 
+    @property
+    def pod_logs(self) -> Path:
+        """Container logs of the pods the node agent runs (backup jobs), for `kubectl logs`."""
+        return self.root / "podlogs"
+
+    def pod_log(self, namespace: str, pod: str, container: str) -> Path:
+        self.pod_logs.mkdir(exist_ok=True)
+        return self.pod_logs / f"{namespace}_{pod}_{container}.log"
+
     def ensure(self) -> None:
-        for d in (self.root, self.logs, self.pids, self.pki, self.pg, self.commands):
+        for d in (self.root, self.logs, self.pids, self.pki, self.pg, self.commands, self.pod_logs):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)
         os.chmod(self.pg, 0o755)

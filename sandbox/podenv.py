@@ -1,4 +1,4 @@
-"""Resolve a container's env the way a kubelet does, including secretKeyRef."""
+"""Resolve a container's env the way a kubelet does, including secretKeyRef and fieldRef."""
 
 from __future__ import annotations
 
@@ -37,6 +37,11 @@ def container_env(pod: client.V1Pod, container: client.V1Container, secrets: Sec
         if var.value is not None:
             env[var.name] = var.value
             continue
+        field = var.value_from.field_ref if var.value_from else None
+        if field is not None:
+            if (value := _field(pod, field.field_path)) is not None:
+                env[var.name] = value
+            continue
         ref = var.value_from.secret_key_ref if var.value_from else None
         if ref is None:
             continue
@@ -47,3 +52,11 @@ def container_env(pod: client.V1Pod, container: client.V1Container, secrets: Sec
             raise MissingSecret(f'secret "{ref.name}" or its key "{ref.key}" not found')
         env[var.name] = value
     return env
+
+
+def _field(pod: client.V1Pod, path: str) -> str | None:
+    """The downward API's fieldRef paths a kubelet resolves (the ones the sandbox's pods use)."""
+    return {"metadata.namespace": pod.metadata.namespace, "metadata.name": pod.metadata.name,
+            "metadata.uid": pod.metadata.uid, "spec.nodeName": pod.spec.node_name,
+            "spec.serviceAccountName": pod.spec.service_account_name,
+            "status.podIP": pod.status.pod_ip, "status.hostIP": pod.status.host_ip}.get(path)

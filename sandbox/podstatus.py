@@ -60,6 +60,14 @@ def finished(pod: client.V1Pod) -> dict:
             "containerStatuses": [_container(c, False, state) for c in pod.spec.containers]}
 
 
+def failed(pod: client.V1Pod, exit_code: int, message: str = "") -> dict:
+    """A container that exited non-zero under restartPolicy Never: the pod is Failed."""
+    state = {"terminated": {"exitCode": exit_code, "reason": "Error", "message": message,
+                            "startedAt": _base(pod)["startTime"], "finishedAt": now()}}
+    return {**_base(pod), "phase": "Failed", "conditions": _conditions(False),
+            "containerStatuses": [_container(c, False, state) for c in pod.spec.containers]}
+
+
 def unschedulable(message: str) -> dict:
     """What the scheduler writes on a pod it cannot place yet; the pod stays Pending, unbound."""
     return {"phase": "Pending", "conditions": [{

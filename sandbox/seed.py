@@ -1,4 +1,4 @@
-"""Seed the CSM services: namespaces, postgresql resources, rows, workloads and jobs."""
+"""Seed the CSM services: namespaces, postgresql resources, rows, workloads, jobs and backup CronJobs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from kubernetes import client
 
 from core.errors import SandboxError
 
-from . import registry
+from . import cronjobs, registry
 from .credentials import secret_name
 from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, is_conflict, is_not_found
 from .nodeagent import DB_ANNOTATION
@@ -68,6 +68,8 @@ def seed_all(api: Api, state: StateDir, s3_endpoint: str) -> list[str]:
     for svc in services.values():
         for w in svc.workloads:
             _ensure_workload(api, svc, w)
+        if svc.backup:
+            cronjobs.ensure_chart_objects(api, svc)
     return [s.name for s in created]
 
 

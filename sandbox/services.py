@@ -21,6 +21,15 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class BackupCronJob:
+    """The CSM <= 1.4 backup CronJob of a service's chart (see csm_services.yaml)."""
+    name: str
+    schedule: str
+    release: str
+    chart: str
+
+
+@dataclass(frozen=True)
 class SandboxService:
     name: str
     namespace: str
@@ -32,6 +41,7 @@ class SandboxService:
     data: str
     main: dict[str, str]
     workloads: tuple[Workload, ...] = field(default_factory=tuple)
+    backup: BackupCronJob | None = None
 
     def postgresql_resource(self) -> dict:
         return {
@@ -64,8 +74,15 @@ def load_services() -> dict[str, SandboxService]:
             name=name, namespace=raw["namespace"], cluster=raw["cluster"], team=raw["team"],
             instances=raw["instances"], users=tuple(raw["users"]), databases=raw["databases"],
             data=raw["data"], main=raw["main"], workloads=workloads,
+            backup=_backup(raw.get("backup")),
         )
     return out
+
+
+def _backup(raw: dict | None) -> BackupCronJob | None:
+    if not raw:
+        return None
+    return BackupCronJob(name=raw["cronjob"], schedule=raw["schedule"], release=raw["release"], chart=raw["chart"])
 
 
 def get_service(name: str) -> SandboxService:

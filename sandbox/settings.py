@@ -32,6 +32,11 @@ class Settings:
     # A drill: every exec into a Spilo pod waits this long before its command starts and reads
     # nothing meanwhile, as an exec stream does when the API VIP or a kubelet stops answering.
     exec_stall_seconds: float = 0.0
+    # The backup CronJobs fire on their CSM schedules (kube-controller-manager's cronjob
+    # controller, in its local time). Off: a Job the controller made on schedule runs and
+    # succeeds without doing anything, so a session that crosses e.g. 02:10 is not disturbed;
+    # manual runs (`sandbox backup-job`, `kubectl create job --from=cronjob/…`) always back up.
+    scheduled_backups: bool = True
 
 
 def load(state: StateDir) -> Settings:

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import pytest
 
-from sandbox import settings
+from sandbox import cronjobs, settings
 
 
 @pytest.fixture
@@ -19,3 +19,24 @@ def sandbox_settings(sandbox):
 
     yield change
     settings.update(sandbox.state, **asdict(before))
+
+
+PROBE_NS = "default"
+PROBES = ("sandbox-cron-probe", "sandbox-cron-probe-suspended")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cron_probes(sandbox):
+    """Two every-minute CronJobs made as the session starts, the second suspended: by the time
+    test_workloads' schedule test runs, kube-controller-manager's cronjob controller has had
+    its minute. Their Jobs' pods run nothing (the node agent completes them)."""
+    for name in PROBES:
+        cronjobs.create(sandbox.api, PROBE_NS, {
+            "apiVersion": cronjobs.API_VERSION, "kind": "CronJob", "metadata": {"name": name},
+            "spec": {"schedule": "* * * * *", "suspend": name.endswith("suspended"), "jobTemplate": {"spec": {
+                "template": {"spec": {"restartPolicy": "Never", "containers": [
+                    {"name": "probe", "image": "artifactory.algol60.net/csm-docker/stable/busybox:sandbox"}]}}}}},
+        })
+    yield PROBES
+    for name in PROBES:
+        cronjobs.delete(sandbox.api, PROBE_NS, name, propagation="Background")

@@ -6,7 +6,7 @@ import copy
 
 from kubernetes import client
 
-from sandbox import registry, seed
+from sandbox import cronjobs, registry, seed
 from sandbox.services import get_service
 from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
 from tests.helpers import pod_ready, pods, secret_password, wait_until
@@ -98,3 +98,18 @@ def test_keycloak_jobs_carry_helm_revision_suffixes_and_are_found_by_label(sandb
         return {j.metadata.name for j in batch.list_namespaced_job(NS, label_selector=selector).items}
     assert names("app.kubernetes.io/instance=cray-keycloak") == {"keycloak-setup-2"}
     assert names("app.kubernetes.io/instance=cray-keycloak-users-localize") == {"keycloak-users-localize-1"}
+
+
+def test_the_cronjob_controller_fires_on_schedule_but_not_when_suspended(sandbox, cron_probes):
+    active, suspended = cron_probes
+
+    def jobs_of(cronjob: str) -> list[client.V1Job]:
+        return [j for j in sandbox.api.batch.list_namespaced_job("default").items
+                if any(o.kind == "CronJob" and o.name == cronjob for o in j.metadata.owner_references or [])]
+    job = wait_until("a scheduled Job", lambda: jobs_of(active), timeout=90)[0]
+    assert "cronjob.kubernetes.io/instantiate" not in (job.metadata.annotations or {})
+    wait_until("it completes", lambda: sandbox.api.batch.read_namespaced_job(
+        job.metadata.name, "default").status.succeeded, timeout=30)
+    assert cronjobs.get(sandbox.api, "default", active)["status"].get("lastScheduleTime")
+    assert not jobs_of(suspended)
+    assert not cronjobs.get(sandbox.api, "default", suspended).get("status", {}).get("lastScheduleTime")
