@@ -64,6 +64,9 @@ def choose(backups: list[Backup], wanted: str, cluster: str) -> list[Backup]:
         return complete
     for b in backups:
         if b.key == wanted or (b.manifest and b.manifest.key == wanted):
+            if b.dump is None:
+                raise BackupError(f"backup {b.key}: .psql missing, only its .manifest is there (an interrupted "
+                                  f"backup job); choose another or pass --dump FILE")
             if not b.complete:
                 raise BackupError(f"backup {b.key} has no .manifest beside it (an interrupted backup job); "
                                   f"choose another or pass --dump FILE")

@@ -35,6 +35,7 @@ class Options:
     resume: bool = False
     kubeconfig: str | None = None
     s3: dict = field(default_factory=dict)
+    context: str | None = None
 
 
 def check_cluster(plan: Plan, kube: Kube) -> None:
@@ -91,10 +92,16 @@ def _journal(plan_path: Path, plan: Plan, kube: Kube, resume: bool) -> Journal:
     return Journal.fresh(path_for(plan_path), kube, plan)
 
 
+def needs_s3(plan: Plan) -> bool:
+    """The backup, a pinned copy or the safety dump is in S3."""
+    locations = [s.params.get(k) for s in plan.steps + plan.rollback for k in ("dump", "pinned", "manifest")]
+    return plan.backup.source == "s3" or any(isinstance(v, dict) and v.get("source") == "s3" for v in locations)
+
+
 def connect(plan: Plan, opts: Options) -> tuple[Kube, S3 | None]:
-    kube = Kube(opts.kubeconfig)
+    kube = Kube(opts.kubeconfig, opts.context)
     check_cluster(plan, kube)
-    s3 = s3_from_options(kube, opts.s3) if plan.backup.source == "s3" else None
+    s3 = s3_from_options(kube, opts.s3) if needs_s3(plan) else None
     return kube, s3
 
 
@@ -244,7 +251,7 @@ def _roll_back(ctx: Context, why: str) -> None:
 
 def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], None]) -> str:
     plan = load(plan_path)
-    kube, _ = connect(plan, Options(kubeconfig=opts.kubeconfig))
+    kube, s3 = connect(plan, opts)
     journal = Journal.existing(path_for(plan_path), kube, plan)
     if journal is None or not changed(plan, journal):
         raise UsageError(f"plan {plan_path} was never applied (no journal with a change, beside it or in the "
@@ -252,7 +259,7 @@ def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], No
     lock = Lock(kube, plan.namespace, plan.service, plan.checksum)
     lock.acquire(resume=True)
     try:
-        ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=None, journal=journal, emit=emit)
+        ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit)
         _roll_back(ctx, "rollback on demand")
     except ApplyFailedRolledBack:
         return "the cluster's settings were put back as planned"

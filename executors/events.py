@@ -38,7 +38,7 @@ class Events:
         elif kind == "step_finished":
             self._stop_status()
             if e["status"] == "skipped":
-                self.console.print(f"[dim]- {e['step']:<26} done before[/]")
+                self.console.print(f"[dim]- {e['step']:<26} {e.get('reason') or 'skipped'}[/]")
                 return
             mark = {"done": "[green]✓[/]", "failed": "[red]✗[/]"}[e["status"]]
             extra = f"  [red]{e['error']}[/]" if e.get("error") else ""

@@ -40,7 +40,8 @@ def test_stale_plan_is_refused_after_the_client_was_rescaled(sandbox, cli, tmp_p
 def test_edited_plan_is_refused(sandbox, cli, tmp_path):
     plan = _plan(cli, tmp_path, make_backup(sandbox, "psql"))
     doc = json.loads(plan.read_text())
-    doc["steps"][1]["params"]["replicas"] = 1
+    scale = next(s for s in doc["steps"] if s["kind"] == "scale-workload")
+    scale["params"]["replicas"] = 1
     plan.write_text(json.dumps(doc))
     uid, before = cluster_uid(sandbox), settings(sandbox)
     res = cli("apply", str(plan), "--auto-approve")
