@@ -11,6 +11,7 @@ import pytest
 from core import services
 from executors.registry import STEP_KINDS
 from planner import build_plan
+from planner.options import PlanOptions
 from planner.read import Snapshot, read_backup_s3, read_cluster
 from planner.strategies import STRATEGIES
 from tests.fakes.fake_kube import FakeKube
@@ -58,12 +59,13 @@ def test_every_shipped_service_uses_a_registered_strategy():
         assert service.strategy in STRATEGIES, service.name
 
 
-@pytest.mark.parametrize("layout,secrets_mode", [("psql", None), ("psql", "alter-users"), ("logical", None)])
-def test_every_step_kind_the_planner_emits_has_an_executor(layout, secrets_mode):
+@pytest.mark.parametrize("layout,options", [("psql", PlanOptions()), ("psql", PlanOptions(secrets_mode="alter-users")),
+                                            ("logical", PlanOptions()), ("psql", PlanOptions(safety_dump=False))])
+def test_every_step_kind_the_planner_emits_has_an_executor(layout, options):
     kube = FakeKube.from_world(WORLDS / "keycloak.json")
     service = services.load("keycloak")
     snapshot = Snapshot(read_cluster(kube, service), read_backup_s3(keycloak_s3(kube.stage, layout),
                                                                     service.cluster, "latest"))
-    plan = build_plan(snapshot, service, NOW, SALT, secrets_mode)
+    plan = build_plan(snapshot, service, NOW, SALT, options)
     emitted = {s.kind for s in plan.steps + plan.rollback}
     assert emitted <= set(STEP_KINDS), f"no executor for {emitted - set(STEP_KINDS)}"

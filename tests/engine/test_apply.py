@@ -7,8 +7,10 @@ import json
 import pytest
 
 from core import pods
+from core.backups import BUCKET
 from tests.fakes.fake_kube import is_ready, secret_name
-from tests.fakes.rehearsal import CLIENT, CLIENT_SELECTOR, CLUSTER, GOOD_PSQL, LOGICAL, NS, SPILO_SELECTOR
+from tests.fakes.rehearsal import (BACKUP_CRONJOB, CLIENT, CLIENT_SELECTOR, CLUSTER, GOOD_DUMP, GOOD_PSQL, LOGICAL,
+                                   NS, SPILO_SELECTOR)
 
 from .conftest import CREDENTIAL_SECRETS, DUMP_ROWS, backup_passwords, every_secret_value, journal_texts
 
@@ -29,8 +31,9 @@ def test_apply_restores_the_data_and_puts_every_setting_back(make, layout, secre
     assert r.apply(path) == f"restored {NS}/{CLUSTER} from {key}"
     kube = r.kube
 
-    # The data is the dump's: the dropped table and the lost events are back.
-    assert kube.database(NS, CLUSTER).databases["service_db"] == DUMP_ROWS
+    # The data is the dump's: the dropped table and the lost events are back, each row once.
+    assert kube.database(NS, CLUSTER).counts("service_db") == DUMP_ROWS
+    assert kube.doubled_rows() == []
     pg = kube.get_postgresql(NS, CLUSTER)
     assert pg["metadata"]["uid"] != before_uid
     # Settings as recorded: 3 members with one Ready leader, the client's 3 replicas Ready.
@@ -44,6 +47,8 @@ def test_apply_restores_the_data_and_puts_every_setting_back(make, layout, secre
     for name in CREDENTIAL_SECRETS:
         user, password = kube.credentials(NS, name)
         assert db.login(user, password, "postgres") is None, f"{name} does not open the database"
+    # The backup CronJob runs again, as before.
+    assert kube.get_cronjob(NS, BACKUP_CRONJOB)["spec"]["suspend"] is False
     # Nothing of ours is left behind: no lease; the journal says done, here and in the cluster.
     assert kube.get_lease(NS, "pgrestore-keycloak") is None
     assert [json.loads(t)["status"] for t in journal_texts(r, path)[:1]] == ["done"]
@@ -63,7 +68,8 @@ def test_alter_users_keeps_the_new_secrets_and_sets_the_roles_to_them(rehearsal)
     rehearsal.apply(rehearsal.plan("alter-users"))
     current = {n: rehearsal.kube.credentials(NS, n)[1] for n in CREDENTIAL_SECRETS}
     assert not set(current.values()) & set(backup_passwords().values())
-    alters = [e for e in rehearsal.kube.execs if e.step == "06-alter-users"]
+    alters = [e for e in rehearsal.kube.execs if e.step == rehearsal.step(rehearsal.workdir / "plan.json",
+                                                                          "alter-users")]
     assert len(alters) == 1 and alters[0].kind == "sql"
     assert all(f"'{pw}'" in alters[0].sql for pw in current.values())  # on stdin, never in argv
     assert not any(pw in " ".join(e.argv) for e in rehearsal.kube.execs for pw in current.values())
@@ -93,7 +99,8 @@ def test_the_newest_job_revision_is_rerun_from_its_own_spec_and_older_ones_are_l
     assert kube.get_job(NS, "keycloak-setup-1")["metadata"]["uid"] == WORLD_JOBS["keycloak-setup-1"]
     # A re-run job runs after the client is back (it logs in to the restored database).
     order = [e["step"] for e in rehearsal.stage.events if e["event"] == "step_finished"]
-    assert order.index("09-scale-workload") < order.index("10-rerun-job")
+    path = rehearsal.workdir / "plan.json"
+    assert order.index(rehearsal.step(path, "scale-workload", 1)) < order.index(rehearsal.step(path, "rerun-job"))
 
 
 def test_rollout_restart_replaces_the_pods_of_the_matched_workload(rehearsal):
@@ -129,8 +136,49 @@ def test_no_secret_value_reaches_the_journal_or_the_events(rehearsal):
 
 def test_row_counts_are_checked_right_after_the_restore_against_the_dump(rehearsal):
     rehearsal.apply(rehearsal.plan())
+    path = rehearsal.workdir / "plan.json"
+    restore = rehearsal.step(path, "restore-dump")
     counts = [e for e in rehearsal.kube.execs if e.kind == "sql" and "count(*)" in e.sql]
-    assert [e.step for e in counts] == ["05-restore-dump"]
+    assert [e.step for e in counts] == [restore]
     assert counts[0].result.stdout.splitlines() == sorted(f"{t}|{n}" for t, n in DUMP_ROWS.items())
-    observed = rehearsal.journal(rehearsal.workdir / "plan.json")["steps"]["05-restore-dump"]["observed"]
+    observed = rehearsal.journal(path)["steps"][restore]["observed"]
     assert observed["tables_checked"] == 5 and observed["unexpected_errors"] == []
+    assert observed["benign_errors"] == 8  # the operator's roles and databases, the exporter's sessions
+
+
+def test_the_restore_reads_the_pinned_copy_and_a_safety_dump_of_the_live_cluster_is_kept(rehearsal):
+    kube, s3 = rehearsal.kube, rehearsal.s3
+    before = kube.database(NS, CLUSTER).summary()
+    path = rehearsal.plan()
+    rehearsal.apply(path)
+    plan = rehearsal.loaded(path)
+    pinned = next(s for s in plan.steps if s.kind == "pin-backup").params["pinned"]["key"]
+    safety = next(s for s in plan.steps if s.kind == "safety-dump").params
+    assert s3.body(BUCKET, pinned) == GOOD_DUMP.read_bytes()
+    read = {c.args["key"] for c in rehearsal.stage.calls_in(rehearsal.step(path, "restore-dump"))
+            if c.method == "stream"}
+    assert read == {pinned}, "the restore must read the pinned copy, not the backup a backup job may delete"
+    dump = [e for e in kube.execs if e.kind == "dump"]
+    assert [(e.step, e.pod, e.argv) for e in dump] == [
+        (rehearsal.step(path, "safety-dump"), f"{CLUSTER}-0", ["pg_dumpall", "-c", "-U", "postgres"])]
+    # The safety dump is the live cluster as it was: replayed into a fresh cluster it gives the same data back.
+    from tests.fakes.fake_db import FakeDatabase
+    fresh = FakeDatabase.bootstrap("x", {"postgres": "p", "standby": "s", "service_account": "a"},
+                                   {"service_db": "service_account"})
+    fresh.replay(s3.body(BUCKET, safety["dump"]["key"]).decode())
+    assert fresh.summary() == before
+    manifest = s3.body(BUCKET, safety["manifest"]["key"]).decode()
+    assert sorted(n for n in CREDENTIAL_SECRETS if n in manifest) == sorted(CREDENTIAL_SECRETS)
+
+
+def test_the_backup_cronjob_is_suspended_from_before_the_pin_until_after_the_client_is_back(rehearsal):
+    path = rehearsal.plan()
+    seen: dict[str, bool] = {}
+    for step in rehearsal.loaded(path).steps:
+        rehearsal.stage.at_step(step.id, lambda s=step.id: seen.__setitem__(
+            s, rehearsal.kube.obj("CronJob", NS, BACKUP_CRONJOB)["spec"]["suspend"]))
+    rehearsal.apply(path)
+    kinds = [s.kind for s in rehearsal.loaded(path).steps]
+    suspended = [kinds[i] for i, s in enumerate(seen) if seen[s]]
+    assert suspended == kinds[kinds.index("pin-backup"):kinds.index("resume-backup-jobs") + 1]
+    assert rehearsal.kube.get_cronjob(NS, BACKUP_CRONJOB)["spec"]["suspend"] is False

@@ -17,10 +17,12 @@ def three_members(plan: Plan) -> None:
 
 
 def _targets(rehearsal) -> dict[str, set[str]]:
-    """Which pods got the restore, the ALTER USER and the row counts."""
-    out: dict[str, set[str]] = {"restore": set(), "alter": set(), "counts": set()}
+    """Which pods got the restore, the ALTER USER and the row counts, and which one was dumped."""
+    out: dict[str, set[str]] = {"restore": set(), "alter": set(), "counts": set(), "dump": set()}
     for e in rehearsal.kube.execs:
-        if e.kind == "restore":
+        if e.kind == "dump":
+            out["dump"].add(e.pod)
+        elif e.kind == "restore":
             out["restore"].add(e.pod)
         elif e.kind == "sql":
             out["counts" if "count(*)" in e.sql else "alter"].add(e.pod)
@@ -36,16 +38,26 @@ def test_restore_alter_users_and_row_counts_go_to_the_leader_on_pod_1(rehearsal,
     assert got["restore"] == {f"{CLUSTER}-1"} and got["counts"] == {f"{CLUSTER}-1"}
     assert got["alter"] == ({f"{CLUSTER}-1"} if secrets_mode else set())
     observed = rehearsal.journal(path)["steps"]
-    assert observed["05-restore-dump"]["observed"]["leader"] == f"{CLUSTER}-1"
-    assert observed["07-restart-leader"]["observed"]["old_leader"] == f"{CLUSTER}-1"
+    assert observed[rehearsal.step(path, "restore-dump")]["observed"]["leader"] == f"{CLUSTER}-1"
+    assert observed[rehearsal.step(path, "restart-leader")]["observed"]["old_leader"] == f"{CLUSTER}-1"
 
 
 def test_a_switchover_during_apply_is_followed(rehearsal):
     path = rehearsal.plan("alter-users", edit=three_members)
-    rehearsal.stage.at_step("05-restore-dump", lambda: rehearsal.kube.set_leader(NS, CLUSTER, f"{CLUSTER}-2"))
+    rehearsal.stage.at_step(rehearsal.step(path, "restore-dump"),
+                            lambda: rehearsal.kube.set_leader(NS, CLUSTER, f"{CLUSTER}-2"))
     rehearsal.apply(path)
     assert _targets(rehearsal)["restore"] == {f"{CLUSTER}-2"}
     assert _targets(rehearsal)["alter"] == {f"{CLUSTER}-2"}
+
+
+def test_the_safety_dump_is_taken_from_the_leader_wherever_it_is(rehearsal):
+    rehearsal.kube.set_leader(NS, CLUSTER, f"{CLUSTER}-2")
+    path = rehearsal.plan()
+    assert rehearsal.apply(path).startswith("restored")
+    assert _targets(rehearsal)["dump"] == {f"{CLUSTER}-2"}
+    safety = rehearsal.journal(path)["steps"][rehearsal.step(path, "safety-dump")]["observed"]
+    assert safety["leader"] == f"{CLUSTER}-2"
 
 
 def test_without_role_labels_the_leader_is_asked_of_patronictl(rehearsal):

@@ -17,9 +17,18 @@ Behind it, just enough of a CSM cluster, run by simulated controllers in `settle
   standby password it started with opened the database when it cloned; deleting the resource
   removes its pods, secrets and data;
 - Jobs that run once (a pod, then Complete) and are deleted in the foreground;
+- CSM's backup CronJobs (`<cluster>-postgresql-db-backup` of the cray-service chart, and the
+  operator's `logical-backup-<cluster>` when the spec has enableLogicalBackup: deleted with the
+  cluster and created again, not suspended, with a new one), served as batch/v1beta1 on Kubernetes
+  1.20 (CSM 1.2) and batch/v1 from 1.21; `spec.suspend` as patched; their Jobs (fired by
+  `cronjob_tick`, or by hand with `run_cronjob`) run as other Jobs do, and `job_effects` says what a
+  finished one did (a backup written to S3, older ones deleted: tests/fakes/rehearsal.py);
 - Leases, ConfigMaps, and the cluster's identity;
 - `exec`: psql restores and scripts (effects on the fake database, tests/fakes/fake_db.py),
-  `patronictl list -f json`, and the login check pgrestore runs in the leader.
+  `pg_dumpall [-c]` streaming the database out through `on_stdout`, `patronictl list -f json`, and
+  the login check pgrestore runs in the leader. A stdin stream that breaks (a crash, a deadline, a
+  failed read) ends psql's input there: it has run every line it received, as `psql -f -` does when
+  its exec's websocket closes.
 
 Waits run the controllers to a fixed point, then check their predicate once: a wait that
 cannot be satisfied raises StepTimeout at once instead of sleeping out its timeout.
@@ -47,7 +56,7 @@ from core.adapters.kube import ExecResult
 from core.errors import Conflict, KubernetesError, NotFound, StepTimeout
 from core.model import Target
 
-from .fake_db import READ_ONLY, FakeDatabase, database_of
+from .fake_db import READ_ONLY, WRITES, FakeDatabase, database_of
 from .stage import Fault, Stage, adapter_call
 
 NODES = ("ncn-w001", "ncn-w002", "ncn-w003")
@@ -58,7 +67,8 @@ WORKLOAD_KINDS = ("StatefulSet", "Deployment", "DaemonSet")
 API_VERSIONS = {"StatefulSet": "apps/v1", "Deployment": "apps/v1", "DaemonSet": "apps/v1", "Pod": "v1",
                 "Secret": "v1", "ConfigMap": "v1", "Job": "batch/v1", "Lease": "coordination.k8s.io/v1",
                 "postgresql": "acid.zalan.do/v1"}
-READABLE = ("postgresql", "Secret", "Job", "Pod", *WORKLOAD_KINDS)
+READABLE = ("postgresql", "Secret", "Job", "Pod", "CronJob", *WORKLOAD_KINDS)
+DUMP_CHUNK = 1024  # pg_dumpall's stdout arrives in pieces this big
 GENERATED_JOB_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid", "job-name",
                         "batch.kubernetes.io/job-name")
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -118,6 +128,21 @@ def job_complete(job: dict) -> bool:
                for c in (job.get("status") or {}).get("conditions") or [])
 
 
+def _finished(job: dict) -> bool:
+    return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+               for c in (job.get("status") or {}).get("conditions") or [])
+
+
+def owner_cronjob(job: dict) -> str | None:
+    return next((o.get("name") for o in job["metadata"].get("ownerReferences") or [] if o.get("kind") == "CronJob"),
+                None)
+
+
+def logical_backup_cronjob(cluster: str) -> str:
+    """The operator's CronJob for a cluster with enableLogicalBackup (v1.8.2 getLogicalBackupJobName)."""
+    return f"logical-backup-{cluster}"
+
+
 @dataclass(frozen=True)
 class Login:
     """Pods matching `selector` are Ready (and Jobs complete) only while secret `secret`
@@ -139,13 +164,14 @@ class ExecRecord:
     argv: list[str]
     stdin: bytes
     result: ExecResult | None = None
+    streamed: int = 0  # bytes streamed out through on_stdout (pg_dumpall)
 
     @property
     def kind(self) -> str:
-        """restore, sql (psql -v ON_ERROR_STOP=1: ALTER USER, row counts), patronictl or login."""
+        """restore, sql (psql -v ON_ERROR_STOP=1: ALTER USER, row counts), dump, patronictl or login."""
         if self.argv[0] == "psql":
             return "restore" if is_restore(self.argv) else "sql"
-        return "patronictl" if self.argv[0] == "patronictl" else "login"
+        return {"patronictl": "patronictl", "pg_dumpall": "dump"}.get(self.argv[0], "login")
 
     @property
     def sql(self) -> str:
@@ -160,6 +186,7 @@ class FakeKube:
     seed: int = 0
     server: str = "https://api.fake-csm.example:6443"
     kube_system_uid: str = "5f1c2a9e-0000-4000-8000-00000000c5a1"
+    kubernetes_version: str = "1.20.2"  # CSM 1.2's: CronJobs only as batch/v1beta1
     adapter = "kube"
 
     def __post_init__(self) -> None:
@@ -174,6 +201,8 @@ class FakeKube:
         self.pod_cluster: dict[str, str] = {}                # Spilo pod uid -> uid of its postgresql
         self.cloned: dict[str, bool] = {}                    # Spilo replica uid -> did its clone log in
         self.role_labels = True  # False: Spilo's callback has not labelled the pods (patronictl still knows)
+        self.retired: list[FakeDatabase] = []  # the databases of deleted clusters
+        self.job_effects: dict[str, Callable[[dict], None]] = {}  # CronJob name -> what its finished Job did
         self._cleanup: list[tuple[str, str, str, dict]] = []  # deleted postgresqls, for the operator
         self._rng = random.Random(self.seed)
         self._uid = self._rv = self._tick = 0
@@ -187,7 +216,8 @@ class FakeKube:
             world = json.loads(Path(world).read_text())
         ident = world.get("cluster") or {}
         kube = cls(stage=stage or Stage(), seed=seed, server=ident.get("server", cls.server),
-                   kube_system_uid=ident.get("kube_system_uid", cls.kube_system_uid))
+                   kube_system_uid=ident.get("kube_system_uid", cls.kube_system_uid),
+                   kubernetes_version=ident.get("kubernetes_version", cls.kubernetes_version))
         for key, db in (world.get("databases") or {}).items():
             ns, name = key.split("/", 1)
             kube.seed_tables[(ns, name)] = db.get("tables") or {}
@@ -206,9 +236,10 @@ class FakeKube:
         meta.setdefault("uid", self._new_uid())
         meta.setdefault("creationTimestamp", self._stamp())
         meta.setdefault("labels", {})
-        if obj["kind"] in (*WORKLOAD_KINDS, "postgresql", "Job"):
+        if obj["kind"] in (*WORKLOAD_KINDS, "postgresql", "Job", "CronJob"):
             meta.setdefault("generation", 1)
-        obj.setdefault("apiVersion", API_VERSIONS.get(obj["kind"], "v1"))
+        default = f"batch/{self._cronjob_version()}" if obj["kind"] == "CronJob" else "v1"
+        obj.setdefault("apiVersion", API_VERSIONS.get(obj["kind"], default))
         if "resourceVersion" not in meta:
             self._bump(obj)
         self.objects[self._key(obj)] = obj
@@ -290,6 +321,33 @@ class FakeKube:
             pg.setdefault("status", {})["PostgresClusterStatus"] = "Updating"
         self._bump(pg)
 
+    # == cronjobs ==============================================================================
+    @adapter_call
+    def cronjob_version(self) -> str:
+        return self._cronjob_version()
+
+    def _cronjob_version(self) -> str:
+        major, minor = (int(x) for x in self.kubernetes_version.split(".")[:2])
+        return "v1" if (major, minor) >= (1, 21) else "v1beta1"
+
+    @adapter_call
+    def get_cronjob(self, ns: str, name: str) -> dict | None:
+        return self._copy(self._get("CronJob", ns, name))
+
+    @adapter_call
+    def suspend_cronjob(self, ns: str, name: str, suspend: bool) -> None:
+        cron = self._must("CronJob", ns, name, f"patch cronjob {ns}/{name}")
+        if cron["spec"].get("suspend") != suspend:
+            cron["spec"]["suspend"] = suspend
+            cron["metadata"]["generation"] += 1
+        self._bump(cron)
+
+    @adapter_call
+    def wait_jobs_of_cronjob_finished(self, ns: str, cronjob: str, what: str, timeout: float) -> None:
+        self.settle()
+        active = [j for j in self._list("Job", ns, "") if owner_cronjob(j) == cronjob and not _finished(j)]
+        self._satisfied(not active, None, what, timeout)
+
     # == secrets ===============================================================================
     @adapter_call
     def list_secrets(self, ns: str, selector: str) -> list[dict]:
@@ -350,6 +408,12 @@ class FakeKube:
         if set(labels) & set(GENERATED_JOB_LABELS):
             raise KubernetesError(f"{what}: the API server answered 422 Unprocessable Entity "
                                   f"(spec.template.metadata.labels: `selector` does not match template `labels`)")
+        self._start_job(ns, body)
+
+    def _start_job(self, ns: str, body: dict) -> dict:
+        """A Job as the API server stores it: generated selector and labels, no status yet."""
+        name = body["metadata"]["name"]
+        labels = ((body["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
         job = self._create({"kind": "Job", **body, "metadata": {**body["metadata"], "namespace": ns}}, status={})
         uid = job["metadata"]["uid"]
         generated = {"controller-uid": uid, "batch.kubernetes.io/controller-uid": uid, "job-name": name,
@@ -357,6 +421,7 @@ class FakeKube:
         job["spec"]["template"].setdefault("metadata", {})["labels"] = {**labels, **generated}
         job["spec"]["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
         job["metadata"]["labels"] = job["metadata"].get("labels") or dict(labels)
+        return job
 
     # == leases and config maps ================================================================
     @adapter_call
@@ -450,7 +515,8 @@ class FakeKube:
     # == exec ==================================================================================
     @adapter_call
     def exec(self, ns: str, pod: str, container: str, argv: list[str], stdin: Iterable[bytes] | None = None,
-             stdin_end: bytes = b"", deadline: float | None = None, _faults: list[Fault] | None = None) -> ExecResult:
+             stdin_end: bytes = b"", deadline: float | None = None,
+             on_stdout: Callable[[bytes], None] | None = None, _faults: list[Fault] | None = None) -> ExecResult:
         what = f"exec in pod {ns}/{pod}"
 
         def in_time() -> None:
@@ -462,15 +528,25 @@ class FakeKube:
             raise NotFound(f"{what}: not found")
         if container not in [c["name"] for c in p["spec"].get("containers") or []]:
             raise KubernetesError(f"{what}: the API server answered 400 Bad Request (no container {container})")
+        faults = _faults or []
+        record = ExecRecord(self.stage.step, ns, pod, p["metadata"]["uid"], list(argv), b"")
+        self.execs.append(record)
         received = bytearray()
-        for chunk in stdin or ():
-            in_time()
-            received += chunk
+        try:
+            for chunk in stdin or ():
+                in_time()
+                received += chunk
+                self.stage.passing(faults, len(received), f"the stdin of {argv[0]} in {ns}/{pod}")
+        except BaseException:
+            # The stream broke (this process died, a deadline, a failed read of what it streamed): the
+            # websocket closes, psql reads the end of its input and has run every line it received.
+            record.stdin = bytes(received)
+            if argv[0] == "psql":
+                self._run(p, argv, bytes(received[:received.rfind(b"\n") + 1]), None, [], in_time)
+            raise
         if stdin is not None:
             received += stdin_end
-        record = ExecRecord(self.stage.step, ns, pod, p["metadata"]["uid"], list(argv), bytes(received))
-        self.execs.append(record)
-        faults = _faults or []
+        record.stdin = bytes(received)
         if any(f.hang for f in faults):
             if deadline is None:
                 raise AssertionError(f"{what} ({argv[0]}) hangs and its caller set no deadline: apply would "
@@ -478,14 +554,15 @@ class FakeKube:
             while time.monotonic() <= deadline:
                 time.sleep(0.01)
             in_time()
-        result = self._run(p, argv, bytes(received))
+        result = self._run(p, argv, bytes(received), on_stdout, faults, in_time)
         for f in faults:
             if f.result is not None:
                 result = replace(result, **f.result)
         record.result = result
         return result
 
-    def _run(self, pod: dict, argv: list[str], stdin: bytes) -> ExecResult:
+    def _run(self, pod: dict, argv: list[str], stdin: bytes, on_stdout: Callable[[bytes], None] | None,
+             faults: list[Fault], in_time: Callable[[], None]) -> ExecResult:
         labels = pod["metadata"]["labels"]
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         cluster = labels.get("cluster-name") if labels.get("application") == "spilo" else None
@@ -493,6 +570,8 @@ class FakeKube:
         leader = cluster is not None and self.leaders.get((ns, cluster)) == name and is_live(pod)
         if argv[0] == "psql":
             return self._psql(argv, stdin.decode(errors="replace"), db, leader)
+        if argv[0] == "pg_dumpall" and cluster is not None:
+            return self._pg_dumpall(f"{ns}/{name}", argv, db, on_stdout, faults, in_time)
         if argv[0] == "patronictl" and argv[1:] == ["list", "-f", "json"]:
             return self._patronictl(ns, cluster)
         if argv[0] == "bash" and len(argv) == 6 and argv[3] == "login":
@@ -516,8 +595,7 @@ class FakeKube:
         if not stop_on_error:  # a restore: psql goes on past errors, exit 0
             if not leader:
                 return _result(0, stderr=_read_only_errors(sql, located="-f" in argv))
-            db.replay(sql)
-            return _result(0)
+            return _result(0, stderr=db.replay(sql, located="-f" in argv))
         if "count(*)" in sql:
             out, error = db.row_counts(database, sql)
             return _result(3, stderr=f"psql:<stdin>:1: {error}\n") if error else _result(0, stdout=out)
@@ -531,6 +609,29 @@ class FakeKube:
                 return _result(3, stderr=f"psql:<stdin>:{line_no}: {READ_ONLY.format(what='ALTER ROLE')}\n")
             db.replay(statement)
         return _result(0)
+
+    def _pg_dumpall(self, where: str, argv: list[str], db: FakeDatabase | None,
+                    on_stdout: Callable[[bytes], None] | None, faults: list[Fault],
+                    in_time: Callable[[], None]) -> ExecResult:
+        """`pg_dumpall [-c] -U postgres` in a Spilo pod (any member: a dump only reads): the database as
+        it is, streamed out in pieces through on_stdout (else the tail, as the adapter keeps it)."""
+        if argv[1:] not in (["-c", "-U", "postgres"], ["-U", "postgres"]):
+            raise AssertionError(f"the fake pg_dumpall does not know {argv!r}; teach tests/fakes/fake_kube.py")
+        if db is None:
+            return _result(1, stderr='pg_dumpall: error: connection to server on socket "/var/run/postgresql/.s.'
+                                     'PGSQL.5432" failed: No such file or directory\n')
+        out = db.dump(clean="-c" in argv).encode()
+        tail = bytearray()
+        for start in range(0, len(out), DUMP_CHUNK):
+            in_time()
+            chunk = out[start:start + DUMP_CHUNK]
+            if on_stdout is not None:
+                on_stdout(chunk)
+            else:
+                tail = (tail + chunk)[-65536:]
+            self.execs[-1].streamed = start + len(chunk)
+            self.stage.passing(faults, start + len(chunk), f"the stdout of pg_dumpall in {where}")
+        return _result(0, stdout=tail.decode())
 
     def _patronictl(self, ns: str, cluster: str | None) -> ExecResult:
         if cluster is None:
@@ -564,8 +665,10 @@ class FakeKube:
                 del self.objects[self._key(pod)]
             for user in (*SYSTEM_USERS, *(spec.get("users") or {})):
                 self.objects.pop(("Secret", ns, secret_name(user, name)), None)
+            if spec.get("enableLogicalBackup"):  # Delete(): deleteLogicalBackupJob, before the StatefulSet
+                self.objects.pop(("CronJob", ns, logical_backup_cronjob(name)), None)
             if (db := self.databases.get((ns, name))) is not None and db.cluster_uid == uid:
-                del self.databases[(ns, name)]
+                self.retired.append(self.databases.pop((ns, name)))
                 self.leaders.pop((ns, name), None)
             changed = True
         for pg in [o for (k, _, _), o in list(self.objects.items()) if k == "postgresql"]:
@@ -593,7 +696,7 @@ class FakeKube:
         if db is None or db.cluster_uid != uid:
             db = self.databases[(ns, name)] = FakeDatabase.bootstrap(uid, passwords, spec.get("databases") or {})
             for database, tables in self.seed_tables.pop((ns, name), {}).items():
-                db.databases.setdefault(database, {}).update(tables)
+                db.seed(database, tables)
             first = self.leader_on_create.get(name, 0)
             self.leaders[(ns, name)] = f"{name}-{first if first < n else 0}"
             changed = True
@@ -613,6 +716,9 @@ class FakeKube:
                 self._spilo_pod(ns, name, uid, i, spec)
                 changed = True
         changed = self._spilo_readiness(ns, name, uid) or changed
+        if spec.get("enableLogicalBackup") and self._get("CronJob", ns, logical_backup_cronjob(name)) is None:
+            self._logical_backup_cronjob(ns, name)  # Create(): createLogicalBackupJob, spec without suspend
+            changed = True
         members = self._pods_of_cluster(ns, name, uid)
         running = len([p for p in members if is_live(p) and is_ready(p)]) == n and len(members) == n
         status = "Running" if running else (pg.get("status") or {}).get("PostgresClusterStatus", "Creating")
@@ -621,6 +727,17 @@ class FakeKube:
             self._bump(pg)
             changed = True
         return changed
+
+    def _logical_backup_cronjob(self, ns: str, cluster: str) -> None:
+        name = logical_backup_cronjob(cluster)
+        template = {"metadata": {"labels": {"application": "spilo-logical-backup", "cluster-name": cluster}},
+                    "spec": {"containers": [{"name": name, "image": "registry.opensource.zalan.do/acid/logical-backup:"
+                                                                    "v1.8.2"}], "restartPolicy": "Never"}}
+        self.add({"kind": "CronJob", "metadata": {"name": name, "namespace": ns,
+                                                  "labels": {"application": "spilo-logical-backup",
+                                                             "cluster-name": cluster}},
+                  "spec": {"schedule": "30 00 * * *", "concurrencyPolicy": "Forbid",
+                           "jobTemplate": {"spec": {"template": template}}}})
 
     def _fail_over(self, ns: str, cluster: str, gone: str, members: Iterable[dict]) -> None:
         """The leader's pod went: another Ready member takes the key; with none, the key stays."""
@@ -780,6 +897,8 @@ class FakeKube:
                                  "completionTime": self._stamp(),
                                  "conditions": [{"type": "Complete", "status": "True"}]}
                 self._bump(job)
+                if (effect := self.job_effects.get(owner_cronjob(job) or "")) is not None:
+                    effect(copy.deepcopy(job))
                 changed = True
         return changed
 
@@ -804,6 +923,28 @@ class FakeKube:
         assert self._get("Pod", ns, pod) is not None, f"no pod {ns}/{pod}"
         self.leaders[(ns, cluster)] = pod
         self.settle()
+
+    def run_cronjob(self, ns: str, name: str) -> str:
+        """`kubectl create job --from=cronjob/<name>`: a Job of the CronJob's template, suspended or not.
+        It runs when time passes (settle)."""
+        cron = self._must("CronJob", ns, name, f"cronjob {ns}/{name}")
+        job_name = f"{name}-{28570000 + self._tick}"
+        spec = copy.deepcopy(cron["spec"]["jobTemplate"]["spec"])
+        self._start_job(ns, {"apiVersion": "batch/v1", "metadata": {
+            "name": job_name, "labels": dict((spec["template"].get("metadata") or {}).get("labels") or {}),
+            "ownerReferences": [{"apiVersion": cron["apiVersion"], "kind": "CronJob", "name": name,
+                                 "uid": cron["metadata"]["uid"], "controller": True}]}, "spec": spec})
+        return job_name
+
+    def cronjob_tick(self, ns: str) -> list[str]:
+        """The CronJobs' schedule comes round: each one not suspended starts a Job. The Jobs made."""
+        crons = [c for c in self._list("CronJob", ns, "") if not c["spec"].get("suspend")]
+        return [self.run_cronjob(ns, c["metadata"]["name"]) for c in crons]
+
+    def doubled_rows(self) -> list[str]:
+        """Every COPY that appended to a table holding rows, in any database this cluster ever had."""
+        dbs = [*self.retired, *self.databases.values()]
+        return [entry for db in dbs for entry in db.doubled]
 
     def restart_pod(self, ns: str, name: str) -> None:
         """A pod crashes and is re-created by its controller: a new uid, and its workload's status
@@ -873,6 +1014,9 @@ class FakeKube:
                 labels = {k: v for k, v in o["metadata"]["labels"].items() if k not in GENERATED_JOB_LABELS}
                 out[address] = {"complete": job_complete(o), "labels": labels,
                                 "deleting": bool(o["metadata"].get("deletionTimestamp"))}
+            elif kind == "CronJob":
+                out[address] = {"suspend": bool(o["spec"].get("suspend")), "schedule": o["spec"].get("schedule"),
+                                "apiVersion": o["apiVersion"]}
             elif kind == "Lease":
                 out[address] = "held"
             elif kind == "ConfigMap" and "journal.json" in (o.get("data") or {}):
@@ -1009,7 +1153,7 @@ def _read_only_errors(sql: str, located: bool) -> str:
     names the line of the script each error came from (psql:<stdin>:N:)."""
     out = []
     for n, line in enumerate(sql.split("\n"), 1):
-        for statement in ("CREATE ROLE", "ALTER ROLE", "CREATE DATABASE", "CREATE TABLE", "COPY"):
+        for statement in WRITES:
             if line.startswith(statement + " "):
                 where = f"psql:<stdin>:{n}: " if located else ""
                 out.append(where + READ_ONLY.format(what=statement))

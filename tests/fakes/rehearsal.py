@@ -2,16 +2,22 @@
 
     r = Rehearsal.keycloak(tmp_path, monkeypatch)       # the world of tests/fakes/worlds/keycloak.json
     path = r.plan()                                     # planner.read + build_plan, written as `plan -o` does
+    path = r.plan(PlanOptions(pin_dir=...), dump=LOCAL) # `plan --pin-dir ... --dump FILE`
     r.apply(path)                                       # engine.prepare + engine.run, as `apply --auto-approve`
     r.kube.snapshot()                                   # the world afterwards
 
 Only the adapters are replaced: `engine.Kube` and `engine.s3_from_options` hand out the fakes, so
 prepare(), run() and rollback_on_demand() run as the CLI runs them.
+
+CSM's backup CronJob of the cluster does what postgres_db_backup.py does when its Job finishes
+(`csm_backup_job`): dump the cluster as it is then, write `<cluster>-<stamp>.psql` and `.manifest`
+to the bucket, and delete every older pair of the cluster.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,11 +26,13 @@ from pathlib import Path
 from core import services
 from core.backups import BUCKET
 from core.document import load, render, seal
-from core.manifest import parse_manifest
+from core.manifest import parse_manifest, render_manifest
 from core.model import Plan, ServiceDef
 from executors import engine
+from executors.lock import Lock
 from planner import build_plan
-from planner.read import Snapshot, read_backup_s3, read_cluster, require_cluster
+from planner.options import PlanOptions
+from planner.read import Snapshot, read_backup_file, read_backup_s3, read_cluster, require_cluster
 
 from .fake_kube import FakeKube
 from .fake_s3 import FakeS3
@@ -36,6 +44,7 @@ NOW = datetime(2024, 5, 2, 3, 4, 5, tzinfo=timezone.utc)
 NS, CLUSTER, CLIENT = "services", "keycloak-postgres", "cray-keycloak"
 CLIENT_SELECTOR = "app.kubernetes.io/instance=cray-keycloak,app.kubernetes.io/name=cray-keycloak"
 SPILO_SELECTOR = f"application=spilo,cluster-name={CLUSTER}"
+BACKUP_CRONJOB = f"{CLUSTER}-postgresql-db-backup"
 
 # S3 keys, as CSM's backup jobs name them.
 GOOD_PSQL = "keycloak-postgres-2024-04-30T02:00:05.psql"
@@ -80,12 +89,14 @@ class Rehearsal:
 
     @classmethod
     def keycloak(cls, workdir: Path, monkeypatch, layout: str = "psql", seed: int = 0,
-                 service: ServiceDef | None = None) -> Rehearsal:
+                 service: ServiceDef | None = None, world: dict | None = None) -> Rehearsal:
+        """`world`: a world fixture of one's own (default tests/fakes/worlds/keycloak.json)."""
         stage = Stage()
-        kube = FakeKube.from_world(WORLDS / "keycloak.json", seed=seed, stage=stage)
+        kube = FakeKube.from_world(world or WORLDS / "keycloak.json", seed=seed, stage=stage)
         r = cls(kube, keycloak_s3(stage, layout), workdir, service or services.load("keycloak"))
+        kube.job_effects[BACKUP_CRONJOB] = r.csm_backup_job
         monkeypatch.setattr(engine, "Kube", lambda kubeconfig=None, context=None: r.kube)
-        monkeypatch.setattr(engine, "s3_from_options", lambda kube, opts: r.s3)
+        monkeypatch.setattr(engine, "s3_from_options", lambda kube, opts, *args, **kwargs: r.s3)
         return r
 
     @property
@@ -93,16 +104,23 @@ class Rehearsal:
         return self.kube.stage
 
     # -- plan ------------------------------------------------------------------------------------
-    def build(self, secrets_mode: str | None = None, backup: str = "latest") -> Plan:
+    def build(self, options: PlanOptions | str | None = None, backup: str = "latest", dump: Path | None = None,
+              manifest: Path | None = None) -> Plan:
+        """`options`: PlanOptions, or just the --secrets mode; `dump`/`manifest`: `--dump FILE --manifest FILE`."""
+        if not isinstance(options, PlanOptions):
+            options = PlanOptions(secrets_mode=options)
         cluster = read_cluster(self.kube, self.service)
         require_cluster(cluster, self.service)
-        chosen = read_backup_s3(self.s3, self.service.cluster, backup)
-        return build_plan(Snapshot(cluster, chosen), self.service, NOW, SALT, secrets_mode)
+        if dump is not None:
+            chosen = read_backup_file(dump, manifest)
+        else:
+            chosen = read_backup_s3(self.s3, self.service.cluster, backup)
+        return build_plan(Snapshot(cluster, chosen), self.service, NOW, SALT, options)
 
-    def plan(self, secrets_mode: str | None = None, edit: Callable[[Plan], None] | None = None,
-             name: str = "plan.json") -> Path:
+    def plan(self, options: PlanOptions | str | None = None, edit: Callable[[Plan], None] | None = None,
+             name: str = "plan.json", dump: Path | None = None, manifest: Path | None = None) -> Path:
         """Plan as `pgrestore plan -o` does; `edit` changes it before it is sealed (a test's own plan)."""
-        plan = self.build(secrets_mode)
+        plan = self.build(options, dump=dump, manifest=manifest)
         if edit is not None:
             edit(plan)
             seal(plan)
@@ -121,8 +139,41 @@ class Rehearsal:
     def rollback(self, plan_path: Path) -> str:
         return engine.rollback_on_demand(plan_path, engine.Options(), self.stage.on_event)
 
+    def crashed(self) -> None:
+        """After a Crash: the killed process is gone, and with it its threads (the lease renewal); a new
+        process may call again; the lease it left names a pid that no longer runs."""
+        for thread in threading.enumerate():
+            lock = getattr(getattr(thread, "_target", None), "__self__", None)
+            if isinstance(lock, Lock) and lock.kube is self.kube:
+                lock._stop.set()
+        self.stage.revive()
+        self.kube.process_died()
+
     def journal(self, plan_path: Path) -> dict:
         return json.loads(plan_path.with_name(plan_path.name.removesuffix(".json") + ".journal.json").read_text())
 
     def loaded(self, plan_path: Path) -> Plan:
         return load(plan_path)
+
+    def step(self, plan_path: Path, kind: str, nth: int = 0, rollback: bool = False) -> str:
+        """The id of the plan's nth step (or rollback step) of this kind."""
+        plan = self.loaded(plan_path)
+        return [s.id for s in (plan.rollback if rollback else plan.steps) if s.kind == kind][nth]
+
+    # -- CSM's backup job ------------------------------------------------------------------------
+    def csm_backup_job(self, job: dict) -> None:
+        """What a finished Job of `<cluster>-postgresql-db-backup` did (Cray-HPE/postgres-db-backup
+        postgres_db_backup.py): pg_dumpall of the cluster as it is now, its credential secrets as a
+        manifest, both to the bucket; then every older pair of the cluster is deleted."""
+        db = self.kube.database(NS, CLUSTER)
+        if db is None:
+            return  # the job fails: nothing to dump (the cluster is being re-created)
+        stamp = job["metadata"]["creationTimestamp"].removesuffix("Z")
+        secrets = [s for (kind, ns, name), s in sorted(self.kube.objects.items())
+                   if kind == "Secret" and ns == NS and name.endswith(f".{CLUSTER}.credentials")]
+        key = f"{CLUSTER}-{stamp}"
+        self.s3.put(BUCKET, f"{key}.psql", db.dump(clean=True), last_modified=f"{stamp}Z")
+        self.s3.put(BUCKET, f"{key}.manifest", render_manifest(secrets), last_modified=f"{stamp}Z")
+        for old in self.s3.keys(BUCKET, f"{CLUSTER}-"):
+            if old.rsplit(".", 1)[0] < key:
+                self.s3.delete(BUCKET, old)

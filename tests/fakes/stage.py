@@ -7,10 +7,17 @@ fault can be aimed at "the exec of step 05-restore-dump" and the call log can be
     stage.inject("delete_postgresql", after=True, error=Unreachable("lost"))   # the call happens, the answer is lost
     stage.inject("*", step="03-delete-cluster", nth=2, crash=True)             # kill -9 at the step's 2nd call
     stage.inject("exec", step="05-restore-dump", hang=True)                    # an exec stream that never answers
+    stage.inject("exec", step="08-restore-dump", crash=True, at_byte=4000)     # kill -9 mid-stream: psql has
+                                                                               # read 4000 bytes of the dump
 
 A crash raises `Crash`, a BaseException the engine does not catch (nothing of a dying process runs:
 no rollback, no journal write, no lease release): from then on every call raises Crash until
 `revive()`, as if the process were gone.
+
+`at_byte` aims a crash or an error into a stream instead of at its call: exec's stdin (what psql
+has read) and stdout (what pg_dumpall has written), an S3 `stream` (what the reader has taken) and a
+`writer` (what was written to the upload). The call starts and moves bytes; once `at_byte` bytes have
+passed, the fault fires (the method calls `Stage.passing`).
 """
 
 from __future__ import annotations
@@ -54,10 +61,16 @@ class Fault:
     hang: bool = False                            # exec: the stream never answers (until the deadline)
     result: dict[str, Any] | None = None          # exec: override returncode/stdout/stderr of the result
     where: Callable[[Call], bool] | None = None   # only calls for which this holds
+    at_byte: int | None = None                    # fire in the call's stream once this many bytes passed
     nth: int = 1                                  # fire at the nth matching call ...
     times: int | None = 1                         # ... and this many times (None: every time from then on)
     seen: int = 0
     fired: int = 0
+    streamed: bool = False                        # an at_byte fault that has gone off
+
+    @property
+    def in_stream(self) -> bool:
+        return self.at_byte is not None
 
     def matches(self, call: Call, adapter: str) -> bool:
         if self.method != "*" and self.method != call.method:
@@ -95,11 +108,26 @@ class Stage:
     # -- faults -------------------------------------------------------------------------
     def inject(self, method: str, *, step: str | None = None, error: BaseException | None = None,
                after: bool = False, crash: bool = False, hang: bool = False, result: dict | None = None,
-               where: Callable[[Call], bool] | None = None, nth: int = 1, times: int | None = 1) -> Fault:
+               where: Callable[[Call], bool] | None = None, nth: int = 1, times: int | None = 1,
+               at_byte: int | None = None) -> Fault:
         assert error is not None or crash or hang or result is not None, "a fault must do something"
-        fault = Fault(method, step, error, after, crash, hang, result, where, nth, times)
+        assert at_byte is None or (method in STREAMING and not after and not hang and result is None), \
+            f"at_byte goes with a crash or an error in a stream of {', '.join(STREAMING)}"
+        fault = Fault(method, step, error, after, crash, hang, result, where, at_byte=at_byte, nth=nth, times=times)
         self.faults.append(fault)
         return fault
+
+    def passing(self, faults: list[Fault], done: int, what: str) -> None:
+        """A stream has moved `done` bytes: fire the faults armed for that point (at_byte)."""
+        for f in faults:
+            if f.at_byte is None or f.streamed or done < f.at_byte:
+                continue
+            f.streamed = True
+            if f.crash:
+                self.dead = True
+                raise Crash(f"killed mid-stream, {done} bytes into {what}")
+            if f.error is not None:
+                raise f.error
 
     def _due(self, call: Call, adapter: str) -> list[Fault]:
         due = []
@@ -121,10 +149,14 @@ class Stage:
         return [c for c in self.calls if c.step == step_id]
 
 
+# The methods whose streams an at_byte fault can reach (they take `_faults`).
+STREAMING = ("exec", "stream", "writer")
+
+
 def adapter_call(method: Callable) -> Callable:
     """Log the call, apply any fault aimed at it, then run it. For methods of FakeKube and FakeS3,
-    which have `stage` and `adapter` attributes. Exec faults that shape results (hang, result)
-    are passed to the method as `_faults`."""
+    which have `stage` and `adapter` attributes. Faults the method itself carries out (hang, result,
+    at_byte) are passed to it as `_faults`."""
     sig = inspect.signature(method)
     takes_faults = "_faults" in sig.parameters
 
@@ -140,15 +172,20 @@ def adapter_call(method: Callable) -> Callable:
         stage.calls.append(call)
         due = stage._due(call, self.adapter)
         for f in due:
+            if f.in_stream:
+                assert takes_faults, f"{method.__name__} has no stream for an at_byte fault"
+                continue
             if f.crash and not f.after:
                 stage.dead = True
                 raise Crash(f"killed at {call}")
             if f.error is not None and not f.after:
                 raise f.error
         if takes_faults:
-            kwargs["_faults"] = [f for f in due if f.hang or f.result is not None]
+            kwargs["_faults"] = [f for f in due if f.hang or f.result is not None or f.in_stream]
         out = method(self, *args, **kwargs)
         for f in due:
+            if f.in_stream:
+                continue
             if f.crash and f.after:
                 stage.dead = True
                 raise Crash(f"killed right after {call}")

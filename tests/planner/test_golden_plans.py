@@ -5,6 +5,10 @@ with tests/planner/goldens/*.golden.json.
 
 A plan that changes on purpose: `PGRESTORE_UPDATE_GOLDENS=1 pytest tests/planner`, then review
 the diff of the golden files like any other change of behaviour.
+
+Plans of a local dump (`--dump FILE`) and with local folders (`--pin-dir`, `--safety-dir`) hold
+absolute paths: their fixtures are copied to one fixed folder, FIXTURES, so the goldens are the same
+bytes on every machine.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import base64
 import difflib
 import json
 import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -24,7 +31,8 @@ from core.manifest import parse_manifest
 from core.model import Plan
 from core.schema import errors as schema_errors
 from planner import build_plan
-from planner.read import Snapshot, read_backup_s3, read_cluster, require_cluster
+from planner.options import PlanOptions
+from planner.read import Snapshot, read_backup_file, read_backup_s3, read_cluster, require_cluster
 from tests.fakes.fake_kube import FakeKube
 from tests.fakes.rehearsal import (
     CLUSTER,
@@ -42,30 +50,62 @@ from tests.fakes.rehearsal import (
 GOLDENS = Path(__file__).parent / "goldens"
 SITE = Path(__file__).parent / "site"
 UPDATE = os.environ.get("PGRESTORE_UPDATE_GOLDENS") == "1"
+# Where the local files of the file-based cases live: a fixed path, so their plans are the same bytes anywhere.
+FIXTURES = Path("/tmp/pgrestore-golden-fixtures")
+LOCAL_DUMP = FIXTURES / GOOD_PSQL
+LOCAL_MANIFEST = FIXTURES / GOOD_PSQL.replace(".psql", ".manifest")
+PIN_DIR, SAFETY_DIR = FIXTURES / "pin", FIXTURES / "safety"
 
-# name -> (backup layout in the bucket, --secrets, site definitions folder or None)
+
+@dataclass(frozen=True)
+class Case:
+    layout: str = "psql"  # the backups in the bucket (tests/fakes/rehearsal.py BACKUPS)
+    options: PlanOptions = field(default_factory=PlanOptions)
+    site: Path | None = None  # PGRESTORE_SERVICES_DIR
+    local: bool = False  # --dump LOCAL_DUMP --manifest LOCAL_MANIFEST
+
+
 CASES = {
-    "keycloak-from-manifest": ("psql", None, None),
-    "keycloak-alter-users": ("psql", "alter-users", None),
-    "keycloak-logical": ("logical", None, None),
-    "keycloak-truncated-newest-skipped": ("truncated-newest", None, None),
-    "site-keycloak-oauth2-proxies": ("psql", None, SITE),
+    "keycloak-from-manifest": Case(),
+    "keycloak-alter-users": Case(options=PlanOptions(secrets_mode="alter-users")),
+    "keycloak-logical": Case("logical"),
+    "keycloak-truncated-newest-skipped": Case("truncated-newest"),
+    "site-keycloak-oauth2-proxies": Case(site=SITE),
+    "keycloak-no-safety-dump": Case(options=PlanOptions(safety_dump=False)),
+    "keycloak-pin-dir-safety-dir": Case(options=PlanOptions(pin_dir=PIN_DIR, safety_dir=SAFETY_DIR)),
+    "keycloak-local-dump": Case(local=True),
+    "keycloak-local-dump-pin-dir": Case(local=True, options=PlanOptions(pin_dir=PIN_DIR)),
 }
 
 
+def local_fixtures() -> None:
+    """The local dump and manifest at their fixed paths (written whole, then renamed: runs may overlap)."""
+    for folder in (FIXTURES, PIN_DIR, SAFETY_DIR):
+        folder.mkdir(parents=True, exist_ok=True)
+    for source, target in ((GOOD_DUMP, LOCAL_DUMP), (MANIFEST, LOCAL_MANIFEST)):
+        if not target.exists() or target.read_bytes() != source.read_bytes():
+            fd, tmp = tempfile.mkstemp(dir=FIXTURES)
+            os.close(fd)
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+
+
 def make_plan(case: str, monkeypatch) -> Plan:
-    layout, secrets_mode, site = CASES[case]
-    if site is not None:
-        monkeypatch.setenv("PGRESTORE_SERVICES_DIR", str(site))
+    c = CASES[case]
+    if c.site is not None:
+        monkeypatch.setenv("PGRESTORE_SERVICES_DIR", str(c.site))
     else:
         monkeypatch.delenv("PGRESTORE_SERVICES_DIR", raising=False)
     service = services.load("keycloak")
     kube = FakeKube.from_world(WORLDS / "keycloak.json")
-    s3 = keycloak_s3(kube.stage, layout)
     cluster = read_cluster(kube, service)
     require_cluster(cluster, service)
-    return build_plan(Snapshot(cluster, read_backup_s3(s3, service.cluster, "latest")), service, NOW, SALT,
-                      secrets_mode)
+    if c.local:
+        local_fixtures()
+        backup = read_backup_file(LOCAL_DUMP, LOCAL_MANIFEST)
+    else:
+        backup = read_backup_s3(keycloak_s3(kube.stage, c.layout), service.cluster, "latest")
+    return build_plan(Snapshot(cluster, backup), service, NOW, SALT, c.options)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -113,7 +153,7 @@ def test_latest_passes_over_a_truncated_newest_backup_and_says_why(monkeypatch):
     plan = make_plan("keycloak-truncated-newest-skipped", monkeypatch)
     assert plan.backup.key == GOOD_PSQL
     assert [s.key for s in plan.backup.skipped] == [TRUNCATED_PSQL]
-    assert any(n.startswith(f"skipped backup {TRUNCATED_PSQL}:") and "trailer" in n for n in plan.notes)
+    assert any(n.startswith(f"passed over newer backup {TRUNCATED_PSQL}:") and "trailer" in n for n in plan.notes)
 
 
 def test_a_truncated_backup_asked_for_by_name_is_refused(monkeypatch):
@@ -126,11 +166,12 @@ def test_a_truncated_backup_asked_for_by_name_is_refused(monkeypatch):
 def test_a_logical_backup_has_no_manifest_so_the_roles_are_altered(monkeypatch):
     plan = make_plan("keycloak-logical", monkeypatch)
     assert (plan.backup.key, plan.backup.format, plan.secrets_mode) == (LOGICAL, "logical", "alter-users")
-    assert "alter-users" in plan.step_ids()[5] and not any(s.kind == "secrets-from-manifest" for s in plan.steps)
+    assert [s.kind for s in plan.steps][8] == "alter-users"
+    assert not any(s.kind == "secrets-from-manifest" for s in plan.steps + plan.rollback[:2])
 
 
 def test_from_manifest_cannot_be_asked_of_a_backup_without_one(monkeypatch):
-    monkeypatch.setitem(CASES, "logical-from-manifest", ("logical", "from-manifest", None))
+    monkeypatch.setitem(CASES, "logical-from-manifest", Case("logical", PlanOptions(secrets_mode="from-manifest")))
     with pytest.raises(UsageError, match="needs a backup with a .manifest"):
         make_plan("logical-from-manifest", monkeypatch)
 
@@ -164,3 +205,84 @@ def test_secrets_are_recorded_as_keyed_digests_of_what_the_cluster_and_backup_ho
                                         ("service-account.keycloak-postgres.credentials", "service_account"),
                                         ("standby.keycloak-postgres.credentials", "standby"))}
     assert "keycloak-postgres-tls" not in {o.name for o in plan.prior_state}  # not a credential secret
+
+
+FORWARD = ["verify-backup", "suspend-backup-jobs", "pin-backup", "safety-dump", "scale-workload", "delete-cluster",
+           "create-cluster", "restore-dump", "secrets-from-manifest", "restart-leader", "set-instances",
+           "scale-workload", "rerun-job", "rerun-job", "rollout-restart", "resume-backup-jobs", "verify"]
+ROLLBACK = ["ensure-cluster", "restore-dump", "secrets-from-manifest", "restart-leader", "set-instances",
+            "scale-workload", "resume-backup-jobs"]
+
+
+def _kinds(steps) -> list[str]:
+    return [s.kind for s in steps]
+
+
+def test_nothing_destructive_comes_before_the_backup_is_pinned_and_the_live_data_dumped(monkeypatch):
+    plan = make_plan("keycloak-from-manifest", monkeypatch)
+    assert _kinds(plan.steps) == FORWARD
+    assert _kinds(plan.rollback) == ROLLBACK
+    steps = {s.kind: s for s in plan.steps}
+    pinned, safety = steps["pin-backup"], steps["safety-dump"]
+    restore = next(s for s in plan.steps if s.kind == "restore-dump")
+    # The restore reads the pinned copy, proven by the pin step's sha256, under pgrestore/ where no backup job deletes.
+    assert restore.params["dump"] == pinned.params["pinned"] and restore.params["verified_by"] == pinned.id
+    assert restore.params["dump"]["key"].startswith("pgrestore/keycloak/20240502T030405Z-00112233/pinned/")
+    # The safety dump goes back only into a cluster the rollback had to re-create.
+    recreated = {"step": "r01-ensure-cluster", "observed": "recreated", "equals": True}
+    conditional = [s for s in plan.rollback if s.when is not None]
+    assert [s.kind for s in conditional] == ["restore-dump", "secrets-from-manifest", "restart-leader"]
+    assert all(s.when.__dict__ == recreated for s in conditional)
+    back = plan.rollback[1]
+    assert back.params["dump"] == safety.params["dump"] and back.params["verified_by"] == safety.id
+    assert plan.rollback[0].params["replace_ours"] is True
+    # Both suspend steps carry what to put back: the CronJob as it was.
+    assert steps["suspend-backup-jobs"].params == steps["resume-backup-jobs"].params == plan.rollback[-1].params == {
+        "cronjobs": [{"name": "keycloak-postgres-postgresql-db-backup", "suspended": False}]}
+
+
+def test_no_safety_dump_warns_loudly_and_keeps_the_old_rollback(monkeypatch):
+    plan = make_plan("keycloak-no-safety-dump", monkeypatch)
+    assert any(n.startswith("WARNING: --no-safety-dump") and "cannot put the data back" in n for n in plan.notes)
+    assert _kinds(plan.steps) == [k for k in FORWARD if k != "safety-dump"]
+    assert _kinds(plan.rollback) == ["ensure-cluster", "set-instances", "scale-workload", "resume-backup-jobs"]
+    assert plan.rollback[0].params["replace_ours"] is False and all(s.when is None for s in plan.rollback)
+
+
+def test_pin_dir_and_safety_dir_put_the_copies_in_local_files(monkeypatch):
+    plan = make_plan("keycloak-pin-dir-safety-dir", monkeypatch)
+    steps = {s.kind: s for s in plan.steps}
+    for where, folder in ((steps["pin-backup"].params["pinned"], PIN_DIR),
+                          (steps["pin-backup"].params["pinned_manifest"], PIN_DIR),
+                          (steps["safety-dump"].params["dump"], SAFETY_DIR),
+                          (steps["safety-dump"].params["manifest"], SAFETY_DIR)):
+        assert where["source"] == "file" and where["bucket"] is None and Path(where["key"]).parent == folder
+
+
+def test_a_local_dump_is_read_in_place_unless_a_pin_dir_is_given(monkeypatch):
+    plan = make_plan("keycloak-local-dump", monkeypatch)
+    assert "pin-backup" not in _kinds(plan.steps) and "safety-dump" in _kinds(plan.steps)
+    restore = next(s for s in plan.steps if s.kind == "restore-dump")
+    assert restore.params["dump"] == {"source": "file", "bucket": None, "key": str(LOCAL_DUMP)}
+    assert restore.params["verified_by"] == plan.steps[0].id
+    pinned = make_plan("keycloak-local-dump-pin-dir", monkeypatch)
+    assert _kinds(pinned.steps) == FORWARD
+    assert Path(next(s for s in pinned.steps if s.kind == "restore-dump").params["dump"]["key"]).parent == PIN_DIR
+
+
+def test_the_safety_dump_and_the_pinning_get_time_that_grows_with_the_data(monkeypatch):
+    """A 20 GB cluster: pg_dumpall streams it out through the exec stream at the rate a restore streams in
+    (planner/timeouts.py: 5 MB/s, 4000 s), and the pin step reads the whole copy back for its sha256. Both
+    get the 900 s fallback today, so the apply of a big cluster fails at its safety dump, every time."""
+    from planner.timeouts import RESTORE_BYTES_PER_SECOND
+    size = 20_000_000_000
+    monkeypatch.delenv("PGRESTORE_SERVICES_DIR", raising=False)
+    service = services.load("keycloak")
+    kube = FakeKube.from_world(WORLDS / "keycloak.json")
+    backup = read_backup_s3(keycloak_s3(kube.stage), service.cluster, "latest")
+    backup.ref.size = size
+    plan = build_plan(Snapshot(read_cluster(kube, service), backup), service, NOW, SALT)
+    timeout = {s.kind: s.timeout_seconds for s in plan.steps}
+    assert timeout["restore-dump"] >= size // RESTORE_BYTES_PER_SECOND
+    assert timeout["safety-dump"] >= size // RESTORE_BYTES_PER_SECOND, "safety-dump keeps the fallback timeout"
+    assert timeout["pin-backup"] >= size // (4 * RESTORE_BYTES_PER_SECOND), "pin-backup keeps the fallback timeout"

@@ -1,0 +1,306 @@
+"""Kill apply (kill -9) at every point it can die, then carry on as the README says: `apply --resume`
+after a kill in a forward step, `pgrestore rollback` after a kill during the rollback. Every time, the
+end is the one an uninterrupted apply (or rollback) reaches; no restore ever replays a half-streamed
+dump on top of itself (the fake database logs every COPY into a table that had rows).
+
+Kill points, found by running each variant once undisturbed and reading its adapter calls:
+- after each step's last call took effect (its work is done, its journal still says running);
+- in the middle of each stream: the restore's stdin (psql has run half the dump), the safety dump's
+  stdout (pg_dumpall) and its upload, each S3 read (verification, the pin's check, the restore's).
+A kill is the fake's `Crash` (tests/fakes/stage.py): nothing of the dying process runs after it.
+
+Variants (plans): the S3 .psql backup with its manifest; the operator's logical .sql.gz (pg_dumpall
+without -c, so a replay on top would double rows; alter-users); a local dump with --pin-dir and
+--safety-dir (files, not the bucket); --no-safety-dump.
+
+The test prints the matrix (kill point x variant -> how the carry-on ended) as a markdown table, and
+writes it to $PGRESTORE_KILL_MATRIX when that is set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.errors import PgRestoreError
+from planner.options import PlanOptions
+from tests.fakes.rehearsal import GOOD_DUMP, GOOD_PSQL, MANIFEST, NS, Rehearsal
+from tests.fakes.stage import Call, Crash
+
+SAME, NOT_REACHED = "✓", "(not reached)"
+JOURNAL_CM = f"configmap/{NS}/pgrestore-journal-keycloak"
+
+
+@dataclass(frozen=True)
+class Variant:
+    layout: str
+    options: Callable[[Path], PlanOptions]
+    local: bool = False
+    passwords: bool = True  # compare passwords as such (False: whether each opens its role; random ones)
+
+
+VARIANTS = {
+    "S3 .psql, from-manifest": Variant("psql", lambda d: PlanOptions()),
+    "S3 logical .gz, alter-users": Variant("logical", lambda d: PlanOptions(), passwords=False),
+    "local dump, --pin-dir --safety-dir": Variant(
+        "psql", lambda d: PlanOptions(pin_dir=d / "pin", safety_dir=d / "safety"), local=True),
+    "--no-safety-dump": Variant("psql", lambda d: PlanOptions(safety_dump=False), passwords=False),
+}
+# What makes the restore fail for the rollback matrix: psql ran the dump, then an error no judge passes.
+BAD_RESTORE = {"stderr": 'psql:<stdin>:214: ERROR:  relation "public.user_entity" does not exist\n'}
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    row: str          # e.g. "restore-dump · mid restore stdin"
+    step: str         # step id (this variant's)
+    method: str
+    nth: int          # the nth call of `method` in the step
+    adapter: str
+    at_byte: int | None = None  # None: right after the call took effect
+
+
+class Run:
+    """One rehearsal of a variant in its own folder."""
+
+    def __init__(self, variant: Variant, folder: Path, monkeypatch):
+        folder.mkdir(parents=True)
+        self.variant, self.folder = variant, folder
+        self.r = Rehearsal.keycloak(folder, monkeypatch, layout=variant.layout)
+        options = variant.options(folder)
+        for d in (options.pin_dir, options.safety_dir):
+            if d is not None:
+                d.mkdir()
+        dump = manifest = None
+        if variant.local:
+            dump, manifest = folder / GOOD_PSQL, folder / GOOD_PSQL.replace(".psql", ".manifest")
+            shutil.copyfile(GOOD_DUMP, dump)
+            shutil.copyfile(MANIFEST, manifest)
+        self.path = self.r.plan(options, dump=dump, manifest=manifest)
+        self.plan = self.r.loaded(self.path)
+
+    def end(self) -> dict:
+        """The world as a user would compare it, the bucket and the local folders included."""
+        r = self.r
+        r.kube.settle()
+        out = r.kube.snapshot(passwords=self.variant.passwords)
+        out["s3"] = {f"{b}/{k}": hashlib.md5(body).hexdigest() for b, objs in sorted(r.s3.buckets.items())
+                     for k, (body, _) in sorted(objs.items())}
+        out["files"] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12]
+                        for d in ("pin", "safety") if (self.folder / d).is_dir()
+                        for p in sorted((self.folder / d).iterdir()) if not p.name.startswith(".")}
+        out["doubled rows"] = r.kube.doubled_rows()
+        return out
+
+
+def _row(steps, step_id: str, what: str) -> str:
+    kinds = [s.kind for s in steps]
+    i = [s.id for s in steps].index(step_id)
+    kind, nth = kinds[i], kinds[:i].count(kinds[i])
+    prefix = "rollback: " if step_id.startswith("r") else ""
+    return f"{prefix}{kind}{f' #{nth + 1}' if kinds.count(kind) > 1 else ''} · {what}"
+
+
+def _object(run: Run, key: str) -> str:
+    """What an S3 object is to the plan."""
+    b = run.plan.backup
+    if key == b.key:
+        return "the backup"
+    if b.manifest is not None and key == b.manifest.key:
+        return "the backup's manifest"
+    if "/pinned/" in key:
+        return "the pinned manifest" if key.endswith(".manifest") else "the pinned copy"
+    return "the safety manifest" if key.endswith(".manifest") else "the safety dump"
+
+
+def _stream(run: Run, call: Call, execs: list) -> tuple[str, int] | None:
+    """(what, bytes) of a call that streams, from the undisturbed run; None for any other call."""
+    if call.method == "exec":
+        argv = call.args["argv"]
+        if argv[0] == "pg_dumpall":
+            return "mid pg_dumpall's stdout", execs.pop(0).streamed
+        if argv[0] == "psql" and "ON_ERROR_STOP=1" not in argv:
+            return "mid the restore's stdin (psql)", len(execs.pop(0).stdin)
+        return None
+    if call.method in ("stream", "writer"):
+        body = run.r.s3.body(call.args["bucket"], call.args["key"]) or b""
+        verb = "reading" if call.method == "stream" else "uploading"
+        return f"mid {verb} {_object(run, call.args['key'])}", len(body)
+    return None
+
+
+def kill_points(run: Run, steps) -> list[KillPoint]:
+    """Right after each step's last call, and halfway through each of its streams; a step that makes no
+    call but the journal's (local file I/O only) is killed as it starts, right after the journal said so."""
+    out = []
+    for step in steps:
+        journal_only = run.r.stage.calls_in(step.id)
+        calls = [c for c in journal_only if c.method != "upsert_configmap"]
+        if not journal_only:
+            continue  # skipped: its condition did not hold
+        if not calls:
+            out.append(KillPoint(_row(steps, step.id, "as it starts (local files only)"), step.id,
+                                 "upsert_configmap", 1, "kube"))
+            continue
+        last = calls[-1]
+        nth = len([c for c in calls if (c.method, c.adapter) == (last.method, last.adapter)])
+        out.append(KillPoint(_row(steps, step.id, "after its last call"), step.id, last.method, nth, last.adapter))
+        execs = [e for e in run.r.kube.execs if e.step == step.id and e.kind in ("restore", "dump")]
+        seen: dict[tuple[str, str], int] = {}
+        for c in calls:
+            seen[(c.method, c.adapter)] = seen.get((c.method, c.adapter), 0) + 1
+            found = _stream(run, c, execs)
+            if found is not None and found[1] > 1:
+                out.append(KillPoint(_row(steps, step.id, found[0]), step.id, c.method, seen[(c.method, c.adapter)],
+                                     c.adapter, found[1] // 2))
+    return out
+
+
+def _inject(run: Run, point: KillPoint) -> None:
+    kw = {"at_byte": point.at_byte} if point.at_byte is not None else {"after": True}
+    run.r.stage.inject(point.method, step=point.step, nth=point.nth, crash=True,
+                       where=lambda c, a=point.adapter: c.adapter == a, **kw)
+
+
+def _fail_the_restore(run: Run) -> None:
+    """For the rollback matrix: psql runs the dump, then the restore is judged failed; the rollback runs."""
+    restore = next(s.id for s in run.plan.steps if s.kind == "restore-dump")
+    run.r.stage.inject("exec", step=restore, result=BAD_RESTORE,
+                       where=lambda c: c.args["argv"][0] == "psql" and "ON_ERROR_STOP=1" not in c.args["argv"])
+
+
+def _compare(got: dict, want: dict) -> str:
+    differ = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+    if not differ:
+        return SAME
+    return "differs: " + ", ".join(differ[:3]) + (f" (+{len(differ) - 3})" if len(differ) > 3 else "")
+
+
+def _carry_on(do: Callable[[], object]) -> str | None:
+    try:
+        do()
+    except PgRestoreError as e:
+        return f"{type(e).__name__}: {str(e)[:120]}"
+    return None
+
+
+def _kill_and_carry_on(task: tuple[str, str, KillPoint, Path, dict]) -> str:
+    """One cell: a fresh rehearsal killed at the point, then the carry-on, compared with the undisturbed end."""
+    matrix, name, point, folder, want = task
+    with pytest.MonkeyPatch.context() as mp:
+        run = Run(VARIANTS[name], folder, mp)
+        if matrix == "rollback":
+            _fail_the_restore(run)
+        _inject(run, point)
+        try:
+            run.r.apply(run.path)
+            return NOT_REACHED
+        except Crash:
+            pass
+        except PgRestoreError as e:
+            return f"not killed: {type(e).__name__}"
+        run.r.crashed()
+        if matrix == "rollback":
+            failed = _carry_on(lambda: run.r.rollback(run.path))
+        else:
+            failed = _carry_on(lambda: run.r.apply(run.path, resume=True))
+        return failed or _compare(run.end(), want)
+
+
+def _reference(matrix: str, name: str, folder: Path) -> tuple[dict, list[KillPoint]]:
+    """The undisturbed run: its end and its kill points."""
+    with pytest.MonkeyPatch.context() as mp:
+        ref = Run(VARIANTS[name], folder, mp)
+        if matrix == "rollback":
+            _fail_the_restore(ref)
+            assert (_carry_on(lambda: ref.r.apply(ref.path)) or "").startswith("ApplyFailedRolledBack")
+        else:
+            assert ref.r.apply(ref.path).startswith("restored")
+        want = ref.end()
+        assert want["doubled rows"] == []
+        assert want[JOURNAL_CM] == {"journal_status": "rolled-back" if matrix == "rollback" else "done"}
+        return want, kill_points(ref, ref.plan.rollback if matrix == "rollback" else ref.plan.steps)
+
+
+def matrix(matrix: str, workdir: Path) -> dict[str, dict[str, str]]:
+    """kill point row -> variant -> outcome, every variant's kill points run (in parallel on idle CPUs)."""
+    tasks = []
+    for name in VARIANTS:
+        slug = "".join(ch if ch.isalnum() else "-" for ch in name)
+        want, points = _reference(matrix, name, workdir / matrix / slug / "reference")
+        tasks += [(matrix, name, point, workdir / matrix / slug / f"k{i}", want) for i, point in enumerate(points)]
+    workers = _idle_cpus()
+    if workers > 1:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            cells = list(pool.map(_kill_and_carry_on, tasks, chunksize=4))
+    else:
+        cells = [_kill_and_carry_on(t) for t in tasks]
+    rows: dict[str, dict[str, str]] = {}
+    for (_, name, point, _, _), cell in sorted(zip(tasks, cells, strict=True), key=lambda tc: _order(tc[0][2].row)):
+        rows.setdefault(point.row, {})[name] = cell
+    return rows
+
+
+def _idle_cpus() -> int:
+    """CPUs nobody else is using (at most 4): a pool on a busy machine only adds to the queue."""
+    cpus = os.cpu_count() or 1
+    return max(1, min(4, int(cpus - os.getloadavg()[0])))
+
+
+# The rows in the order a plan of any variant runs them.
+ORDER = ["verify-backup", "suspend-backup-jobs", "pin-backup", "safety-dump", "scale-workload #1", "delete-cluster",
+         "create-cluster", "restore-dump", "secrets-from-manifest", "alter-users", "restart-leader", "set-instances",
+         "scale-workload #2", "rerun-job #1", "rerun-job #2", "rollout-restart", "resume-backup-jobs", "verify",
+         "rollback: ensure-cluster", "rollback: restore-dump", "rollback: secrets-from-manifest",
+         "rollback: restart-leader", "rollback: set-instances", "rollback: scale-workload",
+         "rollback: resume-backup-jobs"]
+WHEN = ["as it starts", "mid reading the backup", "mid reading the pinned copy", "mid reading the pinned manifest",
+        "mid pg_dumpall's stdout", "mid uploading the safety dump", "mid uploading the safety manifest",
+        "mid reading the safety dump", "mid the restore's stdin", "after its last call"]
+
+
+def _order(row: str) -> tuple[int, int]:
+    step, when = row.split(" · ")
+    return ORDER.index(step), next(i for i, w in enumerate(WHEN) if when.startswith(w))
+
+
+def _table(title: str, rows: dict[str, dict[str, str]]) -> str:
+    names = list(VARIANTS)
+    lines = [f"#### {title}", "", "| kill point | " + " | ".join(names) + " |",
+             "|---|" + "---|" * len(names)]
+    for row, cells in rows.items():
+        lines.append(f"| {row} | " + " | ".join(cells.get(n, "—") for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _publish(text: str, capsys) -> None:
+    with capsys.disabled():
+        print("\n" + text)
+    if os.environ.get("PGRESTORE_KILL_MATRIX"):
+        with open(os.environ["PGRESTORE_KILL_MATRIX"], "a") as f:
+            f.write(text + "\n")
+
+
+def _failures(rows: dict[str, dict[str, str]]) -> list[str]:
+    return [f"{row} [{name}]: {cell}" for row, cells in rows.items() for name, cell in cells.items() if cell != SAME]
+
+
+def test_a_kill_anywhere_in_apply_then_resume_ends_as_an_uninterrupted_apply(workdir, capsys):
+    rows = matrix("apply", workdir)
+    _publish(_table("kill during apply, then `apply --resume`: end state vs. an uninterrupted apply", rows), capsys)
+    assert not _failures(rows), "\n".join(_failures(rows))
+
+
+def test_a_kill_anywhere_in_the_rollback_then_pgrestore_rollback_ends_as_an_uninterrupted_rollback(workdir, capsys):
+    rows = matrix("rollback", workdir)
+    _publish(_table("kill during the rollback, then `pgrestore rollback`: end state vs. an uninterrupted rollback",
+                    rows), capsys)
+    assert not _failures(rows), "\n".join(_failures(rows))
