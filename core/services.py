@@ -20,6 +20,10 @@ from core.schema import errors as schema_errors
 # (planner/timeouts.py).
 DEFAULT_TIMEOUTS = {
     "verify-backup": 1800,
+    "suspend-backup-jobs": 900,  # waits for a running backup job to finish
+    "pin-backup": 1800,
+    "safety-dump": 1800,
+    "resume-backup-jobs": 300,
     "scale-workload": 900,
     "delete-cluster": 1200,
     "create-cluster": 1200,

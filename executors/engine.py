@@ -261,8 +261,8 @@ def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], No
     try:
         ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit)
         _roll_back(ctx, "rollback on demand")
-    except ApplyFailedRolledBack:
-        return "the cluster's settings were put back as planned"
+    except ApplyFailedRolledBack as done:
+        return str(done).removeprefix("rollback on demand; ").removesuffix(". Fix the cause, re-plan and apply again")
     finally:
         _release(lock)
     return "nothing to roll back"

@@ -53,6 +53,16 @@ def _parse(text: str, where: str) -> JournalData | None:
     return from_dict(JournalData, doc)
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except UnicodeDecodeError:
+        raise PlanRejected(f"journal {path} is not JSON text; move it away and re-plan, or restore it from the "
+                           f"ConfigMap copy") from None
+    except OSError as e:
+        raise PlanRejected(f"journal {path} cannot be read ({e.strerror}); move it away and apply again") from None
+
+
 class Journal:
     def __init__(self, path: Path, kube: Kube, data: JournalData):
         self.path, self.kube, self.data = path, kube, data
@@ -72,7 +82,12 @@ class Journal:
         machine leaves this machine's file behind, and it must not win."""
         copies = []
         if path.exists():
-            copies.append(_parse(path.read_text(), str(path)))
+            local = _parse(_read(path), str(path))
+            if local is not None and local.plan_checksum != plan.checksum:
+                raise PlanRejected(f"journal {path} is of another plan ({local.plan_checksum[:19]}…, "
+                                   f"{local.status}); move it away to keep that record, or write this plan "
+                                   f"to another file")
+            copies.append(local)
         cm = kube.get_configmap(plan.namespace, configmap_name(plan.service))
         if cm and "journal.json" in (cm.get("data") or {}):
             where = f"ConfigMap {plan.namespace}/{configmap_name(plan.service)}"

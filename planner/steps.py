@@ -69,13 +69,15 @@ def delete_cluster(steps: StepList, state: ClusterState) -> str:
                       "secrets": [s.target.name for s in state.secrets]}, destructive=True)
 
 
-def create_cluster(steps: StepList, resource: dict, n: int) -> str:
+def create_cluster(steps: StepList, resource: dict, n: int, cronjobs: list[str]) -> str:
     meta = resource["metadata"]
     pg = Target("postgresql", meta["namespace"], meta["name"])
     return steps.add("create-cluster", pg,
                      f"re-create {pg.name} from its recorded spec with numberOfInstances {n} (server fields "
-                     f"stripped); wait for a Ready Patroni leader",
-                     {"resource": resource, "numberOfInstances": n, "pod_selector": spilo_selector(pg.name)})
+                     f"stripped); wait for the operator's Create and a Ready Patroni leader; suspend again any "
+                     f"backup CronJob the operator made with it",
+                     {"resource": resource, "numberOfInstances": n, "pod_selector": spilo_selector(pg.name),
+                      "suspend_cronjobs": cronjobs})
 
 
 def restore_dump(steps: StepList, pg: Target, dump: Location, fmt: str, verified_by: str, rows_from: str,

@@ -19,8 +19,10 @@ def timeouts(service: ServiceDef, dump_size: int, instances: int) -> Callable[[s
         base = timeout_for(service, kind)
         if kind in service.timeouts or "default" in service.timeouts:
             return base  # an operator's explicit choice stands
-        if kind == "restore-dump":
+        if kind in ("restore-dump", "safety-dump"):  # the live cluster is about the backup's size
             return max(base, 600 + dump_size // RESTORE_BYTES_PER_SECOND)
+        if kind in ("pin-backup", "verify-backup"):  # a copy, then a read through
+            return max(base, 600 + 2 * dump_size // CLONE_BYTES_PER_SECOND)
         if kind in ("set-instances", "ensure-cluster"):
             return base + max(0, instances - 1) * (dump_size // CLONE_BYTES_PER_SECOND)
         return base

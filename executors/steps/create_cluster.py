@@ -4,27 +4,56 @@ from __future__ import annotations
 
 import copy
 
+from core.errors import StepFailed
 from core.model import Step
 
 from ..context import Context
 from ._members import wait_created, wait_ready
 
 
+CREATED_BY = "pgrestore.dev/created-by-plan"
+
+
+def ours(ctx: Context, live: dict) -> bool:
+    """Made by this plan's apply: our annotation, or the uid it recorded (a cluster made before
+    the annotation was read back is still recognised by either)."""
+    annotations = live["metadata"].get("annotations") or {}
+    created = (ctx.journal.saved("created", live["metadata"]["name"]) or {}).get("uid")
+    return annotations.get(CREATED_BY) == ctx.plan.checksum[7:27] or live["metadata"]["uid"] == created
+
+
 def create(ctx: Context, step: Step) -> dict:
+    """The cluster this apply makes; refuses one somebody else made after our delete."""
     t, p = step.target, step.params
     live = ctx.kube.get_postgresql(t.namespace, t.name)
     if live is None:
         body = copy.deepcopy(p["resource"])
         body["spec"]["numberOfInstances"] = p["numberOfInstances"]
+        body["metadata"].setdefault("annotations", {})[CREATED_BY] = ctx.plan.checksum[7:27]
         live = ctx.kube.create_postgresql(body)
-    # Any cluster here now came after our delete (a crash may have come between create and this line).
+    elif not ours(ctx, live):
+        raise StepFailed(f"postgresql {t.name} was re-created by someone else (uid {live['metadata']['uid']}) after "
+                         f"this apply deleted it; pgrestore does not restore into it: delete it or re-plan")
     ctx.journal.remember("created", t.name, {"uid": live["metadata"]["uid"]})
     return live
+
+
+def suspend_again(ctx: Context, step: Step) -> list[str]:
+    """The operator makes `logical-backup-<cluster>` anew, unsuspended, with a new cluster
+    (v1.8.2 Create -> createLogicalBackupJob): suspend it until resume-backup-jobs."""
+    again = []
+    for name in step.params["suspend_cronjobs"]:
+        cron = ctx.kube.get_cronjob(step.target.namespace, name)
+        if cron is not None and not (cron.get("spec") or {}).get("suspend"):
+            ctx.kube.suspend_cronjob(step.target.namespace, name, True)
+            again.append(name)
+    return again
 
 
 def run(step: Step, ctx: Context) -> dict:
     t = step.target
     live = create(ctx, step)
     wait_created(ctx, t.namespace, t.name, live["metadata"]["uid"])
+    resuspended = suspend_again(ctx, step)
     leader = wait_ready(ctx, t.namespace, step.params["pod_selector"], step.params["numberOfInstances"], t.name)
-    return {"uid": live["metadata"]["uid"], "leader": leader}
+    return {"uid": live["metadata"]["uid"], "leader": leader, "suspended_again": resuspended}

@@ -14,20 +14,25 @@
 from __future__ import annotations
 
 from core import pods
+from core.errors import StepFailed
 from core.model import Step
 
 from ..context import Context
 from ._members import wait_created
-from .create_cluster import create
+from .create_cluster import create, ours, suspend_again
 from .delete_cluster import wait_gone
 
 
 def _replace(ctx: Context, step: Step, live: dict) -> bool:
-    """Replace a cluster this apply created: always when the safety dump goes into it next
-    (`replace_ours`), else only when the restore into it did not finish (`unless_done`)."""
-    ours = (ctx.journal.saved("created", step.target.name) or {}).get("uid")
-    if live["metadata"]["uid"] != ours:
+    """Replace the cluster this apply made (by its annotation, so also when the answer to our
+    create was lost): always when the safety dump goes into it next (`replace_ours`), else only
+    when the restore into it did not finish (`unless_done`). One somebody else made is refused."""
+    if live["metadata"]["uid"] == step.params["planned_uid"]:
         return False  # the planned cluster, untouched: the failure came before the delete
+    if not ours(ctx, live):
+        raise StepFailed(f"postgresql {step.target.name} was re-created by someone else (uid "
+                         f"{live['metadata']['uid']}); pgrestore leaves it alone: restore the safety dump into it "
+                         f"by hand, or delete it and run `pgrestore rollback` again")
     unfinished = any(ctx.journal.status_of(i) != "done" for i in step.params["unless_done"])
     return bool(step.params["replace_ours"]) or unfinished
 
@@ -46,5 +51,6 @@ def run(step: Step, ctx: Context) -> dict:
         live = create(ctx, step)
     if action != "kept":
         wait_created(ctx, t.namespace, t.name, live["metadata"]["uid"])
+        suspend_again(ctx, step)
     leader = pods.wait_leader(ctx.kube, t.namespace, t.name, ctx.remaining())
     return {"uid": live["metadata"]["uid"], "action": action, "recreated": action != "kept", "leader": leader}

@@ -13,7 +13,7 @@ from core.model import Condition, Location, ServiceDef, Step
 
 from .. import options as o
 from .. import steps as s
-from ..read import Snapshot
+from ..read import Snapshot, backup_cronjob_names
 from ..timeouts import timeouts
 
 NAME = "recreate-single"
@@ -28,14 +28,17 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     replicas = int(state.client.spec.get("replicas") or 0)
 
     verified = s.verify_backup(out, backup)
-    s.suspend_backup_jobs(out, state)
+    # Pin first: a backup job already running finishes while the CronJobs are suspended, and
+    # deletes every older backup, the planned one included.
     dump, manifest, checked = _pinned(out, snapshot, service.name, choices, verified)
+    s.suspend_backup_jobs(out, state)
     if choices.options.safety_dump:
         safety_dump, safety_manifest = o.safety(choices.options, service.name, choices.run_id)
         s.safety_dump(out, state, safety_dump, safety_manifest)
     s.scale_client(out, state.client, state.client_selector, replicas, 0, "gone")
     deleted = s.delete_cluster(out, state)
-    s.create_cluster(out, state.postgresql_resource, 1)
+    cronjobs = list(backup_cronjob_names(pg.name))
+    s.create_cluster(out, state.postgresql_resource, 1, cronjobs)
     s.restore_dump(out, pg, dump, backup.format, checked, verified, restart_from=deleted,
                    what=f"{backup.key} ({backup.size} bytes)")
     names = [x.target.name for x in state.secrets]
@@ -79,7 +82,9 @@ def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forwar
     ensured = out.add("ensure-cluster", pg, _ensure_description(pg.name, safety is not None),
                       {"resource": state.postgresql_resource, "numberOfInstances": 1,
                        "pod_selector": s.spilo_selector(pg.name), "secrets": [x.target.name for x in state.secrets],
-                       "unless_done": restored, "replace_ours": safety is not None})
+                       "unless_done": restored, "replace_ours": safety is not None,
+                       "planned_uid": state.postgresql.uid if state.postgresql else "",
+                       "suspend_cronjobs": list(backup_cronjob_names(pg.name))})
     if safety is not None:
         recreated = Condition(ensured, "recreated", True)
         s.restore_dump(out, pg, Location(**safety.params["dump"]), "psql", safety.id, safety.id,

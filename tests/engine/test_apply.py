@@ -180,5 +180,5 @@ def test_the_backup_cronjob_is_suspended_from_before_the_pin_until_after_the_cli
     rehearsal.apply(path)
     kinds = [s.kind for s in rehearsal.loaded(path).steps]
     suspended = [kinds[i] for i, s in enumerate(seen) if seen[s]]
-    assert suspended == kinds[kinds.index("pin-backup"):kinds.index("resume-backup-jobs") + 1]
+    assert suspended == kinds[kinds.index("suspend-backup-jobs") + 1:kinds.index("resume-backup-jobs") + 1]
     assert rehearsal.kube.get_cronjob(NS, BACKUP_CRONJOB)["spec"]["suspend"] is False

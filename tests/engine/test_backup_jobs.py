@@ -30,7 +30,7 @@ def test_no_backup_job_starts_from_the_suspend_until_the_resume(rehearsal):
     path = rehearsal.plan()
     started = _ticking(rehearsal, path)
     rehearsal.apply(path)
-    assert len(started) == 14 and {step: jobs for step, jobs in started.items() if jobs} == {}
+    assert len(started) == 13 and {step: jobs for step, jobs in started.items() if jobs} == {}
     assert rehearsal.kube.cronjob_tick(NS) != []  # after it, the schedule runs again
     assert rehearsal.kube.database(NS, CLUSTER).counts("service_db") == DUMP_ROWS
 
@@ -47,7 +47,7 @@ def test_the_operators_logical_backup_cronjob_stays_suspended_through_the_re_cre
     path = r.plan()
     started = _ticking(r, path)
     r.apply(path)
-    assert len(started) == 14 and {step: jobs for step, jobs in started.items() if jobs} == {}
+    assert len(started) == 13 and {step: jobs for step, jobs in started.items() if jobs} == {}
 
 
 @pytest.mark.parametrize("fail", [False, True], ids=["applied", "rolled back"])

@@ -256,7 +256,7 @@ def _idle_cpus() -> int:
 
 
 # The rows in the order a plan of any variant runs them.
-ORDER = ["verify-backup", "suspend-backup-jobs", "pin-backup", "safety-dump", "scale-workload #1", "delete-cluster",
+ORDER = ["verify-backup", "pin-backup", "suspend-backup-jobs", "safety-dump", "scale-workload #1", "delete-cluster",
          "create-cluster", "restore-dump", "secrets-from-manifest", "alter-users", "restart-leader", "set-instances",
          "scale-workload #2", "rerun-job #1", "rerun-job #2", "rollout-restart", "resume-backup-jobs", "verify",
          "rollback: ensure-cluster", "rollback: restore-dump", "rollback: secrets-from-manifest",

@@ -207,7 +207,7 @@ def test_secrets_are_recorded_as_keyed_digests_of_what_the_cluster_and_backup_ho
     assert "keycloak-postgres-tls" not in {o.name for o in plan.prior_state}  # not a credential secret
 
 
-FORWARD = ["verify-backup", "suspend-backup-jobs", "pin-backup", "safety-dump", "scale-workload", "delete-cluster",
+FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "safety-dump", "scale-workload", "delete-cluster",
            "create-cluster", "restore-dump", "secrets-from-manifest", "restart-leader", "set-instances",
            "scale-workload", "rerun-job", "rerun-job", "rollout-restart", "resume-backup-jobs", "verify"]
 ROLLBACK = ["ensure-cluster", "restore-dump", "secrets-from-manifest", "restart-leader", "set-instances",
