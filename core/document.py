@@ -83,7 +83,10 @@ def load(path: Path) -> Plan:
     if doc.get("format_version") != PLAN_FORMAT:
         raise PlanRejected(f"plan {path} has format_version {doc.get('format_version')!r}; "
                            f"this pgrestore reads {PLAN_FORMAT!r}: re-plan with this version")
-    validate(doc, "plan", f"plan {path}")
+    try:
+        validate(doc, "plan", f"plan {path}")
+    except PlanRejected as e:
+        raise PlanRejected(f"{e}; re-run `pgrestore plan`") from None
     if checksum(doc) != doc["checksum"]:
         raise PlanRejected(f"plan {path} was changed after it was made (checksum mismatch); "
                            f"re-run `pgrestore plan` and review the new plan")

@@ -10,15 +10,15 @@ Exit codes (README, "Exit codes"); none but `plan --detailed-exitcode` uses 2:
 | 0 | done (plan: no changes) |
 | 1 | an error before any change (the cluster or S3 refused or failed a request) |
 | 2 | `plan --detailed-exitcode`: the plan has changes |
-| 3 | the plan is stale, edited, for another cluster or malformed: re-plan |
+| 3 | the plan is stale, edited, for another cluster or malformed; or its journal is bad or another plan's |
 | 4 | another apply holds the lock |
 | 5 | apply failed and was rolled back |
 | 6 | apply failed and the rollback is incomplete: the message says what is left to do |
-| 64 | usage: a command, option or argument is wrong |
+| 64 | usage: a command, option (or its value) or argument is wrong |
 | 65 | the backup, dump or manifest is unusable |
 | 69 | the API server or S3 cannot be reached |
 | 70 | internal error: a crash log holds the traceback |
-| 78 | configuration: kubeconfig or a service definition is wrong |
+| 78 | configuration: kubeconfig, its context, a service definition or the S3 credentials secret is wrong |
 | 130 | interrupted before any change |
 """
 

@@ -50,6 +50,7 @@ def _root() -> None:
 
 
 KubeconfigOpt = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG", help="kubeconfig to use.")
+ContextOpt = typer.Option(None, "--context", help="The kubeconfig's context to use (default: its current-context).")
 S3EndpointOpt = typer.Option(None, "--s3-endpoint", envvar="PGRESTORE_S3_ENDPOINT",
                              help="S3 endpoint; default: from the postgres-backup-s3-credentials secret.")
 S3AccessOpt = typer.Option(None, "--s3-access-key", envvar="PGRESTORE_S3_ACCESS_KEY", help="S3 access key.")
@@ -74,11 +75,13 @@ def services() -> None:
 
 
 @app.command()
-def backups(service: str, kubeconfig: str = KubeconfigOpt, s3_endpoint: str = S3EndpointOpt,
-            s3_access_key: str = S3AccessOpt, s3_secret_key: str = S3SecretOpt) -> None:
+def backups(service: str, kubeconfig: str = KubeconfigOpt, context: str = ContextOpt,
+            s3_endpoint: str = S3EndpointOpt, s3_access_key: str = S3AccessOpt,
+            s3_secret_key: str = S3SecretOpt) -> None:
     """List SERVICE's backups in S3 (both formats), newest first."""
     from .commands.listing import backups_table
-    typer.echo(backups_table(service, kubeconfig, _s3_opts(s3_endpoint, s3_access_key, s3_secret_key)), nl=False)
+    typer.echo(backups_table(service, kubeconfig, _s3_opts(s3_endpoint, s3_access_key, s3_secret_key), context),
+               nl=False)
 
 
 class SecretsMode(str, Enum):
@@ -95,17 +98,33 @@ def plan(
     secrets: SecretsMode = typer.Option(None, "--secrets", help="from-manifest or alter-users (default: "
                                                                 "from-manifest when the backup has a manifest)."),
     output: Path = typer.Option(None, "-o", "--output", help="Write the plan here instead of stdout."),
+    pin_dir: Path = typer.Option(None, "--pin-dir", help="Pin the backup in this local folder instead of the "
+                                                         "bucket's pgrestore/ prefix."),
+    safety_dir: Path = typer.Option(None, "--safety-dir", help="Write the safety dump of the live cluster to "
+                                                               "this folder instead of the bucket's pgrestore/."),
+    no_safety_dump: bool = typer.Option(False, "--no-safety-dump", help="Take no safety dump (a cluster that cannot "
+                                                                        "answer at all): a failed apply cannot put the "
+                                                                        "data back."),
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode",
                                            help="Exit 0 with no changes, 1 on error, 2 with changes."),
-    kubeconfig: str = KubeconfigOpt, s3_endpoint: str = S3EndpointOpt, s3_access_key: str = S3AccessOpt,
-    s3_secret_key: str = S3SecretOpt,
+    kubeconfig: str = KubeconfigOpt, context: str = ContextOpt, s3_endpoint: str = S3EndpointOpt,
+    s3_access_key: str = S3AccessOpt, s3_secret_key: str = S3SecretOpt,
 ) -> None:
     """Write a restore plan for SERVICE (JSON on stdout, summary on stderr). Changes nothing."""
+    from planner.options import PlanOptions
+
     from .commands.plan import run
     if manifest is not None and dump is None:
         raise UsageError("--manifest goes with --dump; pass the dump file too")
-    code = run(service, backup, dump, manifest, secrets.value if secrets else None, output, detailed_exitcode,
-               kubeconfig, _s3_opts(s3_endpoint, s3_access_key, s3_secret_key))
+    for flag, folder in (("--pin-dir", pin_dir), ("--safety-dir", safety_dir)):
+        if folder is not None and not folder.is_dir():
+            raise UsageError(f"{flag} {folder} is not a folder; create it or choose another")
+    if no_safety_dump and safety_dir is not None:
+        raise UsageError("--no-safety-dump and --safety-dir contradict each other; choose one")
+    choices = PlanOptions(secrets_mode=secrets.value if secrets else None, pin_dir=pin_dir, safety_dir=safety_dir,
+                          safety_dump=not no_safety_dump)
+    code = run(service, backup, dump, manifest, choices, output, detailed_exitcode,
+               kubeconfig, _s3_opts(s3_endpoint, s3_access_key, s3_secret_key), context)
     raise typer.Exit(code)
 
 
@@ -130,28 +149,28 @@ def apply(
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask; required without a terminal."),
     resume: bool = typer.Option(False, "--resume", help="Continue after the last finished step of this plan."),
     json_events: bool = typer.Option(False, "--json", help="One JSON event per line on stdout."),
-    kubeconfig: str = KubeconfigOpt, s3_endpoint: str = S3EndpointOpt, s3_access_key: str = S3AccessOpt,
-    s3_secret_key: str = S3SecretOpt,
+    kubeconfig: str = KubeconfigOpt, context: str = ContextOpt, s3_endpoint: str = S3EndpointOpt,
+    s3_access_key: str = S3AccessOpt, s3_secret_key: str = S3SecretOpt,
 ) -> None:
     """Carry out a reviewed plan: refuse stale plans, lock, checkpoint every step, roll back on failure."""
     from .commands.apply import apply as do_apply
     do_apply(plan_file, auto_approve, resume, json_events, kubeconfig,
-             _s3_opts(s3_endpoint, s3_access_key, s3_secret_key))
+             _s3_opts(s3_endpoint, s3_access_key, s3_secret_key), context)
 
 
 @app.command()
-def rollback(plan_file: Path, kubeconfig: str = KubeconfigOpt,
+def rollback(plan_file: Path, kubeconfig: str = KubeconfigOpt, context: str = ContextOpt,
              json_events: bool = typer.Option(False, "--json", help="One JSON event per line on stdout.")) -> None:
     """Run a plan's rollback steps: put back what the plan recorded (resource, members, client replicas)."""
     from .commands.apply import rollback as do_rollback
-    do_rollback(plan_file, kubeconfig, json_events)
+    do_rollback(plan_file, kubeconfig, json_events, context)
 
 
 @app.command("force-unlock")
-def force_unlock(service: str, lock_id: str, kubeconfig: str = KubeconfigOpt) -> None:
+def force_unlock(service: str, lock_id: str, kubeconfig: str = KubeconfigOpt, context: str = ContextOpt) -> None:
     """Remove SERVICE's apply lock, by the lock id a refused apply printed."""
     from .commands.apply import unlock
-    unlock(service, lock_id, kubeconfig)
+    unlock(service, lock_id, kubeconfig, context)
 
 
 SANDBOX_EXTRA = ("aiohttp", "moto", "psycopg")
@@ -196,9 +215,20 @@ def _crash_log(exc: BaseException) -> Path:
     return path
 
 
-def _usage_line(e: Any) -> str:
+def _command_path(argv: list[str]) -> str:
+    """`pgrestore plan` for `plan keycloak --backup`: the command an error without a context was in."""
+    command, path = typer.main.get_command(app), ["pgrestore"]
+    for word in argv:
+        sub = getattr(command, "commands", {}).get(word)
+        if sub is None:
+            break
+        command, path = sub, [*path, word]
+    return " ".join(path)
+
+
+def _usage_line(e: Any, argv: list[str]) -> str:
     ctx = getattr(e, "ctx", None)
-    path = ctx.command_path if ctx is not None else "pgrestore"
+    path = ctx.command_path if ctx is not None else _command_path(argv)
     return f"Error: {e.format_message().rstrip('.')}; see `{path} --help`"
 
 
@@ -210,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         typer.secho(f"Error: {e}", err=True, fg=typer.colors.RED)
         return e.exit_code
     except USAGE_ERRORS as e:
-        typer.secho(_usage_line(e), err=True, fg=typer.colors.RED)
+        typer.secho(_usage_line(e, sys.argv[1:] if argv is None else argv), err=True, fg=typer.colors.RED)
         return UsageError.exit_code
     except CLICK_ERRORS as e:
         typer.secho(f"Error: {e.format_message()}", err=True, fg=typer.colors.RED)  # type: ignore[attr-defined]

@@ -38,9 +38,10 @@ def _terminate_as_interrupt() -> None:
 
 
 def apply(plan_path: Path, auto_approve: bool, resume: bool, as_json: bool, kubeconfig: str | None,
-          s3_opts: dict) -> None:
+          s3_opts: dict, context: str | None = None) -> None:
     _terminate_as_interrupt()
-    opts = engine.Options(auto_approve=auto_approve, resume=resume, kubeconfig=kubeconfig, s3=s3_opts)
+    opts = engine.Options(auto_approve=auto_approve, resume=resume, kubeconfig=kubeconfig, s3=s3_opts,
+                          context=context)
     plan, kube, s3, journal = engine.prepare(plan_path, opts)
     if not auto_approve and not sys.stdin.isatty():
         raise UsageError("apply needs a terminal to ask for approval; pass --auto-approve to run without one")
@@ -51,12 +52,13 @@ def apply(plan_path: Path, auto_approve: bool, resume: bool, as_json: bool, kube
         typer.secho(f"Apply complete: {result}.", err=True, fg=typer.colors.GREEN)
 
 
-def rollback(plan_path: Path, kubeconfig: str | None, as_json: bool) -> None:
+def rollback(plan_path: Path, kubeconfig: str | None, as_json: bool, context: str | None = None) -> None:
     events = Events(as_json)
-    result = engine.rollback_on_demand(plan_path, engine.Options(kubeconfig=kubeconfig), events)
+    result = engine.rollback_on_demand(plan_path, engine.Options(kubeconfig=kubeconfig, context=context),
+                                       events)
     typer.echo(f"Rollback complete: {result}.", err=True)
 
 
-def unlock(service_name: str, lock_id: str, kubeconfig: str | None) -> None:
+def unlock(service_name: str, lock_id: str, kubeconfig: str | None, context: str | None = None) -> None:
     service = services.load(service_name)
-    typer.echo(force_unlock(Kube(kubeconfig), service.namespace, service_name, lock_id))
+    typer.echo(force_unlock(Kube(kubeconfig, context), service.namespace, service_name, lock_id))

@@ -26,9 +26,9 @@ def _age(stamp: str, now: datetime) -> str:
     return f"{seconds}s"
 
 
-def backups_table(service_name: str, kubeconfig: str | None, s3_opts: dict) -> str:
+def backups_table(service_name: str, kubeconfig: str | None, s3_opts: dict, context: str | None = None) -> str:
     service = services.load(service_name)
-    s3 = s3_from_options(Kube(kubeconfig), s3_opts)
+    s3 = s3_from_options(Kube(kubeconfig, context), s3_opts)
     cluster = service.cluster
     listing = [o for p in backups.prefixes(cluster) for o in s3.list(backups.BUCKET, p)]
     found = backups.find(listing, cluster)

@@ -17,6 +17,7 @@ from executors.journal import Journal
 from executors.lock import lease_name
 from pgrestore import show
 from planner import build_plan
+from planner.options import PlanOptions
 from planner.read import Snapshot, read_backup, read_cluster, require_cluster
 
 
@@ -54,17 +55,17 @@ def _check_output(output: Path | None) -> None:
         raise UsageError(f"-o {output}: folder {output.parent} does not exist; create it or choose another path")
 
 
-def run(service_name: str, backup: str, dump: Path | None, manifest: Path | None, secrets_mode: str | None,
-        output: Path | None, detailed_exitcode: bool, kubeconfig: str | None, s3_opts: dict) -> int:
+def run(service_name: str, backup: str, dump: Path | None, manifest: Path | None, options: PlanOptions,
+        output: Path | None, detailed_exitcode: bool, kubeconfig: str | None, s3_opts: dict,
+        context: str | None = None) -> int:
     service = services.load(service_name)
     _check_output(output)
     if dump is not None:
         read_backup(None, service.cluster, backup, dump, manifest)  # refuse a bad file before anything else
-    kube = Kube(kubeconfig)
+    kube = Kube(kubeconfig, context)
     refuse_while_applying(kube, service)
     snap = take_snapshot(kube, service, backup, dump, manifest, s3_opts)
-    plan = build_plan(snap, service, now=datetime.now(timezone.utc), salt=secrets.token_hex(16),
-                      secrets_mode=secrets_mode)
+    plan = build_plan(snap, service, now=datetime.now(timezone.utc), salt=secrets.token_hex(16), options=options)
     text = render(plan)
     if output:
         try:
