@@ -69,6 +69,10 @@ class S3Error(PgRestoreError):
     """The S3 endpoint refused or failed a request."""
 
 
+class S3NotFound(S3Error):
+    """The object (or bucket) does not exist."""
+
+
 class PsqlError(PgRestoreError):
     """psql (local or in a pod) failed."""
 

@@ -17,6 +17,7 @@ from core.errors import (
     Interrupted,
     PgRestoreError,
     PlanRejected,
+    S3NotFound,
     StepFailed,
     UsageError,
 )
@@ -64,8 +65,8 @@ def check_fresh(plan: Plan, kube: Kube, s3: S3 | None) -> None:
             head = s3.head(b.bucket, b.key)
             if (head.size, head.etag) != (b.size, b.etag):
                 lines.append(f"backup {b.key}: ETag {b.etag} -> {head.etag}, size {b.size} -> {head.size}")
-        except PgRestoreError as e:
-            lines.append(f"backup {b.key}: {e}")
+        except S3NotFound:
+            lines.append(f"backup {b.key}: gone")
     if lines:
         more = f" (+{len(lines) - 3} more)" if len(lines) > 3 else ""
         raise PlanRejected(f"plan is stale, the cluster changed since it was made: {'; '.join(lines[:3])}{more}; "

@@ -84,9 +84,12 @@ class Journal:
         if path.exists():
             local = _parse(_read(path), str(path))
             if local is not None and local.plan_checksum != plan.checksum:
-                raise PlanRejected(f"journal {path} is of another plan ({local.plan_checksum[:19]}…, "
-                                   f"{local.status}); move it away to keep that record, or write this plan "
-                                   f"to another file")
+                if local.status not in FINAL:
+                    raise PlanRejected(f"journal {path} is of another plan ({local.plan_checksum[:19]}…) that "
+                                       f"stopped while {local.status}; resume or roll back that plan first")
+                # A finished apply's record is kept beside it, under its plan's checksum.
+                path.rename(path.with_name(f"{path.name.removesuffix('.json')}.{local.plan_checksum[7:19]}.json"))
+                local = None
             copies.append(local)
         cm = kube.get_configmap(plan.namespace, configmap_name(plan.service))
         if cm and "journal.json" in (cm.get("data") or {}):

@@ -81,7 +81,8 @@ class Snapshot:
 def _live(kube: Kube, target: Target) -> Live:
     obj = kube.read(target)
     if obj is None:
-        raise NotFound(f"{target.kind.lower()} {target.namespace}/{target.name} not found")
+        raise NotFound(f"{target.kind.lower()} {target.namespace}/{target.name} not found; check the service "
+                       f"definition's client (plans/<service>.yaml or PGRESTORE_SERVICES_DIR)")
     return Live(target, obj)
 
 
@@ -203,6 +204,8 @@ def read_backup_file(dump: Path, manifest: Path | None) -> BackupState:
     dumps.probe(ref, None)
     secrets: tuple[ManifestSecret, ...] = ()
     if manifest is not None:
+        if manifest.is_dir():
+            raise UsageError(f"manifest {manifest} is not a file; pass the .manifest written beside the dump")
         if not manifest.is_file():
             raise UsageError(f"manifest file {manifest} not found; pass the .manifest written beside the dump")
         try:

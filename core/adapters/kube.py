@@ -7,20 +7,22 @@ so plans and journals can hold them as they are. Library errors become ours.
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from datetime import datetime, timezone
 
 import yaml
 from kubernetes import client, config, watch
 from kubernetes.stream import stream
-from urllib3.exceptions import HTTPError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError
 from websocket import WebSocketException
 
-from core.errors import ConfigError, Conflict, KubernetesError, NotFound, StepTimeout, Unreachable
+from core.errors import (ConfigError, Conflict, KubernetesError, NotFound, PgRestoreError, StepTimeout,
+                         Unreachable)
 from core.model import Target
 
 PG_GROUP, PG_VERSION, PG_PLURAL = "acid.zalan.do", "v1", "postgresqls"
@@ -42,29 +44,96 @@ class ExecResult:
     protocol: str
 
 
+def _ours(what: str, e: BaseException, attempts: int = 1) -> PgRestoreError:
+    """A library error as ours, one line naming the thing."""
+    tried = f" (tried {attempts} times)" if attempts > 1 else ""
+    if isinstance(e, client.ApiException):
+        if e.status == 404:
+            return NotFound(f"{what}: not found")
+        if e.status == 409:
+            return Conflict(f"{what}: conflict (exists already, or changed since read)")
+        if e.status == 0:  # the client's own failure: TLS, or a websocket that could not be opened
+            detail = (e.reason or "error").splitlines()[0][:160]
+            return KubernetesError(f"{what}: the connection to the API server failed ({detail}){tried}")
+        return KubernetesError(f"{what}: the API server answered {e.status} {e.reason or 'error'}{tried}")
+    if isinstance(e, WebSocketException):
+        return KubernetesError(f"{what}: the exec stream broke ({type(e).__name__})")
+    return Unreachable(f"{what}: cannot reach the API server ({type(e).__name__}){tried}; check the kubeconfig's "
+                       f"server and the network")
+
+
 @contextmanager
 def _translated(what: str):
     try:
         yield
-    except client.ApiException as e:
-        if e.status == 404:
-            raise NotFound(f"{what}: not found") from None
-        if e.status == 409:
-            raise Conflict(f"{what}: conflict (exists already, or changed since read)") from None
-        reason = e.reason or "error"
-        raise KubernetesError(f"{what}: the API server answered {e.status} {reason}") from None
-    except WebSocketException as e:
-        raise KubernetesError(f"{what}: the exec stream broke ({type(e).__name__})") from None
-    except (HTTPError, OSError) as e:
-        raise Unreachable(f"{what}: cannot reach the API server ({type(e).__name__}); check the kubeconfig's "
-                          f"server and the network") from None
+    except (client.ApiException, WebSocketException, HTTPError, OSError) as e:
+        raise _ours(what, e) from None
 
 
-def _optional(what: str, read: Callable[[], Any]) -> Any:
+# -- retries ------------------------------------------------------------------------------------------------
+# A call is retried only when sending it again cannot do anything the first one did not:
+# - any call the server refused before acting on it (429 from API Priority and Fairness), or that
+#   never left this machine (the connection could not be opened);
+# - a read (GET, LIST, WATCH) or an idempotent write (a merge patch of absolute values, an unconditional
+#   replace) also after a 500/502/503/504, a reset connection, a cut answer or a read timeout.
+# Creates, deletes and resourceVersion-conditional replaces are never re-sent once they may have
+# reached the server: their effect is unknown, and the step fails (and the plan's rollback runs).
+# Exec is never retried: a command may have run part-way.
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+ATTEMPTS = 5  # per call: the first and up to 4 more
+BACKOFF_FIRST, BACKOFF_CAP, RETRY_AFTER_CAP = 0.5, 4.0, 10.0
+# Every call but a watch and an exec: (connect, read) seconds. The API server answers or gives up (504)
+# within its --request-timeout (60 s), so a read that says nothing for longer is a dropped connection.
+REQUEST_TIMEOUT = (10, 75)
+T = TypeVar("T")
+
+
+def _retry_after(e: BaseException) -> float | None:
+    value = (getattr(e, "headers", None) or {}).get("Retry-After")
+    try:
+        return min(RETRY_AFTER_CAP, max(0.0, float(value))) if value is not None else None
+    except ValueError:  # an HTTP date: take our own backoff
+        return None
+
+
+def _retryable(e: BaseException, resend_safe: bool) -> bool:
+    if isinstance(e, client.ApiException):
+        if e.status == 429:
+            return True
+        if e.status == 0 and "certificate" in (e.reason or "").lower():
+            return False  # TLS that will fail the same way again: a CA or name that does not match
+        return resend_safe and (e.status in RETRY_STATUSES or e.status == 0)
+    if isinstance(e, ConnectTimeoutError):  # includes NewConnectionError: nothing was sent
+        return True
+    return resend_safe and isinstance(e, (HTTPError, OSError))
+
+
+def backoff(attempt: int, e: BaseException | None = None) -> float:
+    """Seconds before retry number `attempt` (1, 2, ...): what the server asked for (Retry-After, capped),
+    else exponential from BACKOFF_FIRST to BACKOFF_CAP with jitter (half to all of it)."""
+    hinted = _retry_after(e) if e is not None else None
+    if hinted is not None:
+        return hinted
+    step = min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** (attempt - 1))
+    return step / 2 + random.uniform(0, step / 2)
+
+
+def _call(what: str, fn: Callable[[], T], resend_safe: bool = True) -> T:
+    """fn(), retried by the policy above; its failure as ours."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return fn()
+        except (client.ApiException, HTTPError, OSError) as e:
+            if attempt == ATTEMPTS or not _retryable(e, resend_safe):
+                raise _ours(what, e, attempt) from None
+            time.sleep(backoff(attempt, e))
+    raise AssertionError("unreachable")
+
+
+def _optional(what: str, read: Callable[[], Any], resend_safe: bool = True) -> Any:
     """read(), or None if the object does not exist."""
     try:
-        with _translated(what):
-            return read()
+        return _call(what, read, resend_safe)
     except NotFound:
         return None
 
@@ -72,12 +141,27 @@ def _optional(what: str, read: Callable[[], Any]) -> Any:
 class Kube:
     def __init__(self, kubeconfig: str | None = None, context: str | None = None):
         try:
-            self.api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+            configuration: Any = type.__call__(client.Configuration)  # a fresh one, not the process default
+            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
         except (config.ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
             where = kubeconfig or "~/.kube/config"
             detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
             raise ConfigError(f"cannot use kubeconfig {where} ({detail}); set KUBECONFIG or pass --kubeconfig") \
                 from None
+        if not str(configuration.host or "").startswith(("https://", "http://")):
+            raise ConfigError(f"cannot use kubeconfig {kubeconfig or '~/.kube/config'}: its server "
+                              f"{configuration.host!r} is not a URL; fix the cluster's server entry")
+        # No silent retries underneath (urllib3 re-sends a PUT or DELETE whose answer was lost):
+        # every retry is this adapter's, by its policy.
+        configuration.retries = False
+        self.api_client = client.ApiClient(configuration)
+        rest: Any = self.api_client.rest_client
+        send = rest.request
+
+        def request(*args, **kwargs):
+            kwargs["_request_timeout"] = kwargs.get("_request_timeout") or REQUEST_TIMEOUT
+            return send(*args, **kwargs)
+        rest.request = request
         # Typed as Any: this adapter speaks JSON-shaped dicts to the client (bodies and results),
         # which the client accepts and returns as its models' serialised form.
         self.core: Any = client.CoreV1Api(self.api_client)
@@ -92,8 +176,7 @@ class Kube:
 
     # -- identity -------------------------------------------------------------
     def cluster_identity(self) -> dict:
-        with _translated("namespace kube-system"):
-            uid = self.core.read_namespace("kube-system").metadata.uid
+        uid = _call("namespace kube-system", lambda: self.core.read_namespace("kube-system")).metadata.uid
         return {"server": self.api_client.configuration.host, "kube_system_uid": uid}
 
     # -- any recorded object ---------------------------------------------------
@@ -116,35 +199,36 @@ class Kube:
 
     # -- workloads ------------------------------------------------------------
     def list_workloads(self, kind: str, ns: str, selector: str) -> list[dict]:
-        with _translated(f"{kind.lower()}s {selector} in {ns}"):
-            return [self._dict(w) for w in self._apps_fn(kind, "list")(ns, label_selector=selector).items]
+        listing = _call(f"{kind.lower()}s {selector} in {ns}",
+                        lambda: self._apps_fn(kind, "list")(ns, label_selector=selector))
+        return [self._dict(w) for w in listing.items]
 
     def _apps_fn(self, kind: str, verb: str) -> Callable:
         suffix = {"StatefulSet": "stateful_set", "Deployment": "deployment", "DaemonSet": "daemon_set"}[kind]
         return getattr(self.apps, f"{verb}_namespaced_{suffix}")
 
     def get_workload(self, kind: str, ns: str, name: str) -> dict:
-        with _translated(f"{kind.lower()} {ns}/{name}"):
-            return self._dict(self._apps_fn(kind, "read")(name, ns))
+        return self._dict(_call(f"{kind.lower()} {ns}/{name}", lambda: self._apps_fn(kind, "read")(name, ns)))
 
     def scale(self, kind: str, ns: str, name: str, replicas: int) -> None:
-        with _translated(f"scale {kind.lower()} {ns}/{name}"):
-            self._apps_fn(kind, "patch")(name, ns, {"spec": {"replicas": replicas}})
+        # An absolute value: sent again after a lost answer, it changes nothing the first did not.
+        _call(f"scale {kind.lower()} {ns}/{name}",
+              lambda: self._apps_fn(kind, "patch")(name, ns, {"spec": {"replicas": replicas}}))
 
     def rollout_restart(self, kind: str, ns: str, name: str) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
-        with _translated(f"rollout restart {kind.lower()} {ns}/{name}"):
-            self._apps_fn(kind, "patch")(name, ns, body)
+        # The same stamp if sent again: a second rollout is never started by a retry.
+        _call(f"rollout restart {kind.lower()} {ns}/{name}", lambda: self._apps_fn(kind, "patch")(name, ns, body))
 
     # -- pods -----------------------------------------------------------------
     def list_pods(self, ns: str, selector: str) -> list[dict]:
-        with _translated(f"pods {selector} in {ns}"):
-            return [self._dict(p) for p in self.core.list_namespaced_pod(ns, label_selector=selector).items]
+        listing = _call(f"pods {selector} in {ns}", lambda: self.core.list_namespaced_pod(ns, label_selector=selector))
+        return [self._dict(p) for p in listing.items]
 
     def delete_pod(self, ns: str, name: str) -> None:
-        with _translated(f"pod {ns}/{name}"):
-            self.core.delete_namespaced_pod(name, ns)
+        # Never re-sent: a StatefulSet's new pod has the same name, and a second delete would hit it.
+        _call(f"pod {ns}/{name}", lambda: self.core.delete_namespaced_pod(name, ns), resend_safe=False)
 
     # -- postgresql resources --------------------------------------------------
     def get_postgresql(self, ns: str, name: str) -> dict | None:
@@ -153,17 +237,18 @@ class Kube:
 
     def create_postgresql(self, body: dict) -> dict:
         meta = body["metadata"]
-        with _translated(f"create postgresql {meta['namespace']}/{meta['name']}"):
-            return self.custom.create_namespaced_custom_object(PG_GROUP, PG_VERSION, meta["namespace"], PG_PLURAL, body)
+        return _call(f"create postgresql {meta['namespace']}/{meta['name']}",
+                     lambda: self.custom.create_namespaced_custom_object(PG_GROUP, PG_VERSION, meta["namespace"],
+                                                                         PG_PLURAL, body), resend_safe=False)
 
     def delete_postgresql(self, ns: str, name: str) -> None:
-        with _translated(f"delete postgresql {ns}/{name}"):
-            self.custom.delete_namespaced_custom_object(PG_GROUP, PG_VERSION, ns, PG_PLURAL, name)
+        _call(f"delete postgresql {ns}/{name}",
+              lambda: self.custom.delete_namespaced_custom_object(PG_GROUP, PG_VERSION, ns, PG_PLURAL, name),
+              resend_safe=False)
 
     def set_instances(self, ns: str, name: str, n: int) -> None:
-        with _translated(f"patch postgresql {ns}/{name}"):
-            self.custom.patch_namespaced_custom_object(
-                PG_GROUP, PG_VERSION, ns, PG_PLURAL, name, {"spec": {"numberOfInstances": n}})
+        _call(f"patch postgresql {ns}/{name}", lambda: self.custom.patch_namespaced_custom_object(
+            PG_GROUP, PG_VERSION, ns, PG_PLURAL, name, {"spec": {"numberOfInstances": n}}))
 
     # -- cronjobs -------------------------------------------------------------------
     def cronjob_version(self) -> str:
@@ -186,9 +271,9 @@ class Kube:
             "batch", self.cronjob_version(), ns, "cronjobs", name))
 
     def suspend_cronjob(self, ns: str, name: str, suspend: bool) -> None:
-        with _translated(f"patch cronjob {ns}/{name}"):
-            self.custom.patch_namespaced_custom_object("batch", self.cronjob_version(), ns, "cronjobs", name,
-                                                       {"spec": {"suspend": suspend}})
+        version = self.cronjob_version()
+        _call(f"patch cronjob {ns}/{name}", lambda: self.custom.patch_namespaced_custom_object(
+            "batch", version, ns, "cronjobs", name, {"spec": {"suspend": suspend}}))
 
     def wait_jobs_of_cronjob_finished(self, ns: str, cronjob: str, what: str, timeout: float) -> None:
         def active(items: list[dict]) -> bool:
@@ -197,51 +282,51 @@ class Kube:
 
     # -- secrets ----------------------------------------------------------------
     def list_secrets(self, ns: str, selector: str) -> list[dict]:
-        with _translated(f"secrets {selector} in {ns}"):
-            return [self._dict(s) for s in self.core.list_namespaced_secret(ns, label_selector=selector).items]
+        listing = _call(f"secrets {selector} in {ns}",
+                        lambda: self.core.list_namespaced_secret(ns, label_selector=selector))
+        return [self._dict(s) for s in listing.items]
 
     def read_secret(self, ns: str, name: str) -> dict | None:
         return self._dict(_optional(f"secret {ns}/{name}",
                                     lambda: self.core.read_namespaced_secret(name, ns)))
 
     def delete_secret(self, ns: str, name: str) -> None:
-        _optional(f"delete secret {ns}/{name}", lambda: self.core.delete_namespaced_secret(name, ns))
+        _optional(f"delete secret {ns}/{name}", lambda: self.core.delete_namespaced_secret(name, ns), resend_safe=False)
 
     def create_secret(self, ns: str, body: dict) -> None:
-        with _translated(f"create secret {ns}/{body['metadata']['name']}"):
-            self.core.create_namespaced_secret(ns, body)
+        _call(f"create secret {ns}/{body['metadata']['name']}", lambda: self.core.create_namespaced_secret(ns, body),
+              resend_safe=False)
 
     def put_secret(self, ns: str, body: dict) -> None:
         """Create or replace a secret in one call each way, never leaving a window without it."""
         name = body["metadata"]["name"]
+
+        def replace() -> None:  # unconditional (no resourceVersion): the same secret however often it is sent
+            _call(f"replace secret {ns}/{name}", lambda: self.core.replace_namespaced_secret(name, ns, body))
         try:
-            with _translated(f"replace secret {ns}/{name}"):
-                self.core.replace_namespaced_secret(name, ns, body)
-            return
+            return replace()
         except NotFound:
             pass
         try:
             self.create_secret(ns, body)
         except Conflict:  # created meanwhile (the operator's sync): replace that one
-            with _translated(f"replace secret {ns}/{name}"):
-                self.core.replace_namespaced_secret(name, ns, body)
+            replace()
 
     # -- jobs -------------------------------------------------------------------
     def list_jobs(self, ns: str, selector: str) -> list[dict]:
-        with _translated(f"jobs {selector} in {ns}"):
-            return [self._dict(j) for j in self.batch.list_namespaced_job(ns, label_selector=selector).items]
+        listing = _call(f"jobs {selector} in {ns}", lambda: self.batch.list_namespaced_job(ns, label_selector=selector))
+        return [self._dict(j) for j in listing.items]
 
     def get_job(self, ns: str, name: str) -> dict:
-        with _translated(f"job {ns}/{name}"):
-            return self._dict(self.batch.read_namespaced_job(name, ns))
+        return self._dict(_call(f"job {ns}/{name}", lambda: self.batch.read_namespaced_job(name, ns)))
 
     def delete_job(self, ns: str, name: str) -> None:
         _optional(f"delete job {ns}/{name}", lambda: self.batch.delete_namespaced_job(
-            name, ns, body=client.V1DeleteOptions(propagation_policy="Foreground")))
+            name, ns, body=client.V1DeleteOptions(propagation_policy="Foreground")), resend_safe=False)
 
     def create_job(self, ns: str, body: dict) -> None:
-        with _translated(f"create job {ns}/{body['metadata']['name']}"):
-            self.batch.create_namespaced_job(ns, body)
+        _call(f"create job {ns}/{body['metadata']['name']}", lambda: self.batch.create_namespaced_job(ns, body),
+              resend_safe=False)
 
     # -- leases and config maps ---------------------------------------------------
     def get_lease(self, ns: str, name: str) -> dict | None:
@@ -251,8 +336,8 @@ class Kube:
     def create_lease(self, ns: str, body: dict) -> bool:
         """False if someone else created it first."""
         try:
-            with _translated(f"create lease {ns}/{body['metadata']['name']}"):
-                self.coordination.create_namespaced_lease(ns, body)
+            _call(f"create lease {ns}/{body['metadata']['name']}",
+                  lambda: self.coordination.create_namespaced_lease(ns, body), resend_safe=False)
             return True
         except Conflict:
             return False
@@ -260,24 +345,26 @@ class Kube:
     def replace_lease(self, ns: str, body: dict) -> bool:
         """False if the lease changed since it was read (resourceVersion conflict)."""
         try:
-            with _translated(f"update lease {ns}/{body['metadata']['name']}"):
-                self.coordination.replace_namespaced_lease(body["metadata"]["name"], ns, body)
+            # Conditional on resourceVersion: sent again after it landed, it would conflict with itself.
+            _call(f"update lease {ns}/{body['metadata']['name']}",
+                  lambda: self.coordination.replace_namespaced_lease(body["metadata"]["name"], ns, body),
+                  resend_safe=False)
             return True
         except Conflict:
             return False
 
     def delete_lease(self, ns: str, name: str) -> None:
-        _optional(f"delete lease {ns}/{name}", lambda: self.coordination.delete_namespaced_lease(name, ns))
+        _optional(f"delete lease {ns}/{name}", lambda: self.coordination.delete_namespaced_lease(name, ns),
+                  resend_safe=False)
 
     def upsert_configmap(self, ns: str, name: str, data: dict[str, str], labels: dict | None = None) -> None:
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels or {}},
                 "data": data}
-        try:
-            with _translated(f"configmap {ns}/{name}"):
-                self.core.replace_namespaced_config_map(name, ns, body)
+        try:  # unconditional: the same content however often it is sent
+            _call(f"configmap {ns}/{name}", lambda: self.core.replace_namespaced_config_map(name, ns, body))
         except NotFound:
-            with _translated(f"create configmap {ns}/{name}"):
-                self.core.create_namespaced_config_map(ns, body)
+            _call(f"create configmap {ns}/{name}", lambda: self.core.create_namespaced_config_map(ns, body),
+                  resend_safe=False)
 
     def get_configmap(self, ns: str, name: str) -> dict | None:
         return self._dict(_optional(f"configmap {ns}/{name}",
@@ -316,24 +403,61 @@ class Kube:
                    lambda items: bool(items) and done(items[0]), what, timeout)
 
     def _wait(self, list_fn, args, kwargs, done, what: str, timeout: float) -> list[dict]:
-        """List, check, then watch from that resourceVersion and re-check on each event."""
+        """List, check, then watch from that resourceVersion; list and check again on each event.
+
+        The list is retried as any read. A watch that breaks (a reset, a cut stream, 5xx, 429, a read
+        timeout) is opened again from the same resourceVersion after a backoff, so nothing in between
+        is missed and nothing is listed again; after ATTEMPTS breaks in a row the wait fails. A 410 Gone
+        (that version was compacted away) lists afresh. The wait's deadline bounds all of it."""
         deadline = time.monotonic() + timeout
+        relist, broken, early = True, 0, 0
+        items: list[dict] = []
+        rv = ""
         while True:
-            with _translated(what):
-                listing = list_fn(*args, **kwargs)
-            items, rv = self._items(listing)
-            if done(items):
-                return items
+            if relist:
+                items, rv = self._items(_call(what, lambda: list_fn(*args, **kwargs)))
+                if done(items):
+                    return items
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}")
             try:
-                with _translated(what):
-                    for _event in watch.Watch().stream(list_fn, *args, resource_version=rv,
-                                                       timeout_seconds=max(1, int(remaining)), **kwargs):
-                        break  # something changed: list again and re-check
-            except KubernetesError:
-                time.sleep(0.5)  # e.g. 410 Gone: the next list starts afresh
+                relist = self._changed(list_fn, args, kwargs, rv, remaining)
+                broken = 0
+            except client.ApiException as e:
+                if e.status != 410:
+                    broken = self._broken(what, e, broken, deadline)
+                relist = e.status == 410
+                continue
+            except (HTTPError, OSError) as e:
+                broken = self._broken(what, e, broken, deadline)
+                relist = False
+                continue
+            if relist:
+                early = 0
+            elif deadline - time.monotonic() > 1:  # ended early, quietly (an API server going away): resume
+                early += 1
+                time.sleep(min(backoff(early), max(0.0, deadline - time.monotonic())))
+
+    @staticmethod
+    def _changed(list_fn, args, kwargs, rv: str, remaining: float) -> bool:
+        """Watch from rv until the first event (True) or the end of the stream (False)."""
+        # The server ends the watch at timeout_seconds; the read timeout only catches a connection
+        # that went silent without closing.
+        for _event in watch.Watch().stream(list_fn, *args, resource_version=rv,
+                                           timeout_seconds=max(1, int(remaining)),
+                                           _request_timeout=(REQUEST_TIMEOUT[0], remaining + 15), **kwargs):
+            return True
+        return False
+
+    @staticmethod
+    def _broken(what: str, e: BaseException, broken: int, deadline: float) -> int:
+        """One more break of a watch in a row: wait before resuming, or fail the wait."""
+        broken += 1
+        if broken >= ATTEMPTS or not _retryable(e, resend_safe=True):
+            raise _ours(what, e, broken) from None
+        time.sleep(min(backoff(broken, e), max(0.0, deadline - time.monotonic())))
+        return broken
 
     def _items(self, listing) -> tuple[list[dict], str]:
         if isinstance(listing, dict):
@@ -383,6 +507,9 @@ class Kube:
                     self._drain(ws, out, err, status, timeout=0, on_stdout=on_stdout)
         finally:
             ws.close()
+        if not status:  # v4 and v5 always end with the command's Status on channel 3
+            raise KubernetesError(f"{what} ({argv[0]}): the exec stream was dropped before the command reported how "
+                                  f"it ended (API server, kubelet or network); it may have run in part")
         return ExecResult(_exit_code(bytes(status)), out.decode(errors="replace"), err.decode(errors="replace"),
                           ws.subprotocol or "")
 

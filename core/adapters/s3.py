@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
+from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError,
+                                 IncompleteReadError, ReadTimeoutError, ResponseStreamingError)
 
-from core.errors import S3Error, Unreachable
+from core.errors import S3Error, S3NotFound, Unreachable
 
 CHUNK = 1024 * 1024
+PIECE = 64 * 1024
+# Requests: botocore's "standard" retries (5xx, SlowDown and other throttling, connection errors and
+# timeouts; exponential backoff with jitter, at most 5 attempts). A body that breaks while it is read
+# is past botocore: `stream` resumes it from the byte it got to with a ranged GET, pinned by If-Match
+# to the ETag it started with, so a changed object is never spliced; `read_range` reads its range again.
+RETRIES = {"mode": "standard", "total_max_attempts": 5}
+BODY_ATTEMPTS = 5  # breaks in a row, without a whole CHUNK between them, before a read fails
+_BROKEN_BODY = (ResponseStreamingError, IncompleteReadError, ReadTimeoutError)
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,11 @@ def _translated(what: str):
         code = e.response.get("Error", {}).get("Code", "error")
         if code == "PreconditionFailed":
             raise S3Error(f"{what}: the object changed since it was planned (ETag differs); re-plan") from None
+        if code in ("NoSuchKey", "NoSuchBucket", "404", "NotFound"):
+            raise S3NotFound(f"{what}: not found") from None
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"):
+            raise S3Error(f"{what}: S3 refused the keys ({code}); check --s3-access-key and --s3-secret-key "
+                          f"(default: secret services/postgres-backup-s3-credentials)") from None
         raise S3Error(f"{what}: S3 answered {code}") from None
     except (EndpointConnectionError, ConnectTimeoutError) as e:
         raise Unreachable(f"{what}: cannot reach the S3 endpoint ({type(e).__name__}); check --s3-endpoint") from None
@@ -44,7 +60,7 @@ class S3:
         self.client = boto3.client(
             "s3", endpoint_url=endpoint, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
             region_name="us-east-1", verify=verify,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+            config=Config(s3={"addressing_style": "path"}, retries=RETRIES),
         )
 
     def list(self, bucket: str, prefix: str) -> list[S3Object]:
@@ -65,24 +81,64 @@ class S3:
     def stream(self, bucket: str, key: str, if_match: str | None = None) -> Iterator[bytes]:
         """The object's bytes in 1 MiB chunks; never the whole object in memory.
 
-        With if_match, S3 refuses (PreconditionFailed) if the object is no longer that ETag.
+        With if_match, S3 refuses (PreconditionFailed) if the object is no longer that ETag. A read that
+        breaks is resumed where it broke (see RETRIES), the object pinned to the ETag it had at the start.
         """
-        extra = {"IfMatch": f'"{if_match}"'} if if_match else {}
-        with _translated(f"read s3://{bucket}/{key}"):
-            body = self.client.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+        what = f"read s3://{bucket}/{key}"
+        etag, got, broken, progress = if_match, 0, 0, 0
+        buffer = bytearray()  # read in pieces, handed on in CHUNKs: a break loses at most one piece
+        while True:
+            extra = {"IfMatch": f'"{etag}"'} if etag else {}
+            if got:
+                extra["Range"] = f"bytes={got}-"
+            with _translated(what):
+                answer = self.client.get_object(Bucket=bucket, Key=key, **extra)
+            etag = etag or answer["ETag"].strip('"')
+            body = answer["Body"]
+            if got and not str(answer.get("ContentRange", "")).startswith(f"bytes {got}-"):
+                body.close()  # the whole object again, or another part: splicing it would corrupt the dump
+                raise S3Error(f"{what}: S3 did not resume at byte {got} (Content-Range "
+                              f"{answer.get('ContentRange')!r}); check the endpoint")
             try:
-                yield from body.iter_chunks(CHUNK)
+                with _translated(what):
+                    try:
+                        for piece in body.iter_chunks(PIECE):
+                            buffer += piece
+                            got += len(piece)
+                            progress += len(piece)
+                            if len(buffer) >= CHUNK:
+                                yield bytes(buffer)
+                                buffer.clear()
+                        if buffer:
+                            yield bytes(buffer)
+                        return
+                    except _BROKEN_BODY as e:
+                        broken = 1 if progress >= CHUNK else broken + 1
+                        progress = 0
+                        if broken >= BODY_ATTEMPTS:
+                            raise S3Error(f"{what}: the connection broke {broken} times in a row while reading "
+                                          f"(at byte {got}; {type(e).__name__}); check the endpoint and the "
+                                          f"network") from None
             finally:
                 body.close()
+            time.sleep(_backoff(broken))
 
     def read_range(self, bucket: str, key: str, start: int, end: int) -> bytes:
         """Bytes start..end (inclusive) of an object: a ranged GET, for a dump's head and tail."""
-        with _translated(f"read s3://{bucket}/{key}"):
-            body = self.client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}")["Body"]
+        what = f"read s3://{bucket}/{key}"
+        for attempt in range(1, BODY_ATTEMPTS + 1):
+            with _translated(what):
+                body = self.client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}")["Body"]
             try:
                 return body.read()
+            except _BROKEN_BODY as e:
+                if attempt == BODY_ATTEMPTS:
+                    raise S3Error(f"{what}: the connection broke {attempt} times in a row while reading "
+                                  f"({type(e).__name__}); check the endpoint and the network") from None
             finally:
                 body.close()
+            time.sleep(_backoff(attempt))
+        raise AssertionError("unreachable")
 
     def copy(self, bucket: str, source: str, target: str, if_match: str | None = None) -> S3Object:
         """A server-side copy (no bytes through this machine); refused if the source is no longer if_match."""
@@ -106,6 +162,11 @@ class S3:
         if obj.size > limit:
             raise S3Error(f"s3://{bucket}/{key} is {obj.size} bytes; a manifest should be under {limit}")
         return b"".join(self.stream(bucket, key))
+
+
+def _backoff(attempt: int) -> float:
+    step = min(4.0, 0.5 * 2 ** (attempt - 1))
+    return step / 2 + random.uniform(0, step / 2)
 
 
 class MultipartWriter:

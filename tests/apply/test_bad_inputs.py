@@ -189,9 +189,10 @@ def another_clusters_manifest(w: World) -> bytes:
 
 
 def journal_of_another_plan(w: World) -> bytes:
-    """What an earlier apply of another plan written to the same file name left beside it."""
+    """What an earlier apply of another plan, written to the same file name, left beside it when it stopped
+    mid-way (a finished one is kept under its checksum and the new plan goes ahead)."""
     data = Journal.fresh(path_for(w.plan), None, load(w.plan)).data
-    data.plan_checksum, data.status = "sha256:" + "0" * 64, "done"
+    data.plan_checksum, data.status = "sha256:" + "0" * 64, "running"
     return json.dumps(to_dict(data), indent=2).encode()
 
 
@@ -294,7 +295,8 @@ CASES = [
          setup=files(plan_journal_json=lambda w: DIR)),
     case("journal-not-the-schema", APPLY, 3, "journal", "does not match the journal schema", "move it away",
          setup=files(plan_journal_json=text('{"format_version": "2.0", "plan_checksum": 7}'))),
-    case("journal-of-another-plan", APPLY, 3, "journal", "plan.journal.json is of another plan", "move it away",
+    case("journal-of-another-plan", APPLY, 3, "journal", "plan.journal.json is of another plan",
+         "stopped while running; resume or roll back that plan first",
          setup=files(plan_journal_json=journal_of_another_plan)),
     # -- flags ------------------------------------------------------------------------------------------------
     case("apply-without-a-terminal", "apply {plan}", 64, "needs a terminal", "pass --auto-approve"),
