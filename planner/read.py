@@ -103,19 +103,26 @@ def _restart_targets(kube: Kube, ns: str, kind: str, selector: str) -> list[Live
             for w in sorted(found, key=lambda w: w["metadata"]["name"])]
 
 
-def backup_cronjob_names(cluster: str) -> tuple[str, ...]:
-    """CSM's backup CronJobs of a cluster: the cray-service chart's (CSM <= 1.4, base-charts
-    postgresql-backup.yaml) and the operator's logical backup (CSM >= 1.5, v1.8.2 k8sres.go)."""
-    return (f"{cluster}-postgresql-db-backup", f"logical-backup-{cluster}")
+def logical_backup_cronjob(cluster: str) -> str:
+    """The operator's (CSM >= 1.5; postgres-operator v1.8.2 k8sres.go), made with the cluster."""
+    return f"logical-backup-{cluster}"
+
+
+def _backs_up(cron: dict, cluster: str) -> bool:
+    """The cray-service chart's backup CronJob (CSM <= 1.4, base-charts postgresql-backup.yaml) is
+    named after the chart (`cray-keycloak-postgresql-db-backup` backs up keycloak-postgres), so it
+    is found by what it dumps: DB_NAME in its container's env. The operator's carries cluster-name."""
+    meta = cron["metadata"]
+    if meta["name"] == logical_backup_cronjob(cluster) or (meta.get("labels") or {}).get("cluster-name") == cluster:
+        return True
+    pod = ((cron.get("spec") or {}).get("jobTemplate") or {}).get("spec", {}).get("template", {}).get("spec", {})
+    return any(e.get("name") == "DB_NAME" and e.get("value") == cluster
+               for c in pod.get("containers") or [] for e in c.get("env") or [])
 
 
 def _backup_cronjobs(kube: Kube, ns: str, cluster: str) -> list[Live]:
-    found = []
-    for name in backup_cronjob_names(cluster):
-        obj = kube.get_cronjob(ns, name)
-        if obj is not None:
-            found.append(Live(Target("CronJob", ns, name), obj))
-    return found
+    return [Live(Target("CronJob", ns, c["metadata"]["name"]), c)
+            for c in sorted(kube.list_cronjobs(ns), key=lambda c: c["metadata"]["name"]) if _backs_up(c, cluster)]
 
 
 def read_cluster(kube: Kube, service: ServiceDef) -> ClusterState:

@@ -266,6 +266,11 @@ class Kube:
             return self.custom.list_cluster_custom_object("batch", version, "cronjobs", limit=1)
         return _optional(f"cronjobs batch/{version}", listing) is not None
 
+    def list_cronjobs(self, ns: str) -> list[dict]:
+        with _translated(f"cronjobs in {ns}"):
+            found = self.custom.list_namespaced_custom_object("batch", self.cronjob_version(), ns, "cronjobs")
+        return list(found.get("items") or [])
+
     def get_cronjob(self, ns: str, name: str) -> dict | None:
         return _optional(f"cronjob {ns}/{name}", lambda: self.custom.get_namespaced_custom_object(
             "batch", self.cronjob_version(), ns, "cronjobs", name))

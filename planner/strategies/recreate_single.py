@@ -13,7 +13,7 @@ from core.model import Condition, Location, ServiceDef, Step
 
 from .. import options as o
 from .. import steps as s
-from ..read import Snapshot, backup_cronjob_names
+from ..read import ClusterState, Snapshot, logical_backup_cronjob
 from ..timeouts import timeouts
 
 NAME = "recreate-single"
@@ -37,8 +37,7 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
         s.safety_dump(out, state, safety_dump, safety_manifest)
     s.scale_client(out, state.client, state.client_selector, replicas, 0, "gone")
     deleted = s.delete_cluster(out, state)
-    cronjobs = list(backup_cronjob_names(pg.name))
-    s.create_cluster(out, state.postgresql_resource, 1, cronjobs)
+    s.create_cluster(out, state.postgresql_resource, 1, _cronjobs_to_hold(state))
     s.restore_dump(out, pg, dump, backup.format, checked, verified, restart_from=deleted,
                    what=f"{backup.key} ({backup.size} bytes)")
     names = [x.target.name for x in state.secrets]
@@ -84,7 +83,7 @@ def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forwar
                        "pod_selector": s.spilo_selector(pg.name), "secrets": [x.target.name for x in state.secrets],
                        "unless_done": restored, "replace_ours": safety is not None,
                        "planned_uid": state.postgresql.uid if state.postgresql else "",
-                       "suspend_cronjobs": list(backup_cronjob_names(pg.name))})
+                       "suspend_cronjobs": _cronjobs_to_hold(state)})
     if safety is not None:
         recreated = Condition(ensured, "recreated", True)
         s.restore_dump(out, pg, Location(**safety.params["dump"]), "psql", safety.id, safety.id,
@@ -105,3 +104,10 @@ def _ensure_description(name: str, with_safety: bool) -> str:
                 f"apply created) for the safety dump to go back into")
     return (f"re-create postgresql {name} from its recorded spec if it is gone, or if this apply re-created it and "
             f"the restore into it did not finish (its data is not brought back: --no-safety-dump)")
+
+
+def _cronjobs_to_hold(state: ClusterState) -> list[str]:
+    """Backup CronJobs to keep suspended through a re-create: those found, and the operator's,
+    which it makes anew (unsuspended) with a new cluster."""
+    pg = s.pg_target(state).name
+    return sorted({c.target.name for c in state.backup_cronjobs} | {logical_backup_cronjob(pg)})

@@ -75,9 +75,15 @@ def credential_secrets(sandbox) -> dict[str, tuple[str, str]]:
     return out
 
 
-def secrets_open_database(sandbox) -> bool:
+def secrets_not_opening(sandbox) -> list[str]:
+    """The credential secrets whose username and password do not log in (empty: all do)."""
     port = server(sandbox).port
-    return all(can_login(port, user, pw, "postgres") for user, pw in credential_secrets(sandbox).values())
+    return sorted(name for name, (user, pw) in credential_secrets(sandbox).items()
+                  if not can_login(port, user, pw, "postgres"))
+
+
+def secrets_open_database(sandbox) -> bool:
+    return not secrets_not_opening(sandbox)
 
 
 def client_ready(sandbox, n: int = 3) -> bool:

@@ -14,7 +14,7 @@ from sandbox import settings as sandbox_settings
 from tests.helpers import wait_until
 
 from .conftest import (break_keycloak, client_ready, credential_secrets, fingerprint, journal_text, make_backup,
-                       secrets_open_database, server, settings, wait_healthy)
+                       secrets_not_opening, server, settings, wait_healthy)
 
 
 def _manifest_passwords(sandbox, key: str) -> set[str]:
@@ -67,7 +67,7 @@ def test_restore_brings_back_every_table_and_working_credentials(sandbox, cli, t
         "SELECT count(*) FROM pg_stat_activity WHERE datname = 'service_db' AND pid <> pg_backend_pid()",
         db="service_db").strip() != "0", timeout=30)
     assert client_ready(sandbox), "clients must log in with their secrets"
-    assert secrets_open_database(sandbox)
+    assert not secrets_not_opening(sandbox), "every credential secret opens the database"
     assert settings(sandbox) == settings_before
     after = {pw for _, pw in credential_secrets(sandbox).values()}
     if mode == "from-manifest":

@@ -335,6 +335,10 @@ class FakeKube:
         return self._copy(self._get("CronJob", ns, name))
 
     @adapter_call
+    def list_cronjobs(self, ns: str) -> list[dict]:
+        return [self._copy(o) for (kind, o_ns, _), o in sorted(self.objects.items()) if kind == "CronJob" and o_ns == ns]
+
+    @adapter_call
     def suspend_cronjob(self, ns: str, name: str, suspend: bool) -> None:
         cron = self._must("CronJob", ns, name, f"patch cronjob {ns}/{name}")
         if cron["spec"].get("suspend") != suspend:
