@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import ApplyFailedRollbackIncomplete, ApplyFailedRolledBack, UsageError
+from core.errors import ApplyFailedRollbackIncomplete, UsageError
 from planner.options import PlanOptions
 from tests.fakes.fake_kube import is_restore
 from tests.fakes.rehearsal import CLUSTER, NS, Rehearsal

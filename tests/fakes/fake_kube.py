@@ -336,7 +336,8 @@ class FakeKube:
 
     @adapter_call
     def list_cronjobs(self, ns: str) -> list[dict]:
-        return [self._copy(o) for (kind, o_ns, _), o in sorted(self.objects.items()) if kind == "CronJob" and o_ns == ns]
+        return [self._copy(o) for (kind, o_ns, _), o in sorted(self.objects.items())
+                if kind == "CronJob" and o_ns == ns]
 
     @adapter_call
     def suspend_cronjob(self, ns: str, name: str, suspend: bool) -> None:
