@@ -35,7 +35,9 @@ def sandbox() -> Sandbox:
     root = Path(reuse) if reuse else Path(tempfile.mkdtemp(prefix="pgrestore-test-sandbox-", dir="/var/tmp"))
     root.chmod(0o755)  # the `postgres` user must reach the data directories
     state = StateDir(root)
-    lifecycle.up(state)
+    # CSM's schedules (e.g. 02:10 UTC) would fire real backup runs in a session that spans them;
+    # tests that want one run it by hand (sandbox backup-job), which still backs up.
+    lifecycle.up(state, scheduled_backups=False)
     yield Sandbox(state=state, api=Api.from_kubeconfig(state.kubeconfig))
     if not reuse:
         lifecycle.down(state, wipe=True)
