@@ -267,8 +267,8 @@ class Kube:
         return _optional(f"cronjobs batch/{version}", listing) is not None
 
     def list_cronjobs(self, ns: str) -> list[dict]:
-        with _translated(f"cronjobs in {ns}"):
-            found = self.custom.list_namespaced_custom_object("batch", self.cronjob_version(), ns, "cronjobs")
+        found = _call(f"cronjobs in {ns}", lambda: self.custom.list_namespaced_custom_object(
+            "batch", self.cronjob_version(), ns, "cronjobs"))
         return list(found.get("items") or [])
 
     def get_cronjob(self, ns: str, name: str) -> dict | None:
