@@ -18,6 +18,7 @@ Exit codes (README, "Exit codes"); none but `plan --detailed-exitcode` uses 2:
 | 65 | the backup, dump or manifest is unusable |
 | 69 | the API server or S3 cannot be reached |
 | 70 | internal error: a crash log holds the traceback |
+| 77 | permission: the kubeconfig's user lacks a verb on a resource plan or apply needs (the message names each) |
 | 78 | configuration: kubeconfig, its context, a service definition or the S3 credentials secret is wrong |
 | 130 | interrupted before any change |
 """
@@ -117,6 +118,12 @@ class ApplyFailedRollbackIncomplete(PgRestoreError):
     """Apply failed and rollback could not put everything back."""
 
     exit_code = 6
+
+
+class PermissionDenied(PgRestoreError):
+    """The kubeconfig's user may not do what plan or apply needs (RBAC); nothing changed."""
+
+    exit_code = 77
 
 
 class Interrupted(PgRestoreError):

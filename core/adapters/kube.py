@@ -179,6 +179,18 @@ class Kube:
         uid = _call("namespace kube-system", lambda: self.core.read_namespace("kube-system")).metadata.uid
         return {"server": self.api_client.configuration.host, "kube_system_uid": uid}
 
+    def can_i(self, verb: str, group: str, resource: str, namespace: str, subresource: str = "") -> bool:
+        """Whether this kubeconfig's user may `verb` the resource (SelfSubjectAccessReview); namespace "" is
+        cluster-wide."""
+        attrs = {"verb": verb, "group": group, "resource": resource, "subresource": subresource,
+                 "namespace": namespace}
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attrs}}
+        what = f"access review: {verb} {resource}{'/' + subresource if subresource else ''} in {namespace or 'all'}"
+        api: Any = client.AuthorizationV1Api(self.api_client)
+        review = _call(what, lambda: api.create_self_subject_access_review(body))
+        return bool(self._dict(review).get("status", {}).get("allowed"))
+
     # -- any recorded object ---------------------------------------------------
     def read(self, target: Target) -> dict | None:
         """The object a plan recorded, by its address; None if it is gone."""

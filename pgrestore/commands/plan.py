@@ -7,7 +7,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core import services
+from core import permissions, services
 from core.adapters.kube import Kube
 from core.connect import s3_from_options
 from core.document import render
@@ -64,6 +64,7 @@ def run(service_name: str, backup: str, dump: Path | None, manifest: Path | None
         read_backup(None, service.cluster, backup, dump, manifest)  # refuse a bad file before anything else
     kube = Kube(kubeconfig, context)
     refuse_while_applying(kube, service)
+    permissions.check(kube, service, s3_opts)
     snap = take_snapshot(kube, service, backup, dump, manifest, s3_opts)
     plan = build_plan(snap, service, now=datetime.now(timezone.utc), salt=secrets.token_hex(16), options=options)
     text = render(plan)
