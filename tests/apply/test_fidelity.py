@@ -179,3 +179,42 @@ def test_plan_refuses_when_the_standby_secret_is_missing(sandbox, cli, tmp_path)
         except Exception:  # noqa: BLE001 - the operator's sync re-created it meanwhile: put ours back
             sandbox.api.core.replace_namespaced_secret(name, NS, body)
     wait_healthy(sandbox)
+
+
+def test_backup_jobs_fired_mid_apply_change_nothing_and_cronjobs_are_held_meanwhile(sandbox, cli, tmp_path):
+    """CSM's backup job dumps the cluster and deletes every older pair, the planned backup included. Fired
+    before the delete and again after the re-create, it must change nothing of the outcome: the restore reads
+    the pinned copy. The CronJob is suspended while the apply runs and as it was afterwards."""
+    from sandbox.drills import backup_job
+    wait_healthy(sandbox)
+    key = make_backup(sandbox, "psql")
+    before = fingerprint(sandbox)
+    break_keycloak(sandbox)
+    plan_path = _plan(cli, tmp_path, "--backup", key)
+    cron = json.loads(plan_path.read_text())["steps"][2]["params"]["cronjobs"][0]["name"]
+    assert cron == "cray-keycloak-postgresql-db-backup"
+
+    def suspended() -> bool:
+        return bool(sandbox.api.custom.get_namespaced_custom_object(
+            "batch", "v1beta1", NS, "cronjobs", cron)["spec"].get("suspend"))
+
+    proc = cli.popen("apply", str(plan_path), "--auto-approve", "--json")
+    fired, held = [], []
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["event"] == "step_finished" and event["step"] in ("05-scale-workload", "07-create-cluster"):
+            held.append(suspended())  # as the apply goes on: the runs below do not wait
+            fired.append(backup_job(sandbox.state, "keycloak", wait=False).job)
+    assert proc.wait() == 0, proc.stderr.read()
+    assert len(fired) == 2 and held == [True, True]
+
+    def finished(job: str) -> bool:
+        conditions = sandbox.api.batch.read_namespaced_job(job, NS).status.conditions or []
+        return any(c.type in ("Complete", "Failed") and c.status == "True" for c in conditions)
+    wait_until("the backup runs to finish", lambda: all(finished(j) for j in fired), timeout=300)
+    s3 = sandbox_s3.client(sandbox.s3_endpoint)
+    assert s3.list_objects_v2(Bucket="postgres-backup", Prefix=key).get("KeyCount") == 0, \
+        "the runs deleted the very backup being restored"
+    assert fingerprint(sandbox) == before, "restored from the pinned copy, whatever the backup jobs did"
+    assert not suspended(), "the CronJob is as it was before the apply"
+    wait_healthy(sandbox)
