@@ -31,10 +31,13 @@ def _approve(plan: Plan, auto_approve: bool, resume: bool) -> None:
 
 
 def _terminate_as_interrupt() -> None:
-    """SIGTERM (kill, a closing SSH session's supervisor) rolls back like Ctrl-C does."""
+    """SIGTERM (kill, a closing SSH session's supervisor) rolls back like Ctrl-C does; and Ctrl-C
+    itself always does, also when apply was started from a shell that ignores SIGINT for
+    background jobs (Python then keeps SIGINT ignored)."""
     def handler(signum, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def apply(plan_path: Path, auto_approve: bool, resume: bool, as_json: bool, kubeconfig: str | None,

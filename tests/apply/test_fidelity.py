@@ -16,6 +16,7 @@ from executors.engine import check_fresh
 from executors.journal import Journal
 from executors.registry import STEP_KINDS
 from sandbox import s3 as sandbox_s3
+from sandbox import settings as sandbox_settings
 from tests.helpers import pods, wait_until
 
 from .conftest import (CLIENT, CLIENT_SELECTOR, CLUSTER, NS, break_keycloak, client_ready, fingerprint, make_backup,
@@ -164,6 +165,7 @@ def test_a_bad_statement_fails_the_restore_before_clients_return_and_the_rollbac
 def test_plan_refuses_when_the_standby_secret_is_missing(sandbox, cli, tmp_path):
     wait_healthy(sandbox)
     key = make_backup(sandbox, "psql")  # the backup job reads the secret too: back up before it goes
+    sandbox_settings.update(sandbox.state, resync_seconds=3600)  # the operator's Sync would re-create it
     name = f"standby.{CLUSTER}.credentials"
     saved = sandbox.api.core.read_namespaced_secret(name, NS)
     body = {"metadata": {"name": name, "labels": saved.metadata.labels}, "type": saved.type, "data": saved.data}
@@ -174,6 +176,7 @@ def test_plan_refuses_when_the_standby_secret_is_missing(sandbox, cli, tmp_path)
         assert f"secret {NS}/{name} is missing" in res.stderr and len(res.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "p.json").exists()
     finally:
+        sandbox_settings.update(sandbox.state, resync_seconds=60)
         try:
             sandbox.api.core.create_namespaced_secret(NS, body)
         except Exception:  # noqa: BLE001 - the operator's sync re-created it meanwhile: put ours back
