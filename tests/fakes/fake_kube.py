@@ -191,6 +191,8 @@ class FakeKube:
 
     def __post_init__(self) -> None:
         self.objects: dict[tuple[str, str, str], dict] = {}
+        # RBAC: (verb, group, resource, subresource) a test takes away; everything else is allowed.
+        self.denied: set[tuple[str, str, str, str]] = set()
         self.databases: dict[tuple[str, str], FakeDatabase] = {}
         self.leaders: dict[tuple[str, str], str] = {}       # Patroni's leader key, per cluster
         self.leader_on_create: dict[str, int] = {}          # cluster name -> pod index of a new cluster's leader
@@ -329,6 +331,10 @@ class FakeKube:
     def _cronjob_version(self) -> str:
         major, minor = (int(x) for x in self.kubernetes_version.split(".")[:2])
         return "v1" if (major, minor) >= (1, 21) else "v1beta1"
+
+    @adapter_call
+    def can_i(self, verb: str, group: str, resource: str, namespace: str, subresource: str = "") -> bool:
+        return (verb, group, resource, subresource) not in self.denied
 
     @adapter_call
     def get_cronjob(self, ns: str, name: str) -> dict | None:
