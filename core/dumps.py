@@ -24,8 +24,8 @@ _COPY = re.compile(rb"^COPY (\S+) .*FROM stdin;$")
 _CONNECT = re.compile(rb'^\\connect (?:-reuse-previous=on )?"?([^"\s]+)"?')
 
 
-def gzipped(backup: BackupRef) -> bool:
-    return backup.format == "logical" or backup.key.endswith(".gz")
+def gzipped(fmt: str, key: str) -> bool:
+    return fmt == "logical" or key.endswith(".gz")
 
 
 def file_chunks(path: str, start: int = 0) -> Iterator[bytes]:
@@ -38,14 +38,6 @@ def file_chunks(path: str, start: int = 0) -> Iterator[bytes]:
         raise BackupError(f"dump file {path} is gone; re-plan") from None
     except IsADirectoryError:
         raise BackupError(f"dump file {path} is a directory; pass the .psql or .sql.gz file") from None
-
-
-def raw_chunks(backup: BackupRef, s3: S3 | None, if_match: bool = False) -> Iterator[bytes]:
-    if backup.source == "s3":
-        assert s3 is not None and backup.bucket is not None
-        yield from s3.stream(backup.bucket, backup.key, if_match=backup.etag if if_match else None)
-        return
-    yield from file_chunks(backup.key)
 
 
 def gunzip(chunks: Iterable[bytes], key: str) -> Iterator[bytes]:
@@ -83,7 +75,7 @@ def probe(backup: BackupRef, s3: S3 | None) -> None:
     """The cheap plan-time check: a plain dump's first and last bytes (ranged GETs on S3),
     so a non-dump or a truncated newest backup is refused before anyone reviews a plan.
     A gzip dump's end is inside the compressed stream: it is read through once."""
-    if gzipped(backup):
+    if gzipped(backup.format, backup.key):
         check(backup, s3)
         return
     if backup.size < len(HEADER):
@@ -136,26 +128,14 @@ class RowCounter:
 
 
 def check(backup: BackupRef, s3: S3 | None) -> DumpReport:
-    """Read the whole dump once: header, completion trailer, gzip, row counts per table."""
-    report, sha, counter = DumpReport(), hashlib.sha256(), RowCounter()
-
-    def counted(chunks: Iterable[bytes]) -> Iterator[bytes]:
-        for c in chunks:
-            report.bytes_raw += len(c)
-            sha.update(c)
-            yield c
-
-    raw = counted(raw_chunks(backup, s3))
-    head, tail = b"", b""
-    for chunk in gunzip(raw, backup.key) if gzipped(backup) else raw:
-        report.bytes_sql += len(chunk)
-        head = (head + chunk[: len(HEADER)])[: len(HEADER)]
-        tail = (tail + chunk)[-TAIL_BYTES:]
-        counter.feed(chunk)
-    report.sha256 = sha.hexdigest()
-    report.rows = counter.rows
-    check_head(head, backup.key)
-    check_tail(tail, backup.key)
+    """Read the whole dump once: header, completion trailer, gzip, row counts per table; size and
+    sha256 of the stored bytes (compressed, for a gzip dump)."""
+    loc = Location(backup.source, backup.bucket, backup.key)
+    stream, sql = VerifiedStream(loc, backup.format, s3, backup.size, ""), DumpWriter(backup.key)
+    for chunk in stream:
+        sql.feed(chunk)
+    report = sql.finish()
+    report.bytes_raw, report.sha256 = stream.bytes_read, stream.sha256_read
     return report
 
 
@@ -183,7 +163,15 @@ class VerifiedStream:
 
     def __iter__(self) -> Iterator[bytes]:
         raw = self._raw()
-        return gunzip(raw, self.loc.key) if self.fmt == "logical" or self.loc.key.endswith(".gz") else raw
+        return gunzip(raw, self.loc.key) if gzipped(self.fmt, self.loc.key) else raw
+
+    @property
+    def bytes_read(self) -> int:
+        return self._bytes
+
+    @property
+    def sha256_read(self) -> str:
+        return self._sha.hexdigest()
 
     def check_complete(self) -> None:
         if self._bytes != self.size or self._sha.hexdigest() != self.sha256:
@@ -207,6 +195,7 @@ class DumpWriter:
         self._counter.feed(chunk)
 
     def finish(self) -> DumpReport:
+        """The checks, then the report: bytes and sha256 are of the SQL fed in."""
         check_head(self._head, self.where)
         check_tail(self._tail, self.where)
         self.report.bytes_sql = self.report.bytes_raw
