@@ -10,11 +10,17 @@ from core.connect import s3_from_options
 
 
 def services_table() -> str:
-    rows = [f"{'SERVICE':<12} {'NAMESPACE':<10} {'POSTGRESQL':<36} {'CLIENT':<32} DESCRIPTION"]
-    for name, s in services.load_all().items():
-        client = f"{s.client.kind.lower()}/{s.client.name}"
-        rows.append(f"{name:<12} {s.namespace:<10} {s.cluster:<36} {client:<32} {s.description}")
-    return "\n".join(rows) + "\n"
+    header = ("SERVICE", "NAMESPACE", "POSTGRESQL", "CLIENT", "DESCRIPTION")
+    rows = [header] + [(name, s.namespace, s.cluster, f"{s.client.kind.lower()}/{s.client.name}", s.description)
+                       for name, s in services.load_all().items()]
+    return _columns(rows)
+
+
+def _columns(rows: list[tuple[str, ...]]) -> str:
+    """Left-aligned columns as wide as their widest cell; the last column is not padded."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "".join(" ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)), r[-1]]) + "\n"
+                   for r in rows)
 
 
 def _age(stamp: str, now: datetime) -> str:
