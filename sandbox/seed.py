@@ -11,7 +11,7 @@ from kubernetes import client
 
 from core.errors import SandboxError
 
-from . import cronjobs, registry
+from . import cronjobs, helm, registry
 from .credentials import secret_name
 from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, is_conflict, is_not_found
 from .nodeagent import DB_ANNOTATION
@@ -70,6 +70,7 @@ def seed_all(api: Api, state: StateDir, s3_endpoint: str) -> list[str]:
             _ensure_workload(api, svc, w)
         if svc.backup:
             cronjobs.ensure_chart_objects(api, svc)
+            helm.ensure_releases(api, svc)  # the release Secrets `helm install` + `upgrade` leave
     return [s.name for s in created]
 
 
