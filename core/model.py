@@ -218,6 +218,38 @@ class AfterRestore:
     workload_kind: str | None = omit_none()  # rollout-restart only
 
 
+@dataclass(frozen=True)
+class SqlStatement:
+    """A statement run in the leader after the restore, as a given role in a given database."""
+
+    database: str
+    user: str
+    statement: str
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """Where the application keeps its schema version: a column of a table in one database. Plan
+    compares the live values with the backup's COPY block of that table and refuses a mismatch."""
+
+    database: str
+    table: str  # as pg_dump writes it in COPY lines: public.system
+    column: str
+
+
+@dataclass(frozen=True)
+class HostStep:
+    """A command run on the management nodes after the client is back (Spire's agents), by `pdsh`
+    from the admin node; a manual step (apply stops, prints it, resumes once confirmed) where pdsh
+    cannot run or `manual` is set (commands that need an operator's login, like `cray`)."""
+
+    description: str
+    command: str
+    expect_output: str | None = omit_none()  # a regex every node's output must match
+    on: str = "nodes"  # nodes: pdsh over the management nodes | admin: once, on the admin node
+    manual: bool = False
+
+
 @dataclass
 class ServiceDef:
     name: str
@@ -229,6 +261,11 @@ class ServiceDef:
     after_restore: list[AfterRestore] = field(default_factory=list)
     timeouts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    before_restore: list[AfterRestore] = field(default_factory=list)  # rerun-job only, before the database changes
+    sql_after_restore: list[SqlStatement] = field(default_factory=list)
+    schema_version: SchemaVersion | None = omit_none()
+    requires_healthy: list[str] = field(default_factory=list)  # services that must be healthy first
+    databases: list[str] = field(default_factory=list)  # what an in-place restore drops and re-creates
 
 
 # -- journal -------------------------------------------------------------------------

@@ -115,11 +115,16 @@ STEPS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "rerun-job": ("read", "delete_job", "wait_job_gone", "create_job", "wait_job_complete"),
     "rollout-restart": ("rollout_restart", "wait_workload"),
     "verify": ("get_postgresql", "list_pods", "read", "read_secret", "exec"),
+    "drop-databases": _LEADER,
+    "grant-connect": _LEADER,
+    "run-sql": _LEADER,
+    "restart-members": ("list_pods", "delete_pod", "wait_pods"),
 }.items()}
 
 # `plan` (commands/plan.py, planner/read.py): the lock and journal it refuses under, and what it reads.
 PLAN = frozenset({"get_lease", "get_configmap", "cluster_identity", "read", "list_secrets", "list_jobs",
-                  "list_workloads", "list_cronjobs"})
+                  "list_workloads", "list_cronjobs",
+                  "list_pods", "exec"})  # planner/prerequisites.py: the leader's schema version, a service's health
 # apply's own machinery: the cluster check, the freshness check (reads every recorded object), the lock
 # (executors/lock.py) and the journal (executors/journal.py).
 APPLY = frozenset({"cluster_identity", "read", "get_lease", "create_lease", "replace_lease", "delete_lease",

@@ -18,13 +18,15 @@ def _before(o: PriorObject) -> dict:
     return dict(o.fields)
 
 
-def _after(o: PriorObject, backup: BackupState, mode: str, salt: str, restarted: set[str]) -> dict:
+def _after(o: PriorObject, backup: BackupState, mode: str, salt: str, restarted: set[str], recreated: bool) -> dict:
     if o.kind == "postgresql":
         return {"numberOfInstances": o.fields["numberOfInstances"], "data": f"restored from {backup.ref.key}"}
     if o.kind == "Secret":
         if mode == "from-manifest":
             m = next(x for x in backup.manifest_secrets if x.name == o.name)
             return {"username": m.username, "password_digest": digest(salt, m.password)}
+        if not recreated:  # in place: the secret stays, ALTER USER makes the role match it
+            return dict(o.fields)
         return {"username": o.fields["username"], "password_digest": "(new, set by the operator)"}
     fields = dict(o.fields)
     if o.address in restarted:
@@ -34,10 +36,12 @@ def _after(o: PriorObject, backup: BackupState, mode: str, salt: str, restarted:
 
 def changes(prior: list[PriorObject], steps: list[Step], backup: BackupState, mode: str, salt: str) -> list[Change]:
     restarted = {s.target.address for s in steps if s.kind == "rollout-restart"}
+    # in-place (SLS) keeps the resource and its secrets: its data and passwords change, it is not re-created
+    recreated = any(s.kind == "delete-cluster" for s in steps)
     out = []
     for o in prior:
-        before, after = _before(o), _after(o, backup, mode, salt, restarted)
-        if o.kind in REPLACED_KINDS:
+        before, after = _before(o), _after(o, backup, mode, salt, restarted, recreated)
+        if o.kind in REPLACED_KINDS and (recreated or o.kind == "Job"):
             actions = ["delete", "create"]
         elif DeepDiff(before, after):
             actions = ["update"]

@@ -46,12 +46,14 @@ class ClusterState:
     jobs: tuple[Live, ...]
     restart_targets: tuple[Live, ...]
     backup_cronjobs: tuple[Live, ...] = ()
+    before_jobs: tuple[Live, ...] = ()  # re-run before the database is touched (service's before_restore)
 
     @property
     def objects(self) -> list[Live]:
         """Everything a step touches, in a stable order."""
         pg = [self.postgresql] if self.postgresql else []
-        return [self.client, *pg, *self.secrets, *self.jobs, *self.restart_targets, *self.backup_cronjobs]
+        return [self.client, *pg, *self.secrets, *self.before_jobs, *self.jobs, *self.restart_targets,
+                *self.backup_cronjobs]
 
     @property
     def postgresql_resource(self) -> dict:
@@ -148,6 +150,7 @@ def read_cluster(kube: Kube, service: ServiceDef) -> ClusterState:
         jobs=tuple(jobs),
         restart_targets=tuple(targets),
         backup_cronjobs=tuple(_backup_cronjobs(kube, ns, cluster)),
+        before_jobs=tuple(_newest_job(kube, ns, b.selector) for b in service.before_restore),
     )
 
 

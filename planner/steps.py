@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.model import BackupRef, Condition, Location, Step, Target, to_dict
+from core.model import BackupRef, Condition, Location, SqlStatement, Step, Target, to_dict
 from core.observe import spilo_selector
 
-from .read import ClusterState, Live
+from .options import Choices, pinned
+from .read import ClusterState, Live, logical_backup_cronjob
 
 
 @dataclass
@@ -187,3 +188,67 @@ def verify(steps: StepList, state: ClusterState, secret_digests: dict[str, str] 
                                  "pod_selector": state.client_selector},
                       "secrets": [s.target.name for s in state.secrets],
                       "secret_digests": secret_digests or {}})
+
+
+# -- shared by the strategies that restore into every member (recreate-all, in-place) ----------------
+def pinned_backup(steps: StepList, backup: BackupRef, service: str, choices: Choices, verified: str
+                  ) -> tuple[Location, Location | None, str]:
+    """The dump and manifest the restore reads, and the step whose sha256 they must have: the
+    pinned copies where there are any (S3 backups always; local files with --pin-dir).
+    (The same rule as recreate_single._pinned.)"""
+    original = Location(backup.source, backup.bucket, backup.key)
+    manifest = Location(backup.source, backup.bucket, backup.manifest.key) if backup.manifest else None
+    if backup.source == "file" and choices.options.pin_dir is None:
+        return original, manifest, verified  # a local file: no backup job deletes it
+    dump, pinned_manifest = pinned(backup, choices.options, service, choices.run_id)
+    return dump, pinned_manifest, pin_backup(steps, backup, dump, pinned_manifest, verified)
+
+
+def cronjobs_to_hold(state: ClusterState) -> list[str]:
+    """Backup CronJobs to keep suspended through a re-create: those found, and the operator's,
+    which it makes anew (unsuspended) with a new cluster."""
+    pg = pg_target(state).name
+    return sorted({c.target.name for c in state.backup_cronjobs} | {logical_backup_cronjob(pg)})
+
+
+def before_restore(steps: StepList, state: ClusterState) -> None:
+    """The service's jobs that must run before the database is touched (csm-procedures.md §2.1 step 3,
+    §2.3: cray-smd-init, cray-sls-init-load), each waited for."""
+    for job in state.before_jobs:
+        steps.add("rerun-job", job.target,
+                  f"re-run job {job.target.name} (newest matching {job.target.selector}; delete, re-create from "
+                  f"its own spec) and wait for completion, before the database is touched", {"uid": job.uid})
+
+
+def drop_databases(steps: StepList, pg: Target, databases: list[str], only_if_started: list[str] | None = None,
+                   rollback: bool = False) -> str:
+    names = ", ".join(databases)
+    if rollback:
+        text = (f"if the restore had started: in the Patroni leader of {pg.name}, drop the half-restored "
+                f"databases ({names}) for the safety dump to go back in")
+    else:
+        text = (f"DESTRUCTIVE: in the Patroni leader of {pg.name}, revoke CONNECT on {names}, end their other "
+                f"sessions and drop them (the postgresql resource, its members and secrets stay)")
+    return steps.add("drop-databases", pg, text,
+                     {"databases": list(databases), "pod_selector": spilo_selector(pg.name),
+                      "only_if_started": list(only_if_started or [])}, destructive=not rollback)
+
+
+def grant_connect(steps: StepList, pg: Target, databases: list[str]) -> str:
+    return steps.add("grant-connect", pg,
+                     f"GRANT CONNECT on {', '.join(databases)} to PUBLIC again (those that exist) in the leader of "
+                     f"{pg.name}", {"databases": list(databases), "pod_selector": spilo_selector(pg.name)})
+
+
+def run_sql(steps: StepList, pg: Target, statements: list[SqlStatement]) -> None:
+    for s in statements:
+        steps.add("run-sql", pg, f"in the Patroni leader of {pg.name}, as {s.user} in {s.database}: {s.statement}",
+                  {"database": s.database, "user": s.user, "statement": s.statement,
+                   "pod_selector": spilo_selector(pg.name)})
+
+
+def restart_members(steps: StepList, pg: Target, n: int, when: Condition | None = None) -> str:
+    return steps.add("restart-members", pg,
+                     f"delete every member pod of {pg.name} so Postgres restarts with the fixed credentials; wait for "
+                     f"{n} Ready members (new pods) with a leader",
+                     {"numberOfInstances": n, "pod_selector": spilo_selector(pg.name)}, when=when)

@@ -17,6 +17,7 @@ from executors.journal import Journal
 from executors.lock import lease_name
 from pgrestore import show
 from planner import build_plan
+from planner import prerequisites
 from planner.options import PlanOptions
 from planner.read import Snapshot, read_backup, read_cluster, require_cluster
 
@@ -27,9 +28,13 @@ def take_snapshot(kube: Kube, service: ServiceDef, backup: str, dump: Path | Non
         chosen = read_backup(None, service.cluster, backup, dump, manifest)
     cluster = read_cluster(kube, service)
     require_cluster(cluster, service)
+    s3 = None
     if dump is None:
-        chosen = read_backup(s3_from_options(kube, s3_opts), service.cluster, backup, None, None)
-    return Snapshot(cluster, chosen)
+        s3 = s3_from_options(kube, s3_opts)
+        chosen = read_backup(s3, service.cluster, backup, None, None)
+    snapshot = Snapshot(cluster, chosen)
+    prerequisites.check(kube, s3, service, snapshot)  # schema version, services that must be healthy
+    return snapshot
 
 
 def refuse_while_applying(kube: Kube, service: ServiceDef) -> None:

@@ -12,7 +12,7 @@ from core.model import ServiceDef, Step
 
 from ..options import Choices
 from ..read import Snapshot
-from . import recreate_single
+from . import in_place, recreate_all, recreate_single
 
 
 class Strategy(Protocol):
@@ -26,4 +26,6 @@ class Strategy(Protocol):
 
 STRATEGIES: dict[str, Strategy] = {
     recreate_single.NAME: recreate_single,
+    recreate_all.NAME: recreate_all,
+    in_place.NAME: in_place,
 }

@@ -39,6 +39,15 @@ _PASSWORD = re.compile(r"^ALTER (?:ROLE|USER) (?P<name>\"(?:[^\"]|\"\")+\"|[^\s;
                        re.I)
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (?P<name>\S+) \(", re.I)
 _COPY = re.compile(r"^COPY (?P<name>\S+) (?P<columns>\(.*\) )?FROM stdin;$")
+_DATNAMES = re.compile(r"^SELECT datname FROM pg_database WHERE datname IN \((?P<names>.*)\) ORDER BY 1;$", re.I)
+_LITERALS = re.compile(r"'(?:[^']|'')*'")
+_CONNECT_PRIV = re.compile(r'^(?P<verb>REVOKE|GRANT) CONNECT ON DATABASE (?P<name>"(?:[^"]|"")+"|[^\s;]+) (?:FROM|TO) '
+                           r"PUBLIC;$", re.I)
+_TERMINATE = re.compile(r"^SELECT count\(pg_terminate_backend\(pid\)\) FROM pg_stat_activity WHERE datname = "
+                        r"(?P<name>'(?:[^']|'')*') AND pid <> pg_backend_pid\(\);$", re.I)
+_DELETE = re.compile(r"^DELETE FROM (?P<table>[\w.]+);$", re.I)
+_SELECT_COLUMN = re.compile(r'^SELECT (?P<column>"[^"]+"|\w+) FROM (?P<schema>"[^"]+"|\w+)\.(?P<table>"[^"]+"|\w+) '
+                            r"ORDER BY 1;$", re.I)
 _COUNT = re.compile(r"SELECT '(?P<label>(?:[^']|'')*)', count\(\*\) FROM (?:ONLY )?(?P<table>[^\s;]+)", re.I)
 # What a standby refuses, and what psql prints for it.
 READ_ONLY = "ERROR:  cannot execute {what} in a read-only transaction"
@@ -52,6 +61,10 @@ _APP_ROLE_OPTIONS = "NOSUPERUSER INHERIT NOCREATEROLE CREATEDB LOGIN NOREPLICATI
 
 def verifier(role: str, password: str) -> str:
     return "md5" + hashlib.md5((password + role).encode()).hexdigest()
+
+
+def unquote_literal(text: str) -> str:
+    return text[1:-1].replace("''", "'")
 
 
 def unquote(name: str) -> str:
@@ -87,6 +100,7 @@ class FakeDatabase:
     databases: dict[str, dict[str, Table]] = field(default_factory=dict)  # database -> table -> Table
     owners: dict[str, str] = field(default_factory=dict)  # database -> owning role
     held_sessions: bool = True  # Patroni (postgres) and the exporter (every database) hold a session
+    revoked: set[str] = field(default_factory=set)  # databases whose CONNECT was revoked from PUBLIC
     doubled: list[str] = field(default_factory=list)  # COPY into a table that had rows: "db.table (n rows)"
 
     @classmethod
@@ -103,9 +117,15 @@ class FakeDatabase:
             db.owners[name] = owner
         return db
 
-    def seed(self, database: str, counts: dict[str, int]) -> None:
+    def seed(self, database: str, counts: dict[str, int | dict]) -> None:
+        """Tables by row count (rows made up), or as {"columns": "(a, b)", "rows": [tab-separated lines]}."""
         for table, n in counts.items():
-            self.databases.setdefault(database, {})[table] = Table.seeded(table, n)
+            if isinstance(n, dict):
+                columns = [c.strip() for c in n["columns"].strip("()").split(",")]
+                ddl = f"CREATE TABLE {table} (\n" + ",\n".join(f"    {c} text" for c in columns) + "\n);"
+                self.databases.setdefault(database, {})[table] = Table(ddl, n["columns"], list(n["rows"]))
+            else:
+                self.databases.setdefault(database, {})[table] = Table.seeded(table, n)
 
     # -- looking at it ------------------------------------------------------------------
     def counts(self, database: str) -> dict[str, int]:
@@ -157,6 +177,7 @@ class FakeDatabase:
                 else:
                     self.databases[name] = {}
                     self.owners[name] = CURRENT_USER
+                    self.revoked.discard(name)
             elif m := _DB_OWNER.match(line):
                 if unquote(m["name"]) in self.databases:
                     self.owners[unquote(m["name"])] = unquote(m["owner"])
@@ -244,7 +265,60 @@ class FakeDatabase:
             return f'psql: error: FATAL:  password authentication failed for user "{role}"'
         if database not in self.databases:
             return f'psql: error: FATAL:  database "{database}" does not exist'
+        if database in self.revoked and role not in ("postgres", "standby"):  # superusers ignore CONNECT
+            return f'psql: error: FATAL:  permission denied for database "{database}"'
         return None
+
+    # -- single statements (psql -v ON_ERROR_STOP=1), as pgrestore's steps send them ------------------
+    def statements(self, database: str, sql: str) -> tuple[str, str | None]:
+        """Run the statements pgrestore's steps send (one per line) as psql -A -t -v ON_ERROR_STOP=1 does:
+        (stdout, the first error or None). Sessions ended by pg_terminate_backend stay away for the rest
+        of this script only: the exporter and Patroni come back before the next one."""
+        out: list[str] = []
+        ended: set[str] = set()
+        for n, line in enumerate((s.strip() for s in sql.split("\n")), 1):
+            if not line or line == "\\q" or line.upper().startswith("SET "):
+                continue
+            if m := _DATNAMES.match(line):
+                wanted = {unquote_literal(x) for x in _LITERALS.findall(m["names"])}
+                out += sorted(d for d in self.databases if d in wanted)
+            elif m := _CONNECT_PRIV.match(line):
+                name = unquote(m["name"])
+                if name not in self.databases:
+                    return "", f'psql:<stdin>:{n}: ERROR:  database "{name}" does not exist'
+                (self.revoked.add if m["verb"].upper() == "REVOKE" else self.revoked.discard)(name)
+            elif m := _TERMINATE.match(line):
+                ended.add(unquote_literal(m["name"]))
+                out.append("1" if self.held_sessions else "0")
+            elif m := _DROP_DB.match(line):
+                name = unquote(m["name"])
+                if name not in self.databases:
+                    continue  # IF EXISTS: a notice
+                if self.held_sessions and name not in ended:
+                    return "", (f'psql:<stdin>:{n}: ERROR:  database "{name}" is being accessed by other users\n'
+                                f"DETAIL:  There is 1 other session using the database.")
+                del self.databases[name]
+                self.owners.pop(name, None)
+                self.revoked.discard(name)
+            elif m := _DELETE.match(line):
+                tables = self.databases.get(database, {})
+                table = m["table"] if "." in m["table"] else f"public.{m['table']}"
+                if table not in tables:
+                    return "", f'psql:<stdin>:{n}: ERROR:  relation "{m["table"]}" does not exist'
+                tables[table].rows.clear()
+            elif m := _SELECT_COLUMN.match(line):
+                table = f"{unquote(m['schema'])}.{unquote(m['table'])}"
+                found = self.databases.get(database, {}).get(table)
+                if found is None:
+                    return "", f'psql:<stdin>:{n}: ERROR:  relation "{table}" does not exist'
+                columns = [c.strip() for c in found.columns.strip("()").split(",")]
+                column = unquote(m["column"])
+                if column not in columns:
+                    return "", f'psql:<stdin>:{n}: ERROR:  column "{column}" does not exist'
+                out += sorted(r.split("\t")[columns.index(column)] for r in found.rows)
+            else:
+                raise AssertionError(f"the fake psql does not know {line[:60]!r}; teach tests/fakes/fake_db.py")
+        return "".join(x + "\n" for x in out), None
 
     # -- what pg_dumpall does --------------------------------------------------------------
     def dump(self, clean: bool = True) -> str:

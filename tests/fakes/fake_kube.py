@@ -611,6 +611,12 @@ class FakeKube:
             out, error = db.row_counts(database, sql)
             return _result(3, stderr=f"psql:<stdin>:1: {error}\n") if error else _result(0, stdout=out)
         statements = [s.strip() for s in sql.replace("\\q", "").split("\n") if s.strip()]
+        if not any(s.upper().startswith(("ALTER USER ", "ALTER ROLE ")) for s in statements):
+            # drop-databases, grant-connect, run-sql, the plan's schema-version read (fake_db.statements)
+            if not leader and any(s.upper().startswith(("REVOKE", "GRANT", "DROP", "DELETE")) for s in statements):
+                return _result(3, stderr=f"psql:<stdin>:1: {READ_ONLY.format(what='the statement')}\n")
+            out, error = db.statements(database, sql)
+            return _result(3, stderr=error + "\n") if error else _result(0, stdout=out)
         for line_no, statement in enumerate(statements, 1):
             if statement.upper().startswith("SET "):
                 continue

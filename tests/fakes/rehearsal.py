@@ -30,7 +30,7 @@ from core.manifest import parse_manifest, render_manifest
 from core.model import Plan, ServiceDef
 from executors import engine
 from executors.lock import Lock
-from planner import build_plan
+from planner import build_plan, prerequisites
 from planner.options import PlanOptions
 from planner.read import Snapshot, read_backup_file, read_backup_s3, read_cluster, require_cluster
 
@@ -67,6 +67,31 @@ BACKUPS: dict[str, dict[str, Path]] = {
 }
 
 
+# HSM and SLS (tests/fakes/worlds/hms.json and make_hms.py): one world holds both, as HSM's plan
+# checks that SLS is healthy.
+HMS_WORLD = WORLDS / "hms.json"
+HSM_PSQL = "cray-smd-postgres-2024-04-30T00:10:05.psql"
+HSM_SCHEMA_20_PSQL = "cray-smd-postgres-2024-05-01T00:10:06.psql"
+SLS_PSQL = "cray-sls-postgres-2024-04-29T23:10:04.psql"
+HSM_DUMP, HSM_MANIFEST = WORLDS / "hsm-2024-04-30.pg_dumpall.sql", WORLDS / "hsm-2024-04-30.manifest.yaml"
+HSM_SCHEMA_20_DUMP = WORLDS / "hsm-2024-05-01-schema-20.pg_dumpall.sql"
+SLS_DUMP, SLS_MANIFEST = WORLDS / "sls-2024-04-29.pg_dumpall.sql", WORLDS / "sls-2024-04-29.manifest.yaml"
+HMS_BACKUPS: dict[str, dict[str, Path]] = {
+    "both": {HSM_PSQL: HSM_DUMP, HSM_PSQL.replace(".psql", ".manifest"): HSM_MANIFEST,
+             SLS_PSQL: SLS_DUMP, SLS_PSQL.replace(".psql", ".manifest"): SLS_MANIFEST},
+    "hsm-schema-20-newest": {HSM_PSQL: HSM_DUMP, HSM_PSQL.replace(".psql", ".manifest"): HSM_MANIFEST,
+                             HSM_SCHEMA_20_PSQL: HSM_SCHEMA_20_DUMP,
+                             HSM_SCHEMA_20_PSQL.replace(".psql", ".manifest"): HSM_MANIFEST},
+}
+
+
+def hms_s3(stage: Stage, layout: str = "both") -> FakeS3:
+    s3 = FakeS3(stage)
+    for key, file in HMS_BACKUPS[layout].items():
+        s3.put(BUCKET, key, file)
+    return s3
+
+
 def keycloak_s3(stage: Stage, layout: str = "psql") -> FakeS3:
     s3 = FakeS3(stage)
     for key, file in BACKUPS[layout].items():
@@ -99,6 +124,17 @@ class Rehearsal:
         monkeypatch.setattr(engine, "s3_from_options", lambda kube, opts, *args, **kwargs: r.s3)
         return r
 
+    @classmethod
+    def hms(cls, workdir: Path, monkeypatch, service: str, layout: str = "both", world: dict | None = None
+            ) -> Rehearsal:
+        """HSM or SLS (`service`) in the world of tests/fakes/worlds/hms.json."""
+        stage = Stage()
+        kube = FakeKube.from_world(world or HMS_WORLD, stage=stage)
+        r = cls(kube, hms_s3(stage, layout), workdir, services.load(service))
+        monkeypatch.setattr(engine, "Kube", lambda kubeconfig=None, context=None: r.kube)
+        monkeypatch.setattr(engine, "s3_from_options", lambda kube, opts, *args, **kwargs: r.s3)
+        return r
+
     @property
     def stage(self) -> Stage:
         return self.kube.stage
@@ -115,7 +151,9 @@ class Rehearsal:
             chosen = read_backup_file(dump, manifest)
         else:
             chosen = read_backup_s3(self.s3, self.service.cluster, backup)
-        return build_plan(Snapshot(cluster, chosen), self.service, NOW, SALT, options)
+        snapshot = Snapshot(cluster, chosen)
+        prerequisites.check(self.kube, self.s3 if dump is None else None, self.service, snapshot)  # as plan does
+        return build_plan(snapshot, self.service, NOW, SALT, options)
 
     def plan(self, options: PlanOptions | str | None = None, edit: Callable[[Plan], None] | None = None,
              name: str = "plan.json", dump: Path | None = None, manifest: Path | None = None) -> Path:

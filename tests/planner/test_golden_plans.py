@@ -286,3 +286,105 @@ def test_the_safety_dump_and_the_pinning_get_time_that_grows_with_the_data(monke
     assert timeout["restore-dump"] >= size // RESTORE_BYTES_PER_SECOND
     assert timeout["safety-dump"] >= size // RESTORE_BYTES_PER_SECOND, "safety-dump keeps the fallback timeout"
     assert timeout["pin-backup"] >= size // (4 * RESTORE_BYTES_PER_SECOND), "pin-backup keeps the fallback timeout"
+
+
+# -- HSM (recreate-all) and SLS (in-place): the world of tests/fakes/worlds/hms.json ----------------------
+HMS_CASES = {
+    "hsm-from-manifest": ("hsm", PlanOptions()),
+    "hsm-alter-users": ("hsm", PlanOptions(secrets_mode="alter-users")),
+    "hsm-no-safety-dump": ("hsm", PlanOptions(safety_dump=False)),
+    "sls-from-manifest": ("sls", PlanOptions()),
+    "sls-no-safety-dump": ("sls", PlanOptions(safety_dump=False)),
+}
+
+
+def make_hms_plan(case: str, monkeypatch, layout: str = "both", kube: FakeKube | None = None) -> Plan:
+    from planner import prerequisites
+    from tests.fakes.rehearsal import HMS_WORLD, hms_s3
+    name, options = HMS_CASES[case]
+    monkeypatch.delenv("PGRESTORE_SERVICES_DIR", raising=False)
+    service = services.load(name)
+    kube = kube or FakeKube.from_world(HMS_WORLD)
+    s3 = hms_s3(kube.stage, layout)
+    snapshot = Snapshot(read_cluster(kube, service), read_backup_s3(s3, service.cluster, "latest"))
+    prerequisites.check(kube, s3, service, snapshot)
+    return build_plan(snapshot, service, NOW, SALT, options)
+
+
+@pytest.mark.parametrize("case", sorted(HMS_CASES))
+def test_hsm_and_sls_plans_match_their_golden_files(case, monkeypatch):
+    text = render(make_hms_plan(case, monkeypatch))
+    assert schema_errors(json.loads(text), "plan") == []
+    golden = GOLDENS / f"{case}.golden.json"
+    if UPDATE:
+        golden.write_text(text)
+    assert golden.exists(), f"no golden {golden.name}; run with PGRESTORE_UPDATE_GOLDENS=1 and review it"
+    expected = golden.read_text()
+    if text != expected:
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), str(golden), "now", n=2))
+        pytest.fail(f"plan {case} differs from its golden file (PGRESTORE_UPDATE_GOLDENS=1 to accept):\n{diff[:6000]}")
+
+
+HSM_FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "safety-dump", "scale-workload", "rerun-job",
+               "delete-cluster", "create-cluster", "restore-dump", "run-sql", "secrets-from-manifest",
+               "restart-members", "scale-workload", "resume-backup-jobs", "verify"]
+SLS_FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "safety-dump", "scale-workload", "rerun-job",
+               "drop-databases", "restore-dump", "grant-connect", "secrets-from-manifest", "restart-members",
+               "scale-workload", "resume-backup-jobs", "verify"]
+
+
+def test_hsm_reruns_its_init_job_before_the_delete_and_recreates_every_member(monkeypatch):
+    plan = make_hms_plan("hsm-from-manifest", monkeypatch)
+    assert _kinds(plan.steps) == HSM_FORWARD
+    steps = {s.kind: s for s in plan.steps}
+    assert (steps["rerun-job"].target.name, steps["rerun-job"].target.selector) == (
+        "cray-smd-init", "app.kubernetes.io/name=cray-smd-init")
+    assert steps["create-cluster"].params["numberOfInstances"] == 3  # unchanged: no one-instance phase
+    assert steps["restore-dump"].restart_from == steps["delete-cluster"].id
+    assert steps["run-sql"].params == {"database": "hmsds", "user": "hmsdsuser",
+                                       "statement": "DELETE FROM comp_eth_interfaces",
+                                       "pod_selector": "application=spilo,cluster-name=cray-smd-postgres"}
+    assert steps["restart-members"].params["numberOfInstances"] == 3
+    assert _kinds(plan.rollback) == ["ensure-cluster", "restore-dump", "secrets-from-manifest", "restart-members",
+                                     "scale-workload", "resume-backup-jobs"]
+    assert plan.rollback[0].params["numberOfInstances"] == 3
+    assert plan.rollback[1].params["dump"] == steps["safety-dump"].params["dump"]
+
+
+def test_sls_keeps_its_resource_and_restarts_the_restore_from_the_drop(monkeypatch):
+    plan = make_hms_plan("sls-from-manifest", monkeypatch)
+    assert _kinds(plan.steps) == SLS_FORWARD
+    steps = {s.kind: s for s in plan.steps}
+    assert not any(s.kind in ("delete-cluster", "create-cluster") for s in plan.steps + plan.rollback)
+    assert steps["drop-databases"].destructive and steps["drop-databases"].params["databases"] == ["sls", "service_db"]
+    assert steps["restore-dump"].restart_from == steps["drop-databases"].id
+    assert _kinds(plan.rollback) == ["drop-databases", "restore-dump", "secrets-from-manifest", "grant-connect",
+                                     "restart-members", "scale-workload", "resume-backup-jobs"]
+    assert plan.rollback[0].params["only_if_started"] == [steps["drop-databases"].id]
+    assert plan.rollback[1].restart_from == plan.rollback[0].id
+    assert plan.rollback[1].params["dump"] == steps["safety-dump"].params["dump"]
+    no_safety = make_hms_plan("sls-no-safety-dump", monkeypatch)
+    assert _kinds(no_safety.rollback) == ["grant-connect", "scale-workload", "resume-backup-jobs"]
+
+
+def test_a_backup_of_another_hsm_schema_is_refused_at_plan_time(monkeypatch):
+    with pytest.raises(BackupError) as refused:
+        make_hms_plan("hsm-from-manifest", monkeypatch, layout="hsm-schema-20-newest")
+    assert str(refused.value).startswith("backup is for schema 20, live HSM is 21: upgrade or downgrade first")
+    assert refused.value.exit_code == 65
+
+
+@pytest.mark.parametrize("broken,problem", [
+    (lambda k: k.scale("Deployment", "services", "cray-sls", 0), "deployment services/cray-sls has 0 of 0 pods Ready"),
+    (lambda k: k.delete_postgresql("services", "cray-sls-postgres"), "postgresql services/cray-sls-postgres does not"),
+])
+def test_hsm_is_not_planned_while_sls_is_unhealthy(monkeypatch, broken, problem):
+    from core.errors import PgRestoreError
+    from tests.fakes.rehearsal import HMS_WORLD
+    kube = FakeKube.from_world(HMS_WORLD)
+    broken(kube)
+    kube.settle()
+    with pytest.raises(PgRestoreError) as refused:
+        make_hms_plan("hsm-from-manifest", monkeypatch, kube=kube)
+    assert str(refused.value).startswith(f"SLS must be healthy before HSM is restored: {problem}")
+    assert "\n" not in str(refused.value)

@@ -1,0 +1,21 @@
+"""grant-connect: GRANT CONNECT to PUBLIC again on the databases that exist (after an in-place
+restore, or in a rollback after a drop that stopped past its REVOKE)."""
+
+from __future__ import annotations
+
+from core import pods
+from core.adapters.psql import ident
+from core.model import Step
+
+from ..context import Context
+from .drop_databases import existing
+
+
+def run(step: Step, ctx: Context) -> dict:
+    t = step.target
+    leader = pods.find_leader(ctx.kube, t.namespace, t.name, ctx.deadline)
+    found = existing(ctx, t.namespace, leader, step.params["databases"])
+    if found:
+        ctx.psql.run(t.namespace, leader, "\n".join(f"GRANT CONNECT ON DATABASE {ident(n)} TO PUBLIC;" for n in found),
+                     deadline=ctx.deadline)
+    return {"databases": found, "leader": leader}

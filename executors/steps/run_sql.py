@@ -1,0 +1,20 @@
+"""run-sql: one statement of the service's, in the Patroni leader, in a given database, as a given
+role. psql runs as postgres over the pod's socket (no password to handle) and SET ROLE makes the
+statement run with that role's rights and ownership, as the runbook's `psql -U hmsdsuser` does."""
+
+from __future__ import annotations
+
+from core import pods
+from core.adapters.psql import ident
+from core.model import Step
+
+from ..context import Context
+
+
+def run(step: Step, ctx: Context) -> dict:
+    t, p = step.target, step.params
+    leader = pods.find_leader(ctx.kube, t.namespace, t.name, ctx.deadline)
+    statement = p["statement"].strip().rstrip(";")
+    ctx.psql.run(t.namespace, leader, f"SET ROLE {ident(p['user'])};\n{statement};", db=p["database"],
+                 deadline=ctx.deadline)
+    return {"leader": leader, "database": p["database"], "user": p["user"]}
