@@ -14,6 +14,7 @@ Exit codes (README, "Exit codes"); none but `plan --detailed-exitcode` uses 2:
 | 4 | another apply holds the lock |
 | 5 | apply failed and was rolled back |
 | 6 | apply failed and the rollback is incomplete: the message says what is left to do |
+| 7 | apply stopped at a manual step: run the command it printed, then `apply --resume --confirm STEP` |
 | 64 | usage: a command, option (or its value) or argument is wrong |
 | 65 | the backup, dump or manifest is unusable |
 | 69 | the API server or S3 cannot be reached |
@@ -118,6 +119,17 @@ class ApplyFailedRollbackIncomplete(PgRestoreError):
     """Apply failed and rollback could not put everything back."""
 
     exit_code = 6
+
+
+class AwaitingOperator(PgRestoreError):
+    """apply reached a manual step: it stopped (lock released, journal `waiting`) until the operator
+    has run the printed command and confirms it with `apply --resume --confirm STEP`."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, step_id: str):
+        super().__init__(message)
+        self.step_id = step_id
 
 
 class PermissionDenied(PgRestoreError):

@@ -173,6 +173,14 @@ class ClusterIdentity:
 
 
 @dataclass
+class PostgresqlSource:
+    """Where the spec of a `postgresql` resource that is gone came from (core/helm.py)."""
+
+    kind: str  # helm: the deployed Helm release's manifest | file: --postgresql-spec
+    ref: str  # the release Secret (sh.helm.release.v1.<release>.v<N>), or the file's absolute path
+
+
+@dataclass
 class Plan:
     format_version: str
     pgrestore_version: str
@@ -191,6 +199,8 @@ class Plan:
     steps: list[Step]
     rollback: list[Step]
     checksum: str = ""
+    # Only when the resource was gone when planning: the spec re-created comes from here.
+    postgresql_source: PostgresqlSource | None = omit_none()
 
     def prior(self, address: str) -> PriorObject:
         for o in self.prior_state:
@@ -266,6 +276,8 @@ class ServiceDef:
     schema_version: SchemaVersion | None = omit_none()
     requires_healthy: list[str] = field(default_factory=list)  # services that must be healthy first
     databases: list[str] = field(default_factory=list)  # what an in-place restore drops and re-creates
+    host_steps: list[HostStep] = field(default_factory=list)
+    storage_nodes: list[str] = field(default_factory=list)  # not Kubernetes nodes: pdsh needs them named
 
 
 # -- journal -------------------------------------------------------------------------

@@ -89,6 +89,7 @@ METHODS: dict[str, frozenset[Need]] = {
     "wait_workload": _workloads(*_WATCH),
     # The websocket upgrade is a GET (authorized as get up to Kubernetes 1.29, as create from 1.30).
     "exec": _n(CORE, "pods", "create", "get", sub="exec"),
+    "list_node_names": _n(CORE, "nodes", "list", scope=CLUSTER),  # host steps: pdsh over the nodes
     "can_i": frozenset(),  # SelfSubjectAccessReview: every authenticated user may (system:basic-user)
 }
 
@@ -119,11 +120,13 @@ STEPS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "grant-connect": _LEADER,
     "run-sql": _LEADER,
     "restart-members": ("list_pods", "delete_pod", "wait_pods"),
+    "host-command": (),  # runs on the admin node, not through the API server
+    "manual": (),
 }.items()}
 
 # `plan` (commands/plan.py, planner/read.py): the lock and journal it refuses under, and what it reads.
 PLAN = frozenset({"get_lease", "get_configmap", "cluster_identity", "read", "list_secrets", "list_jobs",
-                  "list_workloads", "list_cronjobs",
+                  "list_workloads", "list_cronjobs", "list_node_names",
                   "list_pods", "exec"})  # planner/prerequisites.py: the leader's schema version, a service's health
 # apply's own machinery: the cluster check, the freshness check (reads every recorded object), the lock
 # (executors/lock.py) and the journal (executors/journal.py).

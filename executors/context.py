@@ -28,6 +28,7 @@ class Context:
     manifest: tuple[ManifestSecret, ...] | None = field(default=None, repr=False)
     still_locked: Callable[[], bool] = lambda: True
     deadline: float = 0.0  # time.monotonic() by which the running step must be done
+    confirmed: frozenset[str] = frozenset()  # manual steps the operator says are done (--confirm)
 
     def start_step(self, step: Step) -> None:
         self.deadline = time.monotonic() + step.timeout_seconds

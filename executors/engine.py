@@ -14,6 +14,7 @@ from core.document import drift, load
 from core.errors import (
     ApplyFailedRollbackIncomplete,
     ApplyFailedRolledBack,
+    AwaitingOperator,
     Interrupted,
     PgRestoreError,
     PlanRejected,
@@ -37,6 +38,7 @@ class Options:
     kubeconfig: str | None = None
     s3: dict = field(default_factory=dict)
     context: str | None = None
+    confirmed: tuple[str, ...] = ()  # manual steps the operator has run (`apply --resume --confirm STEP`)
 
 
 def check_cluster(plan: Plan, kube: Kube) -> None:
@@ -57,8 +59,16 @@ def _live_prior(plan: Plan, kube: Kube) -> dict[str, PriorObject | None]:
     return out
 
 
+def _absent(o: PriorObject) -> bool:
+    """Recorded as absent when planning (a postgresql resource that was gone)."""
+    return o.uid == "" and o.fields.get("absent") is True
+
+
 def check_fresh(plan: Plan, kube: Kube, s3: S3 | None) -> None:
-    lines = drift(plan.prior_state, _live_prior(plan, kube))
+    live = _live_prior(plan, kube)
+    lines = drift([o for o in plan.prior_state if not _absent(o)], live)
+    lines += [f"{o.address}: exists now (uid {now.uid}), it was absent when planned" for o in plan.prior_state
+              if _absent(o) and (now := live[o.address]) is not None]
     b = plan.backup
     if b.source == "s3" and s3 is not None and b.bucket is not None:
         try:
@@ -146,13 +156,16 @@ def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, 
         _release(lock)
         raise
     ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit,
-                  still_locked=lambda: not lock.lost)
+                  still_locked=lambda: not lock.lost, confirmed=frozenset(opts.confirmed))
     try:
         journal.set_status("running")
         _reset_interrupted(plan.steps, journal)
         _run_steps(ctx, plan.steps)
         journal.set_status("done")
         return f"restored {plan.namespace}/{plan.postgresql} from {plan.backup.key}"
+    except AwaitingOperator:
+        journal.set_status("waiting")  # not a failure: nothing rolls back, `--resume --confirm` goes on
+        raise
     except (Exception, KeyboardInterrupt) as e:  # a bug after a change must still roll back
         reason = "interrupted (Ctrl-C or SIGTERM)" if isinstance(e, KeyboardInterrupt) else (
             str(e) if isinstance(e, PgRestoreError) else f"internal error {type(e).__name__}: {e}")
@@ -196,6 +209,10 @@ def _run_step(ctx: Context, step: Step) -> None:
     ctx.start_step(step)
     try:
         observed = STEP_KINDS[step.kind].run(step, ctx)
+    except AwaitingOperator as e:
+        ctx.journal.mark(step.id, "waiting")
+        ctx.emit({"event": "step_finished", "step": step.id, "status": "waiting", "reason": str(e)})
+        raise
     except (Exception, KeyboardInterrupt) as e:
         error = str(e) or type(e).__name__
         ctx.journal.mark(step.id, "failed", error=error)
@@ -240,7 +257,10 @@ def _roll_back(ctx: Context, why: str) -> None:
     safety = next((s for s in ctx.plan.steps if s.kind == "safety-dump"), None)
     data_back = any(s.kind == "restore-dump" and ctx.journal.status_of(s.id) == "done" for s in ctx.plan.rollback)
     untouched = all(ctx.journal.status_of(s.id) == "pending" for s in ctx.plan.steps if s.destructive)
-    if untouched:
+    if ctx.plan.postgresql_source is not None:
+        outcome = (f"rolled back: postgresql {ctx.plan.postgresql} is absent again, as it was before apply (only a "
+                   f"cluster this apply created was deleted; the backup's data is still in the planned backup)")
+    elif untouched:
         outcome = "rolled back before anything destructive: the service is as it was, data untouched"
     elif data_back and safety is not None:
         outcome = (f"rolled back: the service is as it was before apply, data included (from the safety dump "

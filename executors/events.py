@@ -40,6 +40,9 @@ class Events:
             if e["status"] == "skipped":
                 self.console.print(f"[dim]- {e['step']:<26} {e.get('reason') or 'skipped'}[/]")
                 return
+            if e["status"] == "waiting":
+                self.console.print(f"[yellow]… {e['step']:<26} waits for you[/]")
+                return
             mark = {"done": "[green]✓[/]", "failed": "[red]✗[/]"}[e["status"]]
             extra = f"  [red]{e['error']}[/]" if e.get("error") else ""
             self.console.print(f"{mark} {e['step']:<26} {e.get('elapsed_seconds', 0):7.1f}s{extra}")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from .context import StepKind
 from .steps import (alter_users, create_cluster, delete_cluster, drop_databases, ensure_cluster, grant_connect,
-                    pin_backup, rerun_job, restart_leader, restart_members, restore_dump, resume_backup_jobs,
-                    rollout_restart, run_sql, safety_dump, scale_workload, secrets_from_manifest, set_instances,
-                    suspend_backup_jobs, verify, verify_backup)
+                    host_command, manual, pin_backup, rerun_job, restart_leader, restart_members, restore_dump,
+                    resume_backup_jobs, rollout_restart, run_sql, safety_dump, scale_workload, secrets_from_manifest,
+                    set_instances, suspend_backup_jobs, verify, verify_backup)
 
 STEP_KINDS: dict[str, StepKind] = {
     "verify-backup": verify_backup,
@@ -25,6 +25,8 @@ STEP_KINDS: dict[str, StepKind] = {
     "rollout-restart": rollout_restart,
     "resume-backup-jobs": resume_backup_jobs,
     "verify": verify,
+    "host-command": host_command,
+    "manual": manual,
     "ensure-cluster": ensure_cluster,
     "drop-databases": drop_databases,
     "grant-connect": grant_connect,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import shutil
 import sys
 import tempfile
 import time
@@ -105,6 +107,13 @@ def plan(
     no_safety_dump: bool = typer.Option(False, "--no-safety-dump", help="Take no safety dump (a cluster that cannot "
                                                                         "answer at all): a failed apply cannot put the "
                                                                         "data back."),
+    no_host_steps: bool = typer.Option(False, "--no-host-steps", help="Make the service's host steps (pdsh on the "
+                                                                      "nodes) manual: apply stops and prints them."),
+    storage_nodes: str = typer.Option(None, "--storage-nodes", help="Comma-separated storage nodes for host steps "
+                                                                    "(default: the service file's)."),
+    postgresql_spec: Path = typer.Option(None, "--postgresql-spec", help="When the postgresql resource is gone "
+                                                                         "and no Helm release renders it: its spec "
+                                                                         "(YAML or JSON; a manifest holding it too)."),
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode",
                                            help="Exit 0 with no changes, 1 on error, 2 with changes."),
     kubeconfig: str = KubeconfigOpt, context: str = ContextOpt, s3_endpoint: str = S3EndpointOpt,
@@ -122,10 +131,29 @@ def plan(
     if no_safety_dump and safety_dir is not None:
         raise UsageError("--no-safety-dump and --safety-dir contradict each other; choose one")
     choices = PlanOptions(secrets_mode=secrets.value if secrets else None, pin_dir=pin_dir, safety_dir=safety_dir,
-                          safety_dump=not no_safety_dump)
+                          safety_dump=not no_safety_dump, manual_hosts=_manual_hosts(no_host_steps),
+                          storage_nodes=_node_list(storage_nodes), postgresql_spec=postgresql_spec)
     code = run(service, backup, dump, manifest, choices, output, detailed_exitcode,
                kubeconfig, _s3_opts(s3_endpoint, s3_access_key, s3_secret_key), context)
     raise typer.Exit(code)
+
+
+def _manual_hosts(no_host_steps: bool) -> str | None:
+    """Why host steps must be manual, if they must: pdsh is looked for where plan runs, which is
+    where apply is expected to run (the admin node)."""
+    if no_host_steps:
+        return "--no-host-steps"
+    return None if shutil.which("pdsh") else "pdsh not found on this machine"
+
+
+def _node_list(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    nodes = tuple(n.strip() for n in value.split(",") if n.strip())
+    bad = [n for n in nodes if not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", n)]
+    if bad:
+        raise UsageError(f"--storage-nodes: {bad[0]!r} is not a host name; give names like ncn-s001,ncn-s002")
+    return nodes
 
 
 class ShowFormat(str, Enum):
@@ -148,14 +176,17 @@ def apply(
     plan_file: Path,
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask; required without a terminal."),
     resume: bool = typer.Option(False, "--resume", help="Continue after the last finished step of this plan."),
+    confirm: list[str] = typer.Option(None, "--confirm", help="With --resume: the manual step (id) you have run."),
     json_events: bool = typer.Option(False, "--json", help="One JSON event per line on stdout."),
     kubeconfig: str = KubeconfigOpt, context: str = ContextOpt, s3_endpoint: str = S3EndpointOpt,
     s3_access_key: str = S3AccessOpt, s3_secret_key: str = S3SecretOpt,
 ) -> None:
     """Carry out a reviewed plan: refuse stale plans, lock, checkpoint every step, roll back on failure."""
     from .commands.apply import apply as do_apply
+    if confirm and not resume:
+        raise UsageError("--confirm goes with --resume: it says a manual step of a stopped apply was done")
     do_apply(plan_file, auto_approve, resume, json_events, kubeconfig,
-             _s3_opts(s3_endpoint, s3_access_key, s3_secret_key), context)
+             _s3_opts(s3_endpoint, s3_access_key, s3_secret_key), context, tuple(confirm or ()))
 
 
 @app.command()

@@ -21,6 +21,15 @@ def _duration(seconds: int) -> str:
     return f"{seconds // 60}m" if seconds >= 120 else f"{seconds}s"
 
 
+def source_line(plan: Plan, quote: str = "") -> str | None:
+    """The flag a reviewer must not miss: the resource is gone and its spec comes from elsewhere."""
+    src = plan.postgresql_source
+    if src is None:
+        return None
+    where = {"helm": "Helm release", "file": "--postgresql-spec file"}.get(src.kind, src.kind)
+    return f"postgresql resource is gone: spec from {where} {quote}{src.ref}{quote}"
+
+
 def summary_lines(plan: Plan) -> list[str]:
     b = plan.backup
     where = f"s3://{b.bucket}/{b.key}" if b.source == "s3" else b.key
@@ -33,7 +42,12 @@ def summary_lines(plan: Plan) -> list[str]:
         f"         format {b.format}, taken {b.taken_at or 'unknown'}, {_size(b.size)}, {check}",
         f"         manifest: {b.manifest.key if b.manifest else 'none'}",
     ]
+    flag = source_line(plan)
+    if flag:
+        lines.append(f"!! {flag}")
     lines += [f"Note:    {n}" for n in plan.notes]
+    lines += [f"Manual:  apply stops at {s.id} for you to run `{s.params['command']}`" for s in plan.steps
+              if s.kind == "manual"]
     return lines
 
 
@@ -65,7 +79,9 @@ def rollback_lines(plan: Plan) -> list[str]:
 
 def counts(plan: Plan) -> str:
     acts = [tuple(c.actions) for c in plan.changes]
-    return (f"{acts.count(('delete', 'create'))} to replace, {acts.count(('update',))} to update, "
+    created = acts.count(("create",))
+    return ((f"{created} to create, " if created else "")
+            + f"{acts.count(('delete', 'create'))} to replace, {acts.count(('update',))} to update, "
             f"{acts.count(('no-op',))} unchanged; {len(plan.steps)} steps, "
             f"{sum(s.destructive for s in plan.steps)} destructive")
 
@@ -86,6 +102,9 @@ def as_markdown(plan: Plan) -> str:
             f"- **Backup:** `{b.key}` ({b.format}, taken {b.taken_at or 'unknown'}, {_size(b.size)})",
             f"- **Strategy:** {plan.strategy}; **secrets:** {plan.secrets_mode}",
             f"- **Checksum:** `{plan.checksum}`"]
+    flag = source_line(plan, quote="`")
+    if flag:
+        out.append(f"- **Warning:** {flag}")
     out += [f"- **Note:** {n}" for n in plan.notes]
     out += ["", "### Changes", "", "| object | actions | before | after |", "|---|---|---|---|"]
     out += [f"| `{c.address}` | {' then '.join(c.actions)} | {_fields(c.before)} | {_fields(c.after)} |"

@@ -18,6 +18,9 @@ class PlanOptions:
     pin_dir: Path | None = None  # a local folder for the pinned copy instead of the bucket
     safety_dir: Path | None = None  # a local folder for the safety dump instead of the bucket
     safety_dump: bool = True
+    postgresql_spec: Path | None = None  # --postgresql-spec: the spec of a postgresql resource that is gone
+    manual_hosts: str | None = None  # why node host steps are manual: "--no-host-steps", "pdsh not found"
+    storage_nodes: tuple[str, ...] | None = None  # --storage-nodes; else the service file's
 
 
 def run_id(now: datetime, salt: str) -> str:

@@ -6,16 +6,16 @@ memory only to be digested; they are never written anywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from core import backups, dumps
+from core import backups, dumps, helm
 from core.adapters.kube import Kube
 from core.adapters.s3 import S3
 from core.document import strip_server_fields
 from core.errors import BackupError, NotFound, PgRestoreError, UsageError
 from core.manifest import ManifestSecret, parse_manifest
-from core.model import BackupRef, ClusterIdentity, ManifestRef, ServiceDef, SkippedBackup, Target
+from core.model import BackupRef, ClusterIdentity, ManifestRef, PostgresqlSource, ServiceDef, SkippedBackup, Target
 from core.observe import selector_string
 
 SYSTEM_USERS = ("postgres", "standby")
@@ -38,6 +38,20 @@ class Live:
 
 
 @dataclass(frozen=True)
+class RecoveredSpec:
+    """The spec of a postgresql resource that is gone, and where it came from."""
+
+    source: PostgresqlSource
+    resource: dict = field(repr=False)
+
+
+def credential_secret(user: str, cluster: str) -> str:
+    """The operator's name for a user's credential Secret: CSM's secret_name_template
+    '{username}.{cluster}.credentials', '_' made '-' (csm-procedures.md §1)."""
+    return f"{user}.{cluster}.credentials".replace("_", "-")
+
+
+@dataclass(frozen=True)
 class ClusterState:
     identity: ClusterIdentity
     client: Live
@@ -47,6 +61,8 @@ class ClusterState:
     restart_targets: tuple[Live, ...]
     backup_cronjobs: tuple[Live, ...] = ()
     before_jobs: tuple[Live, ...] = ()  # re-run before the database is touched (service's before_restore)
+    recovered: RecoveredSpec | None = None  # the spec of a resource that is gone (recover_spec)
+    nodes: tuple[str, ...] = ()  # the Kubernetes nodes, read only when the service has host steps
 
     @property
     def objects(self) -> list[Live]:
@@ -58,8 +74,20 @@ class ClusterState:
     @property
     def postgresql_resource(self) -> dict:
         """The resource as it can be re-created: server fields stripped."""
-        assert self.postgresql is not None
+        if self.postgresql is None:
+            assert self.recovered is not None
+            return self.recovered.resource
         return strip_server_fields(self.postgresql.obj)
+
+    @property
+    def credential_secrets(self) -> list[str]:
+        """The cluster's credential Secrets: as read, or, with the resource gone, those the operator
+        will make for the re-created one (postgres, standby and the spec's users)."""
+        if self.postgresql is not None:
+            return [s.target.name for s in self.secrets]
+        spec = self.postgresql_resource["spec"]
+        cluster = self.postgresql_resource["metadata"]["name"]
+        return [credential_secret(u, cluster) for u in (*SYSTEM_USERS, *sorted(spec.get("users") or {}))]
 
     @property
     def client_selector(self) -> str:
@@ -151,20 +179,81 @@ def read_cluster(kube: Kube, service: ServiceDef) -> ClusterState:
         restart_targets=tuple(targets),
         backup_cronjobs=tuple(_backup_cronjobs(kube, ns, cluster)),
         before_jobs=tuple(_newest_job(kube, ns, b.selector) for b in service.before_restore),
+        nodes=tuple(kube.list_node_names()) if any(h.on == "nodes" for h in service.host_steps) else (),
     )
 
 
 def require_cluster(state: ClusterState, service: ServiceDef) -> None:
-    """What a restore cannot go without: the resource, and the secrets Patroni and the operator use."""
+    """What a restore cannot go without: the resource (or its recovered spec), and the secrets
+    Patroni and the operator use. With the resource gone the operator has deleted its secrets
+    too: the backup's manifest (or the re-created cluster's new ones) provide them."""
     if state.postgresql is None:
-        raise NotFound(f"postgresql {service.namespace}/{service.cluster} does not exist; pgrestore restores an "
-                       f"existing cluster (re-create it from its Helm chart first)")
+        if state.recovered is not None:
+            return
+        raise NotFound(f"postgresql {service.namespace}/{service.cluster} does not exist and no spec was found "
+                       f"for it; pass one with --postgresql-spec FILE")
     names = {s.target.name for s in state.secrets}
     for user in SYSTEM_USERS:
         wanted = f"{user}.{service.cluster}.credentials"
         if wanted not in names:
             raise NotFound(f"secret {service.namespace}/{wanted} is missing: the cluster's {user} credentials are "
                            f"needed to restore and to bring replicas back; recover the secret before planning")
+
+
+def recover_spec(kube: Kube, state: ClusterState, service: ServiceDef, spec_file: Path | None) -> ClusterState:
+    """With the resource gone, its spec: from --postgresql-spec when given (the operator's explicit
+    choice wins), else from the deployed Helm release that renders it. (pgrestore's journal holds
+    step states and saved Job specs, not the resource: it is no source.)"""
+    ns, cluster = service.namespace, service.cluster
+    if state.postgresql is not None:
+        if spec_file is not None:
+            raise UsageError(f"--postgresql-spec is for a postgresql resource that is gone, but {ns}/{cluster} "
+                             f"exists (uid {state.postgresql.uid}); plan without it")
+        return state
+    if spec_file is not None:
+        resource = read_spec_file(spec_file, ns, cluster)
+        return replace(state, recovered=RecoveredSpec(PostgresqlSource("file", str(spec_file.resolve())), resource))
+    # The chart's backup CronJob outlives the cluster and names its release: read that one first.
+    prefer = [(c.obj["metadata"].get("labels") or {}).get("app.kubernetes.io/instance", "")
+              for c in state.backup_cronjobs]
+    search = helm.find_postgresql(kube, ns, cluster, prefer)
+    if search.found is None:
+        unread = f", {search.skipped} release secret(s) unreadable" if search.skipped else ""
+        raise UsageError(f"postgresql {ns}/{cluster} does not exist and none of the {search.releases} deployed Helm "
+                         f"release(s) in {ns} renders it{unread}; pass its spec with --postgresql-spec FILE (a "
+                         f"postgresql resource as YAML or JSON, e.g. from `helm get manifest RELEASE -n {ns}`)")
+    found = search.found
+    return replace(state, recovered=RecoveredSpec(PostgresqlSource("helm", found.release.secret), found.resource))
+
+
+def read_spec_file(path: Path, ns: str, cluster: str) -> dict:
+    """A postgresql resource from a file: one document, or a manifest holding it among others;
+    a saved `kubectl get -o yaml` is fine (its server fields are dropped)."""
+    what = "pass a postgresql resource as YAML or JSON"
+    if path.is_dir():
+        raise UsageError(f"--postgresql-spec {path} is a directory; {what}")
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UsageError(f"--postgresql-spec file {path} not found; {what}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--postgresql-spec {path} is not text; {what}") from None
+    except OSError as e:
+        raise UsageError(f"--postgresql-spec {path} cannot be read ({e.strerror}); {what}") from None
+    try:
+        doc = helm.postgresql_in(helm.documents(text, f"--postgresql-spec {path}"), cluster)
+    except helm.HelmError as e:
+        raise UsageError(f"{e}; {what}") from None
+    if doc is None:
+        raise UsageError(f"--postgresql-spec {path} holds no postgresql resource named {cluster} (kind postgresql, "
+                         f"apiVersion acid.zalan.do/v1); {what}")
+    meta = doc.get("metadata") or {}
+    if meta.get("namespace", ns) != ns:
+        raise UsageError(f"--postgresql-spec {path}: postgresql {cluster} is for namespace {meta['namespace']}, "
+                         f"not {ns}; pass the one of {ns}")
+    if not isinstance(doc.get("spec"), dict):
+        raise UsageError(f"--postgresql-spec {path}: postgresql {cluster} has no spec; {what}")
+    return strip_server_fields({**doc, "metadata": {**meta, "namespace": ns}})
 
 
 def _ref_for(b: backups.Backup) -> BackupRef:

@@ -98,6 +98,7 @@ def env(state_dir: Path = StateOpt) -> None:
     state = _state(state_dir)
     typer.echo(f"export KUBECONFIG={state.kubeconfig}")
     typer.echo(f"export PGRESTORE_SANDBOX_DIR={state.root}")
+    typer.echo(f'export PATH={state.root / "bin"}:"$PATH"  # the management nodes\' pdsh (sandbox/hosts.py)')
 
 
 @app.command()

@@ -34,6 +34,10 @@ from .timing import Timing, profile
 log = logging.getLogger("sandbox.nodeagent")
 
 NODES = ("ncn-w001", "ncn-w002", "ncn-w003")
+# CSM's masters are Kubernetes nodes too, tainted so ordinary pods stay off them (kubeadm's
+# node-role.kubernetes.io/master:NoSchedule on Kubernetes 1.20). Nothing is scheduled there here;
+# they are what host steps (pdsh over the management nodes) must reach.
+MASTERS = ("ncn-m001", "ncn-m002", "ncn-m003")
 DB_ANNOTATION = "sandbox.pgrestore.dev/database"  # "<cluster>/<database>"
 JOB_RUN_SECONDS = 0.5
 
@@ -63,17 +67,20 @@ class NodeAgent:
         """Before the kubelet port opens, so `up` sees nodes that point at it."""
         for node in NODES:
             self._register(node)
+        for node in MASTERS:
+            self._register(node, master=True)
 
     def run(self, stop: threading.Event) -> None:
         threading.Thread(target=self._heartbeat, args=(stop,), daemon=True, name="heartbeat").start()
         reconcile_forever(stop, self.sync_all, self.api.core.list_pod_for_all_namespaces, log=log, name="pods")
 
     # -- nodes ------------------------------------------------------------
-    def _register(self, name: str) -> None:
+    def _register(self, name: str, master: bool = False) -> None:
+        role = "node-role.kubernetes.io/master" if master else "node-role.kubernetes.io/worker"
+        taints = [client.V1Taint(key="node-role.kubernetes.io/master", effect="NoSchedule")] if master else None
         node = client.V1Node(metadata=client.V1ObjectMeta(name=name, labels={
-            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-            "node-role.kubernetes.io/worker": "",
-        }))
+            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", role: "",
+        }), spec=client.V1NodeSpec(taints=taints))
         try:
             self.api.core.create_node(node)
         except client.ApiException as e:
@@ -99,7 +106,7 @@ class NodeAgent:
 
     def _heartbeat(self, stop: threading.Event) -> None:
         while not stop.wait(10.0):
-            for node in NODES:
+            for node in NODES + MASTERS:
                 try:
                     self.api.core.patch_node_status(node, {"status": {"conditions": [{
                         "type": "Ready", "status": "True", "reason": "KubeletReady",

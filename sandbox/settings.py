@@ -32,11 +32,18 @@ class Settings:
     # A drill: every exec into a Spilo pod waits this long before its command starts and reads
     # nothing meanwhile, as an exec stream does when the API VIP or a kubelet stops answering.
     exec_stall_seconds: float = 0.0
+    # A drill: every exec into a Spilo pod passes at most this many bytes a second each way (its
+    # stdin, and its stdout and stderr each), as over a congested link to a busy worker node. Tests
+    # use it to catch a restore or a safety dump mid-stream (tests/apply/test_kill_points.py). 0: off.
+    exec_bytes_per_second: float = 0.0
     # The backup CronJobs fire on their CSM schedules (kube-controller-manager's cronjob
     # controller, in its local time). Off: a Job the controller made on schedule runs and
     # succeeds without doing anything, so a session that crosses e.g. 02:10 is not disturbed;
     # manual runs (`sandbox backup-job`, `kubectl create job --from=cronjob/…`) always back up.
     scheduled_backups: bool = True
+    # A drill: on these hosts `systemctl restart spire-agent` fails as systemd reports a failed
+    # unit (sandbox/hosts.py), so a host step's failure can be rehearsed.
+    failing_hosts: tuple[str, ...] = ()
 
 
 def load(state: StateDir) -> Settings:

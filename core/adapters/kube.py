@@ -233,6 +233,12 @@ class Kube:
         # The same stamp if sent again: a second rollout is never started by a retry.
         _call(f"rollout restart {kind.lower()} {ns}/{name}", lambda: self._apps_fn(kind, "patch")(name, ns, body))
 
+    # -- nodes ----------------------------------------------------------------
+    def list_node_names(self) -> list[str]:
+        """The cluster's nodes (on CSM: the master and worker NCNs), for host steps."""
+        listing = _call("nodes", lambda: self.core.list_node())
+        return sorted(n.metadata.name for n in listing.items)
+
     # -- pods -----------------------------------------------------------------
     def list_pods(self, ns: str, selector: str) -> list[dict]:
         listing = _call(f"pods {selector} in {ns}", lambda: self.core.list_namespaced_pod(ns, label_selector=selector))

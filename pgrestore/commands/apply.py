@@ -10,7 +10,7 @@ import typer
 
 from core import services
 from core.adapters.kube import Kube
-from core.errors import Declined, UsageError
+from core.errors import AwaitingOperator, Declined, UsageError
 from core.model import Plan
 from executors import engine
 from executors.events import Events
@@ -41,15 +41,20 @@ def _terminate_as_interrupt() -> None:
 
 
 def apply(plan_path: Path, auto_approve: bool, resume: bool, as_json: bool, kubeconfig: str | None,
-          s3_opts: dict, context: str | None = None) -> None:
+          s3_opts: dict, context: str | None = None, confirmed: tuple[str, ...] = ()) -> None:
     _terminate_as_interrupt()
     opts = engine.Options(auto_approve=auto_approve, resume=resume, kubeconfig=kubeconfig, s3=s3_opts,
-                          context=context)
+                          context=context, confirmed=confirmed)
     plan, kube, s3, journal = engine.prepare(plan_path, opts)
     if not auto_approve and not sys.stdin.isatty():
         raise UsageError("apply needs a terminal to ask for approval; pass --auto-approve to run without one")
     events = Events(as_json)
-    result = engine.run(plan, kube, s3, journal, opts, events, approve=lambda p: _approve(p, auto_approve, resume))
+    try:
+        result = engine.run(plan, kube, s3, journal, opts, events,
+                            approve=lambda p: _approve(p, auto_approve, resume))
+    except AwaitingOperator as e:
+        raise AwaitingOperator(f"{e}; then `pgrestore apply {plan_path} --resume --confirm {e.step_id}`",
+                               e.step_id) from None
     events({"event": "apply_finished", "status": "done", "detail": result})
     if not as_json:
         typer.secho(f"Apply complete: {result}.", err=True, fg=typer.colors.GREEN)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from core import backups, services
@@ -16,7 +17,7 @@ def services_table() -> str:
     return _columns(rows)
 
 
-def _columns(rows: list[tuple[str, ...]]) -> str:
+def _columns(rows: Sequence[tuple[str, ...]]) -> str:
     """Left-aligned columns as wide as their widest cell; the last column is not padded."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "".join(" ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)), r[-1]]) + "\n"

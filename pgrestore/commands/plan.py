@@ -19,14 +19,14 @@ from pgrestore import show
 from planner import build_plan
 from planner import prerequisites
 from planner.options import PlanOptions
-from planner.read import Snapshot, read_backup, read_cluster, require_cluster
+from planner.read import Snapshot, read_backup, read_cluster, read_spec_file, recover_spec, require_cluster
 
 
 def take_snapshot(kube: Kube, service: ServiceDef, backup: str, dump: Path | None, manifest: Path | None,
-                  s3_opts: dict) -> Snapshot:
+                  s3_opts: dict, spec_file: Path | None = None) -> Snapshot:
     if dump is not None:  # a local file is checked first: a wrong path needs no cluster to say so
         chosen = read_backup(None, service.cluster, backup, dump, manifest)
-    cluster = read_cluster(kube, service)
+    cluster = recover_spec(kube, read_cluster(kube, service), service, spec_file)
     require_cluster(cluster, service)
     s3 = None
     if dump is None:
@@ -46,7 +46,7 @@ def refuse_while_applying(kube: Kube, service: ServiceDef) -> None:
         raise UsageError(f"an apply for {name} holds lease {ns}/{lease_name(name)} ({holder}); wait for it, "
                          f"or resume, roll back or force-unlock it, before planning again")
     journal = Journal.in_cluster(kube, ns, name)
-    if journal and journal.status in ("running", "rolling-back"):
+    if journal and journal.status in ("running", "waiting", "rolling-back"):
         raise UsageError(f"the last apply for {name} stopped while {journal.status} (ConfigMap "
                          f"{ns}/pgrestore-journal-{name}); resume it or `pgrestore rollback` its plan first")
 
@@ -67,10 +67,12 @@ def run(service_name: str, backup: str, dump: Path | None, manifest: Path | None
     _check_output(output)
     if dump is not None:
         read_backup(None, service.cluster, backup, dump, manifest)  # refuse a bad file before anything else
+    if options.postgresql_spec is not None:
+        read_spec_file(options.postgresql_spec, service.namespace, service.cluster)
     kube = Kube(kubeconfig, context)
     refuse_while_applying(kube, service)
     permissions.check(kube, service, s3_opts)
-    snap = take_snapshot(kube, service, backup, dump, manifest, s3_opts)
+    snap = take_snapshot(kube, service, backup, dump, manifest, s3_opts, options.postgresql_spec)
     plan = build_plan(snap, service, now=datetime.now(timezone.utc), salt=secrets.token_hex(16), options=options)
     text = render(plan)
     if output:

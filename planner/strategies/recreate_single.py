@@ -13,15 +13,17 @@ from core.model import Condition, Location, ServiceDef, Step
 
 from .. import options as o
 from .. import steps as s
+from ..host_steps import add_host_steps
 from ..read import ClusterState, Snapshot, logical_backup_cronjob
 from ..timeouts import timeouts
 
 NAME = "recreate-single"
+RESTORES_ABSENT = True  # also restores a cluster whose postgresql resource is gone (planner/read.py recover_spec)
 
 
 def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[Step]:
     state, backup = snapshot.cluster, snapshot.backup.ref
-    assert state.postgresql is not None
+    absent = state.postgresql is None  # gone: its spec was recovered; no data, no secrets to keep
     n = s.instances(state)
     out = s.StepList(timeouts(service, backup.size, n))
     pg = s.pg_target(state)
@@ -32,15 +34,15 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     # deletes every older backup, the planned one included.
     dump, manifest, checked = _pinned(out, snapshot, service.name, choices, verified)
     s.suspend_backup_jobs(out, state)
-    if choices.options.safety_dump:
+    if choices.options.safety_dump and not absent:
         safety_dump, safety_manifest = o.safety(choices.options, service.name, choices.run_id)
         s.safety_dump(out, state, safety_dump, safety_manifest)
     s.scale_client(out, state.client, state.client_selector, replicas, 0, "gone")
-    deleted = s.delete_cluster(out, state)
+    deleted = s.delete_ours(out, state) if absent else s.delete_cluster(out, state)
     s.create_cluster(out, state.postgresql_resource, 1, _cronjobs_to_hold(state))
     s.restore_dump(out, pg, dump, backup.format, checked, verified, restart_from=deleted,
                    what=f"{backup.key} ({backup.size} bytes)")
-    names = [x.target.name for x in state.secrets]
+    names = state.credential_secrets
     if choices.secrets_mode == "from-manifest":
         assert manifest is not None
         s.secrets_from_manifest(out, pg, manifest, checked, names)
@@ -50,6 +52,7 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     s.set_instances(out, pg, n)
     s.scale_client(out, state.client, state.client_selector, 0, replicas, "ready")
     s.after_restore(out, state)
+    add_host_steps(out, service, state, choices.options)
     s.resume_backup_jobs(out, state)
     s.verify(out, state, s.manifest_digests(snapshot, choices))
     return out.steps
@@ -76,6 +79,8 @@ def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forwar
     n = s.instances(state)
     out = s.StepList(timeouts(service, snapshot.backup.ref.size, n), prefix="r")
     pg = s.pg_target(state)
+    if state.postgresql is None:
+        return _rollback_to_absent(out, state)
     safety = next((x for x in forward if x.kind == "safety-dump"), None)
     restored = [x.id for x in forward if x.kind in ("restore-dump", "secrets-from-manifest", "alter-users")]
     ensured = out.add("ensure-cluster", pg, _ensure_description(pg.name, safety is not None),
@@ -92,6 +97,18 @@ def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forwar
                                 safety.params["secrets"], when=recreated, whose="the safety dump's")
         s.restart_leader(out, pg, when=recreated)
     s.set_instances(out, pg, n)
+    replicas = int(state.client.spec.get("replicas") or 0)
+    s.scale_client(out, state.client, state.client_selector, 0, replicas, "none")
+    s.resume_backup_jobs(out, state)
+    return out.steps
+
+
+def _rollback_to_absent(out: s.StepList, state: ClusterState) -> list[Step]:
+    """The resource was gone before apply, so "as before" is: gone. Only the cluster this apply
+    created is deleted (its data is the backup's, still in the pinned copy); one somebody else
+    made is left alone and named. The client gets its recorded replicas back, the CronJobs their
+    suspend: the service is as broken as it was, and a new plan restores it."""
+    s.delete_ours(out, state, rollback=True)
     replicas = int(state.client.spec.get("replicas") or 0)
     s.scale_client(out, state.client, state.client_selector, 0, replicas, "none")
     s.resume_backup_jobs(out, state)

@@ -14,6 +14,7 @@ import pytest
 from sandbox import registry
 from sandbox.backup import backup
 from sandbox.login import can_login
+from tests import leakscan
 from tests.helpers import pod_ready, pods, wait_until
 
 NS, CLUSTER, CLIENT = "services", "keycloak-postgres", "cray-keycloak"
@@ -23,7 +24,9 @@ CLIENT_SELECTOR = "app.kubernetes.io/name=cray-keycloak,app.kubernetes.io/instan
 class Cli:
     def __init__(self, sandbox, extra_env: dict | None = None):
         self.env = {**os.environ, "KUBECONFIG": str(sandbox.state.kubeconfig),
-                    "PGRESTORE_SANDBOX_DIR": str(sandbox.state.root), **(extra_env or {})}
+                    "PGRESTORE_SANDBOX_DIR": str(sandbox.state.root),
+                    "PATH": f"{sandbox.state.root / 'bin'}:{os.environ['PATH']}",  # the nodes' pdsh
+                    **(extra_env or {})}
         self.outputs: list[str] = []
 
     def argv(self, *args: str) -> list[str]:
@@ -36,8 +39,9 @@ class Cli:
         return res
 
     def popen(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        proc = subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=self.env, stdin=subprocess.DEVNULL)
+        return leakscan.tee(proc, f"pgrestore {args[0] if args else ''}")  # what the test reads is scanned too
 
 
 @pytest.fixture

@@ -8,12 +8,14 @@ import json
 
 import pytest
 
+from sandbox import settings as sandbox_settings
 from sandbox.backup import backup
 
 from .service_state import (credential_secrets, fingerprint, secrets_not_opening, service, settings, wait_healthy,
                             workloads_not_ready)
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+MANAGEMENT_NODES = [f"ncn-{r}00{i}" for r in "msw" for i in (1, 2, 3)]
 
 
 @pytest.mark.parametrize("name", ["spire", "vcs", "capsules-warehouse", "capsules-dispatch"])
@@ -42,6 +44,7 @@ def test_restore_from_backup(sandbox, cli, tmp_path, name):
         "the secrets are the backup's (the manifest), as the restored roles expect"
     if name == "spire":
         _assert_agents_restarted(sandbox, svc)
+        assert _agent_restarts(sandbox) == {h: 1 for h in MANAGEMENT_NODES}, "pdsh reached every management node"
     if name == "capsules-dispatch":
         assert "calls this restore unnecessary" in shown
         assert any("unnecessary" in n for n in json.loads(plan.read_text())["notes"])
@@ -53,3 +56,65 @@ def _assert_agents_restarted(sandbox, svc) -> None:
     jwks = sandbox.api.apps.read_namespaced_deployment("spire-jwks", svc.namespace)
     for obj in (agent, jwks):
         assert RESTARTED_AT in (obj.spec.template.metadata.annotations or {}), obj.metadata.name
+
+
+def _agent_restarts(sandbox) -> dict[str, int]:
+    """How often each node's spire-agent unit was restarted (sandbox/hosts.py keeps it per host)."""
+    folder = sandbox.state.root / "hosts"
+    return {p.stem: json.loads(p.read_text())["spire-agent"]["restarts"] for p in sorted(folder.glob("*.json"))}
+
+
+def _spire_backup_and_break(sandbox, cli) -> tuple[str, dict]:
+    svc = service("spire")
+    wait_healthy(sandbox, svc)
+    key = backup(sandbox.state, "spire", "psql")[0][0]
+    before = fingerprint(sandbox, svc)
+    assert cli("sandbox", "break", "spire", "--how", "drop-table").returncode == 0
+    return key, before
+
+
+def test_spire_manual_host_steps_stop_and_resume_when_confirmed(sandbox, cli, tmp_path):
+    """--no-host-steps: apply stops at each host step with exit 7 and the exact pdsh command, does
+    not go on until the operator confirms that step, and then finishes the restore."""
+    svc = service("spire")
+    key, before = _spire_backup_and_break(sandbox, cli)
+    plan = tmp_path / "spire.plan.json"
+    assert cli("plan", "spire", "--backup", key, "--no-host-steps", "-o", str(plan)).returncode == 0
+    manual = [s["id"] for s in json.loads(plan.read_text())["steps"] if s["kind"] == "manual"]
+    assert len(manual) == 2
+    assert f"apply stops at {manual[0]}" in cli("show", str(plan)).stdout
+
+    res = cli("apply", str(plan), "--auto-approve")
+    assert res.returncode == 7, res.stderr
+    assert "pdsh -S -w ncn-m001,ncn-m002,ncn-m003,ncn-s001,ncn-s002,ncn-s003,ncn-w001,ncn-w002,ncn-w003 " \
+           "'systemctl restart spire-agent'" in res.stderr
+    assert f"--resume --confirm {manual[0]}" in res.stderr
+    assert fingerprint(sandbox, svc) == before, "the data is back before the host steps"
+    res = cli("apply", str(plan), "--auto-approve", "--resume")
+    assert res.returncode == 7 and manual[0] in res.stderr, "no confirmation, no progress"
+
+    res = cli("apply", str(plan), "--auto-approve", "--resume", "--confirm", manual[0])
+    assert res.returncode == 7 and manual[1] in res.stderr
+    res = cli("apply", str(plan), "--auto-approve", "--resume", "--confirm", manual[1])
+    assert res.returncode == 0, res.stderr
+    assert not workloads_not_ready(sandbox, svc) and not secrets_not_opening(sandbox, svc)
+
+
+def test_spire_host_step_failing_on_one_node_fails_the_apply(sandbox, cli, tmp_path):
+    """`systemctl restart spire-agent` fails on ncn-w002: pdsh -S exits 1, the step fails and the
+    apply rolls back, the service as it was (the broken table stays broken: that was the state).
+    Last of the file: it leaves Spire broken."""
+    svc = service("spire")
+    key, _ = _spire_backup_and_break(sandbox, cli)
+    broken = fingerprint(sandbox, svc)
+    plan = tmp_path / "spire.plan.json"
+    assert cli("plan", "spire", "--backup", key, "-o", str(plan)).returncode == 0
+    sandbox_settings.update(sandbox.state, failing_hosts=["ncn-w002"])
+    try:
+        res = cli("apply", str(plan), "--auto-approve")
+    finally:
+        sandbox_settings.update(sandbox.state, failing_hosts=[])
+    assert res.returncode == 5, res.stderr
+    assert "ncn-w002" in res.stderr and "exited 1" in res.stderr
+    assert fingerprint(sandbox, svc) == broken, "rolled back to the data as it was before apply"
+    wait_healthy(sandbox, svc)

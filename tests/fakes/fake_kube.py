@@ -204,6 +204,7 @@ class FakeKube:
         self.cloned: dict[str, bool] = {}                    # Spilo replica uid -> did its clone log in
         self.role_labels = True  # False: Spilo's callback has not labelled the pods (patronictl still knows)
         self.retired: list[FakeDatabase] = []  # the databases of deleted clusters
+        self.nodes: list[str] = ["ncn-m001", "ncn-m002", "ncn-m003", "ncn-w001", "ncn-w002", "ncn-w003"]
         self.job_effects: dict[str, Callable[[dict], None]] = {}  # CronJob name -> what its finished Job did
         self._cleanup: list[tuple[str, str, str, dict]] = []  # deleted postgresqls, for the operator
         self._rng = random.Random(self.seed)
@@ -285,6 +286,10 @@ class FakeKube:
         self._bump(w)
 
     # == pods ==================================================================================
+    @adapter_call
+    def list_node_names(self) -> list[str]:
+        return list(self.nodes)
+
     @adapter_call
     def list_pods(self, ns: str, selector: str) -> list[dict]:
         return [self._item(p) for p in self._list("Pod", ns, selector)]
