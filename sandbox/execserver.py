@@ -99,7 +99,7 @@ class ExecServer:
             if await self._stalled(pod, ws):
                 return ws
             env, cwd = await asyncio.to_thread(self._context, pod)
-            await self._run(ws, argv, want_stdin, v5, env, cwd)
+            await self._run(ws, argv, want_stdin, v5, env, cwd, self._rate(pod))
         except Exception as e:  # noqa: BLE001 - report to the client like a kubelet would
             log.exception("exec in %s/%s failed", m["ns"], m["pod"])
             if not ws.closed:
@@ -117,7 +117,13 @@ class ExecServer:
         await asyncio.sleep(stall)
         return ws.closed
 
-    async def _run(self, ws, argv, want_stdin, v5, env, cwd) -> None:
+    def _rate(self, pod: client.V1Pod) -> float:
+        """The exec-rate drill (settings.exec_bytes_per_second), for Spilo pods only; 0: unlimited."""
+        if (pod.metadata.labels or {}).get("application") != "spilo":
+            return 0.0
+        return max(0.0, settings.load(self.state).exec_bytes_per_second)
+
+    async def _run(self, ws, argv, want_stdin, v5, env, cwd, rate: float = 0.0) -> None:
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE if want_stdin else asyncio.subprocess.DEVNULL,
@@ -125,9 +131,9 @@ class ExecServer:
         except (FileNotFoundError, PermissionError, IndexError) as e:
             await ws.send_bytes(_status(127, f"OCI runtime exec failed: {e}"))
             return
-        pumps = [asyncio.create_task(_pump_out(ws, proc.stdout, STDOUT)),
-                 asyncio.create_task(_pump_out(ws, proc.stderr, STDERR))]
-        feeder = asyncio.create_task(_pump_in(ws, proc, v5)) if want_stdin else None
+        pumps = [asyncio.create_task(_pump_out(ws, proc.stdout, STDOUT, rate)),
+                 asyncio.create_task(_pump_out(ws, proc.stderr, STDERR, rate))]
+        feeder = asyncio.create_task(_pump_in(ws, proc, v5, rate)) if want_stdin else None
         rc = await proc.wait()
         await asyncio.gather(*pumps)
         if feeder:
@@ -176,12 +182,19 @@ def _member(pod: client.V1Pod, entry: dict) -> dict:
             "State": state, "TL": entry.get("timeline", 1)}
 
 
-async def _pump_out(ws: web.WebSocketResponse, stream: asyncio.StreamReader, channel: int) -> None:
-    while chunk := await stream.read(CHUNK):
+def _slice(rate: float) -> int:
+    """How much to pass at a time under the rate drill: a tenth of a second's worth."""
+    return max(1, int(rate / 10)) if rate > 0 else CHUNK
+
+
+async def _pump_out(ws: web.WebSocketResponse, stream: asyncio.StreamReader, channel: int, rate: float = 0.0) -> None:
+    while chunk := await stream.read(_slice(rate)):
         await ws.send_bytes(bytes([channel]) + chunk)
+        if rate > 0:
+            await asyncio.sleep(len(chunk) / rate)
 
 
-async def _pump_in(ws: web.WebSocketResponse, proc: asyncio.subprocess.Process, v5: bool) -> None:
+async def _pump_in(ws: web.WebSocketResponse, proc: asyncio.subprocess.Process, v5: bool, rate: float = 0.0) -> None:
     stdin = proc.stdin
     try:
         async for msg in ws:
@@ -193,8 +206,12 @@ async def _pump_in(ws: web.WebSocketResponse, proc: asyncio.subprocess.Process, 
             else:
                 continue
             if channel == STDIN and data:
-                stdin.write(data)
-                await stdin.drain()
+                step = _slice(rate) if rate > 0 else len(data)
+                for i in range(0, len(data), step):
+                    stdin.write(data[i:i + step])
+                    await stdin.drain()
+                    if rate > 0:
+                        await asyncio.sleep(min(step, len(data) - i) / rate)
             elif v5 and channel == CLOSE and data[:1] == bytes([STDIN]):
                 stdin.close()
     except (BrokenPipeError, ConnectionResetError):

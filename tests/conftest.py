@@ -18,6 +18,9 @@ from sandbox import lifecycle
 from sandbox.kube import Api
 from sandbox.paths import StateDir
 
+# The leak scan (tests/leakscan.py): no password in anything pgrestore wrote or said this session.
+pytest_plugins = ("tests.leakscan",)
+
 
 @dataclass
 class Sandbox:

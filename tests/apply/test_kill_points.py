@@ -1,0 +1,258 @@
+"""Nothing lost, the sandbox sample of the kill matrix (the exhaustive one is tests/engine/test_kill_matrix.py).
+
+`apply` of Keycloak (recreate-single) is SIGKILLed after each step that changes the cluster for good and in
+the middle of each stream, then `apply --resume --auto-approve` must reach the end state of an uninterrupted
+apply: every table as in the backup (row count and contents: a restore replayed on top of itself would
+double rows or fail on existing objects), the client Ready, every credential secret opening the database,
+replicas and numberOfInstances as recorded, the backup CronJobs' `suspend` as before.
+
+Kill points covered elsewhere: after 06-delete-cluster, 08-restore-dump and 12-scale-workload
+(tests/apply/test_resilience.py). Here: after 07-create-cluster, 09-secrets-from-manifest (destructive),
+10-restart-leader and 11-set-instances; and mid-stream in 02-pin-backup (the copy made, its read-back held
+by the S3 fault proxy), 04-safety-dump and 08-restore-dump (slowed by the sandbox's exec-rate drill,
+settings.exec_bytes_per_second, and killed half-way through).
+
+All cases restore one backup; each breaks the data first, so the resumed restore has something to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sandbox import cronjobs
+from sandbox import settings as sandbox_settings
+from sandbox.s3 import BUCKET
+from sandbox.s3 import client as s3_client
+from tests.faults.proxy import Delay, Fault, FaultProxy
+from tests.helpers import wait_until
+
+from .conftest import (NS, Cli, break_keycloak, client_ready, fingerprint, make_backup, secrets_not_opening,
+                       settings, wait_healthy)
+
+AFTER = ["07-create-cluster", "09-secrets-from-manifest", "10-restart-leader", "11-set-instances"]
+MID_STREAM = ["02-pin-backup", "04-safety-dump", "08-restore-dump"]
+# The exec-rate drill is set so that the backup's size takes this long to stream: long enough to be killed
+# half-way for sure, short enough to keep the module near five minutes. It applies to execs started while
+# it is set (sandbox/execserver.py).
+STREAM_SECONDS = 10.0
+PINNED_READ = r"^/postgres-backup/pgrestore/keycloak/[^/]+/pinned/[^/]+\.psql$"
+
+
+@dataclass(frozen=True)
+class Good:
+    """What an uninterrupted apply ends with: the backup's data and the settings from before."""
+    key: str
+    size: int
+    data: dict[str, str]
+    settings: tuple[int, int]
+    cronjobs: dict[str, bool]
+
+
+def backup_cronjobs(sandbox) -> dict[str, bool]:
+    """Keycloak's backup CronJobs and whether each is suspended."""
+    return {c["metadata"]["name"]: bool(c["spec"].get("suspend")) for c in cronjobs.list_in(sandbox.api, NS)
+            if "keycloak" in c["metadata"]["name"]}
+
+
+@pytest.fixture(scope="module")
+def good(sandbox) -> Good:
+    wait_healthy(sandbox)
+    key = make_backup(sandbox, "psql")
+    size = s3_client(sandbox.s3_endpoint).head_object(Bucket=BUCKET, Key=key)["ContentLength"]
+    return Good(key, size, fingerprint(sandbox), settings(sandbox), backup_cronjobs(sandbox))
+
+
+@pytest.fixture
+def s3_proxy(sandbox):
+    proxy = FaultProxy(sandbox.s3_endpoint, "s3").start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def exec_rate(sandbox):
+    """Set the exec-rate drill; always off again after the test."""
+    def set_rate(rate: float) -> None:
+        sandbox_settings.update(sandbox.state, exec_bytes_per_second=rate)
+    yield set_rate
+    set_rate(0)
+
+
+class Apply:
+    """`pgrestore apply --json` running in the background: its events as they come."""
+
+    def __init__(self, cli: Cli, plan: Path):
+        self.proc = cli.popen("apply", str(plan), "--auto-approve", "--json")
+        self.events: list[dict] = []
+
+    def until(self, step: str, event: str, status: str | None = None) -> dict:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            e = json.loads(line)
+            self.events.append(e)
+            if e.get("step") == step and e["event"] == event and (status is None or e.get("status") == status):
+                return e
+        raise AssertionError(f"apply ended (exit {self.proc.wait()}) before {event} {step}: "
+                             f"{self.proc.stderr.read() if self.proc.stderr else ''}")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        assert self.proc.wait(timeout=60) == -signal.SIGKILL
+
+
+def journal(plan: Path) -> dict:
+    return json.loads(plan.with_name(plan.name.removesuffix(".json") + ".journal.json").read_text())
+
+
+def resume(cli: Cli, plan: Path) -> list[dict]:
+    res = cli("apply", str(plan), "--auto-approve", "--resume", "--json")
+    assert res.returncode == 0, res.stderr
+    return [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+
+
+def ran(events: list[dict]) -> list[str]:
+    return [e["step"] for e in events if e["event"] == "step_started"]
+
+
+def assert_as_uninterrupted(sandbox, good: Good, plan: Path) -> None:
+    j = journal(plan)
+    assert j["status"] == "done"
+    assert {r["status"] for r in j["steps"].values()} <= {"done", "skipped"}
+    assert fingerprint(sandbox) == good.data, "every table as in the backup, rows not doubled"
+    assert client_ready(sandbox), "the client is Ready at its replicas"
+    assert secrets_not_opening(sandbox) == [], "every credential secret opens the database"
+    assert settings(sandbox) == good.settings, "(client replicas, numberOfInstances) as before"
+    assert backup_cronjobs(sandbox) == good.cronjobs, "the backup CronJobs' suspend as before"
+
+
+def plan_for(cli: Cli, sandbox, good: Good, tmp_path: Path) -> Path:
+    wait_healthy(sandbox)
+    break_keycloak(sandbox)
+    plan = tmp_path / "plan.json"
+    res = cli("plan", "keycloak", "--backup", good.key, "-o", str(plan))
+    assert res.returncode == 0, res.stderr
+    return plan
+
+
+@pytest.mark.parametrize("after", AFTER)
+def test_sigkill_after_a_step_then_resume_ends_as_an_uninterrupted_apply(sandbox, good, tmp_path, after):
+    cli = Cli(sandbox)
+    plan = plan_for(cli, sandbox, good, tmp_path)
+    run = Apply(cli, plan)
+    run.until(after, "step_finished", "done")
+    run.kill()
+    j = journal(plan)
+    assert j["status"] == "running" and j["steps"][after]["status"] == "done"
+
+    events = resume(cli, plan)
+    assert ran(events)[0] == where_a_resume_starts(plan, j), "the resume goes on from where the journal stood"
+    assert_as_uninterrupted(sandbox, good, plan)
+
+
+def where_a_resume_starts(plan: Path, j: dict) -> str:
+    """The first step not done; if the kill caught it running, the step its plan says to restart from (the
+    next step may have started in the moment between the event and the kill)."""
+    steps = json.loads(plan.read_text())["steps"]
+    first = next(s for s in steps if j["steps"][s["id"]]["status"] not in ("done", "skipped"))
+    return first["restart_from"] if j["steps"][first["id"]]["status"] == "running" and first.get(
+        "restart_from") else first["id"]
+
+
+def test_sigkill_mid_pin_copy_then_resume_pins_and_proves_the_copy_again(sandbox, good, tmp_path, s3_proxy):
+    """The server-side copy has landed, its read-back (sha256) is held by the proxy: the kill leaves an
+    unproven pinned copy. The resume copies again and proves it before anything reads it."""
+    cli = Cli(sandbox, {"PGRESTORE_S3_ENDPOINT": s3_proxy.url})
+    plan = plan_for(cli, sandbox, good, tmp_path)
+    held = Fault("GET", PINNED_READ, Delay(120), label="pinned read-back held")
+    s3_proxy.script(held)
+    run = Apply(cli, plan)
+    run.until("02-pin-backup", "step_started")
+    wait_until("the pinned copy's read-back to start", lambda: s3_proxy.fired(held), timeout=60)
+    run.kill()
+    s3_proxy.script()
+    j = journal(plan)
+    assert j["steps"]["02-pin-backup"]["status"] == "running"
+    assert all(j["steps"][s]["status"] == "pending" for s in ("03-suspend-backup-jobs", "06-delete-cluster"))
+
+    events = resume(cli, plan)
+    assert ran(events)[0] == "02-pin-backup"
+    pinned = journal(plan)["steps"]["02-pin-backup"]["observed"]
+    assert pinned["sha256"] == journal(plan)["steps"]["01-verify-backup"]["observed"]["sha256"]
+    assert_as_uninterrupted(sandbox, good, plan)
+
+
+def rate(good: Good) -> float:
+    return max(1024.0, good.size / STREAM_SECONDS)
+
+
+def _kill_half_way(run: Apply, step: str) -> None:
+    """Kill about half-way through the step's stream (it takes STREAM_SECONDS at the drill's rate)."""
+    run.until(step, "step_started")
+    time.sleep(STREAM_SECONDS / 2)
+    run.kill()
+
+
+def test_sigkill_mid_safety_dump_then_resume_takes_a_whole_safety_dump(sandbox, good, tmp_path, exec_rate):
+    cli = Cli(sandbox)
+    plan = plan_for(cli, sandbox, good, tmp_path)
+    exec_rate(rate(good))
+    run = Apply(cli, plan)
+    _kill_half_way(run, "04-safety-dump")
+    exec_rate(0)
+    j = journal(plan)
+    assert j["steps"]["04-safety-dump"]["status"] == "running", "killed mid-stream, not after"
+    assert j["steps"]["05-scale-workload"]["status"] == "pending"
+
+    events = resume(cli, plan)
+    assert ran(events)[0] == "04-safety-dump"
+    safety = next(s for s in json.loads(plan.read_text())["steps"] if s["kind"] == "safety-dump")["params"]["dump"]
+    body = s3_client(sandbox.s3_endpoint).get_object(Bucket=safety["bucket"], Key=safety["key"])["Body"].read()
+    observed = journal(plan)["steps"]["04-safety-dump"]["observed"]
+    assert (len(body), hashlib.sha256(body).hexdigest()) == (observed["bytes"], observed["sha256"]), \
+        "the safety dump in S3 is the whole one the resume checked, not the half the kill left"
+    assert body.rstrip().endswith(b"-- PostgreSQL database cluster dump complete\n--"), "pg_dumpall's trailer"
+    assert_as_uninterrupted(sandbox, good, plan)
+
+
+def test_sigkill_mid_restore_then_resume_restarts_from_the_delete_and_restores_once(sandbox, good, tmp_path,
+                                                                                  exec_rate):
+    cli = Cli(sandbox)
+    plan = plan_for(cli, sandbox, good, tmp_path)
+    run = Apply(cli, plan)
+    run.until("05-scale-workload", "step_started")  # the safety dump is done: only the restore is slowed
+    exec_rate(rate(good))
+    _kill_half_way(run, "08-restore-dump")
+    exec_rate(0)
+    j = journal(plan)
+    assert j["steps"]["08-restore-dump"]["status"] == "running", "killed mid-stream, not after"
+    restart_from = next(s for s in json.loads(plan.read_text())["steps"] if s["id"] == "08-restore-dump")[
+        "restart_from"]
+    assert restart_from == "06-delete-cluster"
+
+    events = resume(cli, plan)
+    assert ran(events)[:3] == ["06-delete-cluster", "07-create-cluster", "08-restore-dump"], \
+        "the half-restored cluster is deleted and made afresh before the dump is streamed again"
+    assert "05-scale-workload" not in ran(events)
+    assert_as_uninterrupted(sandbox, good, plan)
+
+
+def test_the_rate_drill_slows_an_exec_into_a_spilo_pod(sandbox, exec_rate):
+    """The drill itself: 64 KiB out of a Spilo pod at 32 KiB/s takes about two seconds."""
+    wait_healthy(sandbox)
+    exec_rate(32 * 1024)
+    started = time.monotonic()
+    out = subprocess.run(["kubectl", "--kubeconfig", str(sandbox.state.kubeconfig), "exec", "-n", NS,
+                          "keycloak-postgres-0", "-c", "postgres", "--", "psql", "-U", "postgres", "-Atc",
+                          "SELECT repeat('x', 65536)"], capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - started
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.strip()) == 65536
+    assert 1.5 <= took < 20
