@@ -11,7 +11,7 @@ from datetime import datetime
 from core import __version__
 from core.document import seal
 from core.errors import BackupError, UsageError
-from core.model import PLAN_FORMAT, BackupRef, ManifestRef, Plan, SecretDigest, ServiceDef
+from core.model import PLAN_FORMAT, BackupRef, Change, ManifestRef, Plan, PriorObject, SecretDigest, ServiceDef
 from core.observe import digest, observe
 
 from .changes import changes
@@ -43,8 +43,15 @@ def build_plan(snapshot: Snapshot, service: ServiceDef, now: datetime, salt: str
         _check_manifest_names(cluster, backup, service)
     choices = Choices(mode, salt, run_id(now, salt), options)
     strategy = STRATEGIES[service.strategy]
+    if cluster.postgresql is None and not getattr(strategy, "RESTORES_ABSENT", False):
+        raise UsageError(f"postgresql {service.namespace}/{service.cluster} is gone and strategy {service.strategy} "
+                         f"restores into an existing cluster; re-create it from its Helm chart first, then plan")
     steps = strategy.steps(snapshot, service, choices)
     prior = [observe(live.target, live.obj, salt) for live in cluster.objects]
+    planned_changes = changes(prior, steps, backup, mode, salt)
+    if cluster.postgresql is None:
+        prior.insert(1, _absent(cluster))
+        planned_changes[1:1] = _created(cluster, backup, mode, salt)
     plan = Plan(
         format_version=PLAN_FORMAT,
         pgrestore_version=__version__,
@@ -56,19 +63,47 @@ def build_plan(snapshot: Snapshot, service: ServiceDef, now: datetime, salt: str
         strategy=service.strategy,
         secrets_mode=mode,
         digest_salt=salt,
-        notes=_notes(service, backup, options),
+        notes=_notes(service, backup, options, cluster),
         backup=backup.ref,
         prior_state=prior,
-        changes=changes(prior, steps, backup, mode, salt),
+        changes=planned_changes,
         steps=steps,
         rollback=strategy.rollback(snapshot, service, choices, steps),
+        postgresql_source=cluster.recovered.source if cluster.recovered else None,
     )
     return seal(plan)
 
 
-def _notes(service: ServiceDef, backup: BackupState, options: PlanOptions) -> list[str]:
+def _absent(cluster: ClusterState) -> PriorObject:
+    """The resource as planned: absent. Apply refuses (stale) if one of that name exists by then."""
+    meta = cluster.postgresql_resource["metadata"]
+    return PriorObject(f"postgresql/{meta['namespace']}/{meta['name']}", "postgresql", meta["namespace"],
+                       meta["name"], uid="", fields={"absent": True})
+
+
+def _created(cluster: ClusterState, backup: BackupState, mode: str, salt: str) -> list[Change]:
+    """What a restore of a resource that is gone creates: the resource and its credential secrets."""
+    meta, spec = cluster.postgresql_resource["metadata"], cluster.postgresql_resource["spec"]
+    out = [Change(f"postgresql/{meta['namespace']}/{meta['name']}", ["create"], {"absent": True},
+                  {"numberOfInstances": spec.get("numberOfInstances", 1), "data": f"restored from {backup.ref.key}"})]
+    manifest = {m.name: m for m in backup.manifest_secrets}
+    for name in cluster.credential_secrets:
+        if mode == "from-manifest" and name in manifest:
+            after = {"username": manifest[name].username, "password_digest": digest(salt, manifest[name].password)}
+        else:
+            after = {"password_digest": "(new, set by the operator)"}
+        out.append(Change(f"secret/{meta['namespace']}/{name}", ["create"], {"absent": True}, after))
+    return out
+
+
+def _notes(service: ServiceDef, backup: BackupState, options: PlanOptions, cluster: ClusterState) -> list[str]:
     notes = list(service.notes)
-    if not options.safety_dump:
+    if cluster.recovered is not None:
+        notes.append(f"postgresql {service.cluster} is gone (its data volumes and credential secrets with it): it is "
+                     f"created from the spec of {cluster.recovered.source.ref}; there is no live data to take a safety "
+                     f"dump of, and a failed apply deletes the cluster it created, leaving the resource absent as it "
+                     f"was")
+    elif not options.safety_dump:
         notes.append("WARNING: --no-safety-dump: no copy of the live data is taken; a failure after the delete "
                      "leaves the cluster empty and cannot put the data back")
     notes += [f"passed over newer backup {s.key}: {s.reason}" for s in backup.ref.skipped]
@@ -77,7 +112,7 @@ def _notes(service: ServiceDef, backup: BackupState, options: PlanOptions) -> li
 
 def _check_manifest_names(cluster: ClusterState, backup: BackupState, service: ServiceDef) -> None:
     named = {s.name for s in backup.manifest_secrets}
-    missing = sorted({s.target.name for s in cluster.secrets} - named)
+    missing = sorted(set(cluster.credential_secrets) - named)
     if missing:
         key = backup.ref.manifest.key if backup.ref.manifest else "(none)"
         raise BackupError(f"manifest {key} does not name secret(s) {', '.join(missing)} of {service.cluster}; "

@@ -32,13 +32,14 @@ class StepList:
 
 
 def pg_target(state: ClusterState) -> Target:
-    assert state.postgresql is not None
-    return state.postgresql.target
+    if state.postgresql is not None:
+        return state.postgresql.target
+    meta = state.postgresql_resource["metadata"]  # gone: the recovered spec's
+    return Target("postgresql", meta["namespace"], meta["name"])
 
 
 def instances(state: ClusterState) -> int:
-    assert state.postgresql is not None
-    return int(state.postgresql.spec.get("numberOfInstances", 1))
+    return int(state.postgresql_resource["spec"].get("numberOfInstances", 1))
 
 
 def backup_target(backup: BackupRef) -> Target:
@@ -68,6 +69,22 @@ def delete_cluster(steps: StepList, state: ClusterState) -> str:
                      f"volumes of {pg.name} and its credential secrets; wait until all are gone",
                      {"uid": state.postgresql.uid, "pod_selector": spilo_selector(pg.name),
                       "secrets": [s.target.name for s in state.secrets]}, destructive=True)
+
+
+def delete_ours(steps: StepList, state: ClusterState, rollback: bool = False) -> str:
+    """With the resource gone: a delete that can only remove a cluster this apply created (uid "":
+    no planned one; delete-cluster also refuses one somebody else made). Forward, a resume after a
+    half-done restore so starts again from a fresh cluster; on a first run there is none. Waits for
+    the secrets of such a cluster, never for ones that were left when planning."""
+    pg = pg_target(state)
+    left = {s.target.name for s in state.secrets}
+    why = ("was absent before apply, as the rollback leaves it" if rollback else
+           "was absent when planned (none on a first run; after a resume, the one a half-done restore went into)")
+    return steps.add("delete-cluster", pg,
+                     f"postgresql {pg.name} {why}: delete only the cluster this apply created, if any, never one "
+                     f"somebody else made, and wait until it is gone",
+                     {"uid": "", "pod_selector": spilo_selector(pg.name),
+                      "secrets": [n for n in state.credential_secrets if n not in left]})
 
 
 def create_cluster(steps: StepList, resource: dict, n: int, cronjobs: list[str]) -> str:
@@ -172,7 +189,7 @@ def manifest_digests(snapshot, choices) -> dict[str, str] | None:
     """The backup's passwords as the plan's digests, for verify to check (from-manifest only)."""
     if choices.secrets_mode != "from-manifest" or snapshot.backup.ref.manifest is None:
         return None
-    names = {x.target.name for x in snapshot.cluster.secrets}
+    names = set(snapshot.cluster.credential_secrets)
     return {d.name: d.password_digest for d in snapshot.backup.ref.manifest.secrets if d.name in names}
 
 
@@ -186,7 +203,7 @@ def verify(steps: StepList, state: ClusterState, secret_digests: dict[str, str] 
                      {"numberOfInstances": n, "pod_selector": spilo_selector(pg.name),
                       "client": {"target": to_dict(state.client.target), "replicas": state.client.spec.get("replicas"),
                                  "pod_selector": state.client_selector},
-                      "secrets": [s.target.name for s in state.secrets],
+                      "secrets": state.credential_secrets,
                       "secret_digests": secret_digests or {}})
 
 

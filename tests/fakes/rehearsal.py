@@ -32,7 +32,7 @@ from executors import engine
 from executors.lock import Lock
 from planner import build_plan, prerequisites
 from planner.options import PlanOptions
-from planner.read import Snapshot, read_backup_file, read_backup_s3, read_cluster, require_cluster
+from planner.read import Snapshot, read_backup_file, read_backup_s3, read_cluster, recover_spec, require_cluster
 
 from .fake_kube import FakeKube
 from .fake_s3 import FakeS3
@@ -145,7 +145,7 @@ class Rehearsal:
         """`options`: PlanOptions, or just the --secrets mode; `dump`/`manifest`: `--dump FILE --manifest FILE`."""
         if not isinstance(options, PlanOptions):
             options = PlanOptions(secrets_mode=options)
-        cluster = read_cluster(self.kube, self.service)
+        cluster = recover_spec(self.kube, read_cluster(self.kube, self.service), self.service, options.postgresql_spec)
         require_cluster(cluster, self.service)
         if dump is not None:
             chosen = read_backup_file(dump, manifest)

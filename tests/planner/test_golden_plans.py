@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 from core import services
 from core.document import render
@@ -32,8 +33,9 @@ from core.model import Plan
 from core.schema import errors as schema_errors
 from planner import build_plan
 from planner.options import PlanOptions
-from planner.read import Snapshot, read_backup_file, read_backup_s3, read_cluster, require_cluster
+from planner.read import Snapshot, read_backup_file, read_backup_s3, read_cluster, recover_spec, require_cluster
 from tests.fakes.fake_kube import FakeKube
+from tests.fakes.helm_release import cluster_gone, rendered
 from tests.fakes.rehearsal import (
     CLUSTER,
     GOOD_DUMP,
@@ -63,6 +65,8 @@ class Case:
     options: PlanOptions = field(default_factory=PlanOptions)
     site: Path | None = None  # PGRESTORE_SERVICES_DIR
     local: bool = False  # --dump LOCAL_DUMP --manifest LOCAL_MANIFEST
+    gone: bool = False  # the postgresql resource deleted (tests/fakes/helm_release.py), its Helm release kept
+    spec_file: bool = False  # --postgresql-spec SPEC_FILE
 
 
 CASES = {
@@ -75,7 +79,10 @@ CASES = {
     "keycloak-pin-dir-safety-dir": Case(options=PlanOptions(pin_dir=PIN_DIR, safety_dir=SAFETY_DIR)),
     "keycloak-local-dump": Case(local=True),
     "keycloak-local-dump-pin-dir": Case(local=True, options=PlanOptions(pin_dir=PIN_DIR)),
+    "keycloak-gone-helm-release": Case(gone=True),
+    "keycloak-gone-spec-file": Case(gone=True, spec_file=True),
 }
+SPEC_FILE = FIXTURES / "keycloak-postgres.spec.yaml"
 
 
 def local_fixtures() -> None:
@@ -97,8 +104,14 @@ def make_plan(case: str, monkeypatch) -> Plan:
     else:
         monkeypatch.delenv("PGRESTORE_SERVICES_DIR", raising=False)
     service = services.load("keycloak")
-    kube = FakeKube.from_world(WORLDS / "keycloak.json")
-    cluster = read_cluster(kube, service)
+    world = json.loads((WORLDS / "keycloak.json").read_text())
+    kube = FakeKube.from_world(cluster_gone(world) if c.gone else world)
+    spec_file = None
+    if c.spec_file:
+        local_fixtures()
+        SPEC_FILE.write_text(yaml.safe_dump(rendered(world)))
+        spec_file = SPEC_FILE
+    cluster = recover_spec(kube, read_cluster(kube, service), service, spec_file)
     require_cluster(cluster, service)
     if c.local:
         local_fixtures()
@@ -388,3 +401,42 @@ def test_hsm_is_not_planned_while_sls_is_unhealthy(monkeypatch, broken, problem)
         make_hms_plan("hsm-from-manifest", monkeypatch, kube=kube)
     assert str(refused.value).startswith(f"SLS must be healthy before HSM is restored: {problem}")
     assert "\n" not in str(refused.value)
+
+
+def test_a_gone_cluster_is_created_from_its_deployed_helm_release_with_nothing_of_it_to_delete(monkeypatch):
+    plan = make_plan("keycloak-gone-helm-release", monkeypatch)
+    assert (plan.postgresql_source.kind, plan.postgresql_source.ref) == ("helm", "sh.helm.release.v1.cray-keycloak.v2")
+    assert plan.prior(f"postgresql/services/{CLUSTER}").fields == {"absent": True}  # apply re-checks it is
+    kinds = _kinds(plan.steps)
+    assert "safety-dump" not in kinds  # no live data to keep
+    delete = next(s for s in plan.steps if s.kind == "delete-cluster")
+    assert delete.params["uid"] == "" and not delete.destructive  # only a cluster this apply created
+    create = next(s for s in plan.steps if s.kind == "create-cluster")
+    resource = create.params["resource"]
+    assert resource["spec"]["volume"] == {"size": "10Gi"}  # the deployed revision, not the superseded 5Gi
+    assert resource["metadata"]["annotations"]["meta.helm.sh/release-name"] == "cray-keycloak"
+    assert create.params["numberOfInstances"] == 1
+    assert next(s for s in plan.steps if s.kind == "set-instances").params["numberOfInstances"] == 3
+    secrets = next(s for s in plan.steps if s.kind == "secrets-from-manifest").params["secrets"]
+    assert sorted(secrets) == sorted(f"{u}.{CLUSTER}.credentials" for u in ("postgres", "standby", "service-account"))
+    assert _kinds(plan.rollback) == ["delete-cluster", "scale-workload", "resume-backup-jobs"]
+    assert "chart-values-are-not-plan-material" not in render(plan)  # the release's values stay behind
+
+
+def test_a_gone_cluster_without_a_release_or_a_spec_file_is_refused_naming_the_option(monkeypatch):
+    monkeypatch.delenv("PGRESTORE_SERVICES_DIR", raising=False)
+    world = cluster_gone(json.loads((WORLDS / "keycloak.json").read_text()))
+    world["objects"] = [o for o in world["objects"] if o.get("type") != "helm.sh/release.v1"]
+    kube = FakeKube.from_world(world)
+    service = services.load("keycloak")
+    with pytest.raises(UsageError, match=r"does not exist and none of the 0 deployed Helm release\(s\) in services "
+                                         r"renders it; pass its spec with --postgresql-spec FILE"):
+        recover_spec(kube, read_cluster(kube, service), service, None)
+
+
+def test_a_spec_file_for_a_cluster_that_exists_is_refused(monkeypatch, tmp_path):
+    monkeypatch.delenv("PGRESTORE_SERVICES_DIR", raising=False)
+    kube = FakeKube.from_world(WORLDS / "keycloak.json")
+    service = services.load("keycloak")
+    with pytest.raises(UsageError, match="--postgresql-spec is for a postgresql resource that is gone"):
+        recover_spec(kube, read_cluster(kube, service), service, tmp_path / "spec.yaml")
