@@ -36,6 +36,10 @@ DEFAULT_TIMEOUTS = {
     "rollout-restart": 900,
     "verify": 600,
     "ensure-cluster": 1200,
+    "drop-databases": 600,  # retries a DROP that meets a session that came back
+    "grant-connect": 300,
+    "run-sql": 900,
+    "restart-members": 2700,  # one member after the other, each up to a restart-leader's 900
 }
 FALLBACK_TIMEOUT = 900
 

@@ -266,6 +266,7 @@ def run_sql(steps: StepList, pg: Target, statements: list[SqlStatement]) -> None
 
 def restart_members(steps: StepList, pg: Target, n: int, when: Condition | None = None) -> str:
     return steps.add("restart-members", pg,
-                     f"delete every member pod of {pg.name} so Postgres restarts with the fixed credentials; wait for "
-                     f"{n} Ready members (new pods) with a leader",
+                     f"restart every member pod of {pg.name} so Postgres starts with the fixed credentials: one at a "
+                     f"time, replicas first and the leader last, each waited Ready; then {n} Ready members (new pods) "
+                     f"with a leader",
                      {"numberOfInstances": n, "pod_selector": spilo_selector(pg.name)}, when=when)
