@@ -23,7 +23,6 @@ NAME = "recreate-all"
 
 def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[Step]:
     state, backup = snapshot.cluster, snapshot.backup.ref
-    assert state.postgresql is not None
     n = s.instances(state)
     out = s.StepList(timeouts(service, backup.size, n))
     pg = s.pg_target(state)

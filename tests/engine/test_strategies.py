@@ -7,16 +7,21 @@ and `apply --resume`, and when the backup is of another schema."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import pytest
 import yaml
 
 from core import pods
-from core.errors import ApplyFailedRolledBack, BackupError, StepFailed
+from core.errors import ApplyFailedRolledBack, BackupError, StepFailed, UsageError
+from core.model import PostgresqlSource
+from planner import build_plan, prerequisites
+from planner.read import RecoveredSpec, Snapshot, read_backup_s3, read_cluster
 from tests.fakes.fake_db import FakeDatabase
 from tests.fakes.fake_kube import secret_name
-from tests.fakes.rehearsal import HSM_DUMP, HSM_MANIFEST, HSM_PSQL, SLS_DUMP, SLS_MANIFEST, SLS_PSQL, Rehearsal
+from tests.fakes.rehearsal import (HSM_DUMP, HSM_MANIFEST, HSM_PSQL, NOW, SALT, SLS_DUMP, SLS_MANIFEST, SLS_PSQL,
+                                   Rehearsal)
 from tests.fakes.stage import Crash
 
 NS = "services"
@@ -202,3 +207,23 @@ def test_no_secret_value_reaches_a_journal_or_an_event(hms, service):
 
 def _decoded(secret: dict) -> dict:
     return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+
+
+@pytest.mark.parametrize("service", ["sls", "hsm"])
+def test_a_cluster_that_is_gone_is_refused_in_one_line(hms, service):
+    """Both restore into the live cluster: with the resource gone (its spec recovered) plan says to re-create
+    it from its chart, in one line, instead of failing at the schema check or writing a plan that cannot run."""
+    r = hms(service)
+    cluster = SERVICES[service][0]
+    resource = r.kube.get_postgresql(NS, cluster)
+    r.kube.delete_postgresql(NS, cluster)
+    r.kube.settle()
+    # As `plan --postgresql-spec FILE` leaves it: the resource gone, its spec recovered.
+    state = dataclasses.replace(read_cluster(r.kube, r.service),
+                                recovered=RecoveredSpec(PostgresqlSource("file", "/tmp/spec.yaml"), resource))
+    snapshot = Snapshot(state, read_backup_s3(r.s3, cluster, "latest"))
+    prerequisites.check(r.kube, r.s3, r.service, snapshot)  # no live schema to read: build_plan says why
+    with pytest.raises(UsageError, match=f"postgresql {NS}/{cluster} is gone and strategy .* restores into an "
+                                         f"existing cluster; re-create it from its Helm chart first") as refused:
+        build_plan(snapshot, r.service, NOW, SALT)
+    assert "\n" not in str(refused.value)
