@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from sandbox import s3 as sandbox_s3
 from sandbox.backup import backup
 
 from .service_state import (cluster_uid, credential_secrets, fingerprint, secrets_not_opening, server, service,
@@ -85,3 +86,35 @@ def test_an_hsm_backup_of_another_schema_is_refused_and_nothing_changes(sandbox,
         assert (fingerprint(sandbox, svc), settings(sandbox, svc), cluster_uid(sandbox, svc)) == state
     finally:
         srv.psql(f"UPDATE system SET schema_version = {live}", db="hmsds")
+
+
+def test_sls_a_restore_that_fails_after_the_drop_puts_the_live_data_back_in_place(sandbox, cli, tmp_path):
+    """A backup that passes the checks of its header, trailer and rows but fails in the application's data
+    (a table created twice): the rollback drops the half-restored databases and restores the safety dump
+    into the same cluster; exit 5, the service as it was before apply, data included."""
+    svc = service("sls")
+    wait_healthy(sandbox, svc)
+    key = backup(sandbox.state, "sls", "psql")[0][0]
+    s3 = sandbox_s3.client(sandbox.s3_endpoint)
+    dump, manifest = tmp_path / "sls.psql", tmp_path / "sls.manifest"
+    s3.download_file(sandbox_s3.BUCKET, key, str(dump))
+    s3.download_file(sandbox_s3.BUCKET, key.replace(".psql", ".manifest"), str(manifest))
+    trailer = "--\n-- PostgreSQL database cluster dump complete\n"
+    text = dump.read_text()
+    assert trailer in text
+    dump.write_text(text.replace(trailer, "\\connect sls\nCREATE TABLE public.generic_hardware (xname text);\n\n"
+                                          + trailer))
+    server(sandbox, svc).psql("DELETE FROM generic_hardware WHERE xname LIKE '%2b0n0';", db="sls")
+    live, settings_before, uid = fingerprint(sandbox, svc), settings(sandbox, svc), cluster_uid(sandbox, svc)
+    users = _users(sandbox, svc)
+    plan = tmp_path / "sls.plan.json"
+    res = cli("plan", "sls", "--dump", str(dump), "--manifest", str(manifest), "-o", str(plan))
+    assert res.returncode == 0, res.stderr
+    res = cli("apply", str(plan), "--auto-approve")
+    assert res.returncode == 5, res.stderr + res.stdout
+    assert "data included" in res.stderr and 'relation "generic_hardware" already exists' in res.stderr
+    assert fingerprint(sandbox, svc) == live, "the live data, as it was before apply"
+    assert cluster_uid(sandbox, svc) == uid
+    wait_healthy(sandbox, svc)
+    assert not secrets_not_opening(sandbox, svc) and _users(sandbox, svc) == users
+    assert settings(sandbox, svc) == settings_before
