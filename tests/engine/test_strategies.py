@@ -227,3 +227,27 @@ def test_a_cluster_that_is_gone_is_refused_in_one_line(hms, service):
                                          f"existing cluster; re-create it from its Helm chart first") as refused:
         build_plan(snapshot, r.service, NOW, SALT)
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("service", ["sls", "hsm"])
+def test_a_kill_mid_rollback_then_pgrestore_rollback_ends_as_before(hms, service):
+    """The restore fails, the rollback's replay of the safety dump is killed half-way; `pgrestore rollback`
+    starts it again from its drop (SLS) or its re-create (HSM), never on top of the half-replayed one."""
+    r = hms(service)
+    before = view(r, service)
+    path = r.plan()
+    r.stage.inject("exec", step=r.step(path, "restore-dump"),
+                   result={"stderr": 'psql:<stdin>:120: ERROR:  relation "public.components" does not exist\n'})
+    # Late enough that the safety dump's COPY blocks of the application's tables have been replayed.
+    safety_size = len(r.kube.database(NS, SERVICES[service][0]).dump(clean=True).encode())
+    r.stage.inject("exec", step=r.step(path, "restore-dump", rollback=True), crash=True,
+                   at_byte=safety_size * 9 // 10)
+    with pytest.raises(Crash):
+        r.apply(path)
+    r.crashed()
+    assert "data included" in r.rollback(path)
+    after = view(r, service)
+    if service == "hsm":
+        assert after.pop("uid") != before.pop("uid")
+    assert after == before
+    assert r.kube.doubled_rows() == []
