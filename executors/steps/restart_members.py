@@ -19,24 +19,30 @@ from core.model import Step
 from ..context import Context
 
 
-def _order(members: list[dict]) -> list[tuple[str, str]]:
-    """(name, uid) of every member: replicas first, then the leader."""
+def _order(members: list[dict]) -> list[list[str]]:
+    """[name, uid] of every member: replicas first, then the leader."""
     leader = pods.leader(members)
     lead = pods.name(leader) if leader else None
     ordered = sorted(members, key=lambda p: (pods.name(p) == lead, pods.name(p)))
-    return [(pods.name(p), p["metadata"]["uid"]) for p in ordered]
+    return [[pods.name(p), p["metadata"]["uid"]] for p in ordered]
 
 
 def run(step: Step, ctx: Context) -> dict:
     t, p = step.target, step.params
     n, selector = p["numberOfInstances"], p["pod_selector"]
-    old = _order(pods.live(ctx.kube.list_pods(t.namespace, selector)))
+    # The members and their pods' uids as this step first found them, kept in the journal: a resume
+    # after a crash restarts only those not restarted yet (a second round would move the leader again).
+    first = ctx.journal.save_once("restart-members", step.id,
+                                  {"members": _order(pods.live(ctx.kube.list_pods(t.namespace, selector)))})
+    old = [(name, uid) for name, uid in first["members"]]
     old_uids = {uid for _, uid in old}
     for name, uid in old:
-        try:
-            ctx.kube.delete_pod(t.namespace, name)
-        except NotFound:
-            pass  # gone already (Patroni's own restart)
+        now = {pods.name(x): x["metadata"]["uid"] for x in ctx.kube.list_pods(t.namespace, selector)}
+        if now.get(name, uid) == uid:  # not restarted yet (or its pod is still going)
+            try:
+                ctx.kube.delete_pod(t.namespace, name)
+            except NotFound:
+                pass  # gone already (Patroni's own restart)
 
         def back(ps: list[dict], name: str = name, uid: str = uid) -> bool:
             again = [x for x in pods.live(ps) if pods.name(x) == name and x["metadata"]["uid"] != uid]

@@ -45,6 +45,7 @@ class Variant:
     options: Callable[[Path], PlanOptions]
     local: bool = False
     passwords: bool = True  # compare passwords as such (False: whether each opens its role; random ones)
+    service: str = "keycloak"  # hsm, sls: the world of tests/fakes/worlds/hms.json (recreate-all, in-place)
 
 
 VARIANTS = {
@@ -53,6 +54,8 @@ VARIANTS = {
     "local dump, --pin-dir --safety-dir": Variant(
         "psql", lambda d: PlanOptions(pin_dir=d / "pin", safety_dir=d / "safety"), local=True),
     "--no-safety-dump": Variant("psql", lambda d: PlanOptions(safety_dump=False), passwords=False),
+    "HSM recreate-all": Variant("both", lambda d: PlanOptions(), service="hsm"),
+    "SLS in-place": Variant("both", lambda d: PlanOptions(), service="sls"),
 }
 # What makes the restore fail for the rollback matrix: psql ran the dump, then an error no judge passes.
 BAD_RESTORE = {"stderr": 'psql:<stdin>:214: ERROR:  relation "public.user_entity" does not exist\n'}
@@ -74,7 +77,8 @@ class Run:
     def __init__(self, variant: Variant, folder: Path, monkeypatch):
         folder.mkdir(parents=True)
         self.variant, self.folder = variant, folder
-        self.r = Rehearsal.keycloak(folder, monkeypatch, layout=variant.layout)
+        self.r = (Rehearsal.keycloak(folder, monkeypatch, layout=variant.layout) if variant.service == "keycloak"
+                  else Rehearsal.hms(folder, monkeypatch, variant.service, layout=variant.layout))
         options = variant.options(folder)
         for d in (options.pin_dir, options.safety_dir):
             if d is not None:
@@ -226,7 +230,8 @@ def _reference(matrix: str, name: str, folder: Path) -> tuple[dict, list[KillPoi
             assert ref.r.apply(ref.path).startswith("restored")
         want = ref.end()
         assert want["doubled rows"] == []
-        assert want[JOURNAL_CM] == {"journal_status": "rolled-back" if matrix == "rollback" else "done"}
+        journal_cm = JOURNAL_CM.replace("keycloak", VARIANTS[name].service)
+        assert want[journal_cm] == {"journal_status": "rolled-back" if matrix == "rollback" else "done"}
         return want, kill_points(ref, ref.plan.rollback if matrix == "rollback" else ref.plan.steps)
 
 
@@ -256,11 +261,13 @@ def _idle_cpus() -> int:
 
 
 # The rows in the order a plan of any variant runs them.
-ORDER = ["verify-backup", "pin-backup", "suspend-backup-jobs", "safety-dump", "scale-workload #1", "delete-cluster",
-         "create-cluster", "restore-dump", "secrets-from-manifest", "alter-users", "restart-leader", "set-instances",
+ORDER = ["verify-backup", "pin-backup", "suspend-backup-jobs", "safety-dump", "scale-workload #1",
+         "rerun-job", "drop-databases", "delete-cluster", "create-cluster", "restore-dump", "grant-connect", "run-sql",
+         "secrets-from-manifest", "alter-users", "restart-leader", "restart-members", "set-instances",
          "scale-workload #2", "rerun-job #1", "rerun-job #2", "rollout-restart", "resume-backup-jobs", "verify",
-         "rollback: ensure-cluster", "rollback: restore-dump", "rollback: secrets-from-manifest",
-         "rollback: restart-leader", "rollback: set-instances", "rollback: scale-workload",
+         "rollback: ensure-cluster", "rollback: drop-databases", "rollback: restore-dump",
+         "rollback: secrets-from-manifest", "rollback: grant-connect", "rollback: restart-leader",
+         "rollback: restart-members", "rollback: set-instances", "rollback: scale-workload",
          "rollback: resume-backup-jobs"]
 WHEN = ["as it starts", "mid reading the backup", "mid reading the pinned copy", "mid reading the pinned manifest",
         "mid pg_dumpall's stdout", "mid uploading the safety dump", "mid uploading the safety manifest",
