@@ -11,7 +11,9 @@ A kill is the fake's `Crash` (tests/fakes/stage.py): nothing of the dying proces
 
 Variants (plans): the S3 .psql backup with its manifest; the operator's logical .sql.gz (pg_dumpall
 without -c, so a replay on top would double rows; alter-users); a local dump with --pin-dir and
---safety-dir (files, not the bucket); --no-safety-dump.
+--safety-dir (files, not the bucket); --no-safety-dump; and HSM (recreate-all: every member re-created,
+clean-up SQL, members restarted) and SLS (in-place: databases dropped and restored in the same cluster) in the
+world of tests/fakes/worlds/hms.json.
 
 The test prints the matrix (kill point x variant -> how the carry-on ended) as a markdown table, and
 writes it to $PGRESTORE_KILL_MATRIX when that is set.
