@@ -69,6 +69,11 @@ def _short(value: object) -> str:
 
 def load(path: Path) -> Plan:
     """Read a plan file and refuse anything malformed, of another format, or edited."""
+    return plan_from(read_json(path), f"plan {path}")
+
+
+def read_json(path: Path) -> dict:
+    """A plan (or plan set) file's JSON object; one line naming the file if it is not one."""
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
@@ -80,15 +85,20 @@ def load(path: Path) -> Plan:
         raise PlanRejected(f"plan {path} is not JSON{where}; re-run `pgrestore plan`") from None
     if not isinstance(doc, dict):
         raise PlanRejected(f"plan {path} is not a pgrestore plan (not a JSON object); re-run `pgrestore plan`")
+    return doc
+
+
+def plan_from(doc: dict, what: str) -> Plan:
+    """A plan from its JSON: the format, the schema and the checksum checked."""
     if doc.get("format_version") != PLAN_FORMAT:
-        raise PlanRejected(f"plan {path} has format_version {doc.get('format_version')!r}; "
+        raise PlanRejected(f"{what} has format_version {doc.get('format_version')!r}; "
                            f"this pgrestore reads {PLAN_FORMAT!r}: re-plan with this version")
     try:
-        validate(doc, "plan", f"plan {path}")
+        validate(doc, "plan", what)
     except PlanRejected as e:
         raise PlanRejected(f"{e}; re-run `pgrestore plan`") from None
     if checksum(doc) != doc["checksum"]:
-        raise PlanRejected(f"plan {path} was changed after it was made (checksum mismatch); "
+        raise PlanRejected(f"{what} was changed after it was made (checksum mismatch); "
                            f"re-run `pgrestore plan` and review the new plan")
     return from_dict(Plan, doc)
 

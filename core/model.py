@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 PLAN_FORMAT = "2.0"
+PLAN_SET_FORMAT = "1.0"
 JOURNAL_FORMAT = "2.0"
 
 
@@ -212,6 +213,24 @@ class Plan:
         return [s.id for s in self.steps]
 
 
+@dataclass
+class PlanSet:
+    """Several services' plans in one reviewed document (`pgrestore plan sls hsm keycloak`, `--all`),
+    applied in `order`: each plan whole, with its own lock and journal; a failure stops the set
+    there and rolls back that service only."""
+
+    format_version: str
+    kind: str  # "plan-set": what tells it from a single plan
+    created_at: str
+    order: list[str]
+    order_reasons: list[str]  # why each dependency put one service before another
+    plans: list[Plan]
+    checksum: str = ""
+
+    def plan_for(self, service: str) -> Plan:
+        return next(p for p in self.plans if p.service == service)
+
+
 # -- service definition ----------------------------------------------------------------
 @dataclass(frozen=True)
 class WorkloadRef:
@@ -278,6 +297,7 @@ class ServiceDef:
     databases: list[str] = field(default_factory=list)  # what an in-place restore drops and re-creates
     host_steps: list[HostStep] = field(default_factory=list)
     storage_nodes: list[str] = field(default_factory=list)  # not Kubernetes nodes: pdsh needs them named
+    after: list[str] = field(default_factory=list)  # in a plan of several services, restored after these
 
 
 # -- journal -------------------------------------------------------------------------

@@ -26,6 +26,6 @@ def errors(document: object, name: str) -> list[str]:
 def validate(document: object, name: str, what: str) -> None:
     problems = errors(document, name)
     if problems:
-        cls = PlanRejected if name == "plan" else UsageError
+        cls = PlanRejected if name in ("plan", "plan-set") else UsageError
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise cls(f"{what} does not match the {name} schema at {problems[0]}{more}")

@@ -83,8 +83,11 @@ def check_fresh(plan: Plan, kube: Kube, s3: S3 | None) -> None:
                            f"re-run `pgrestore plan`")
 
 
-def _journal(plan_path: Path, plan: Plan, kube: Kube, resume: bool) -> Journal:
-    existing = Journal.existing(path_for(plan_path), kube, plan)
+def _journal(plan_path: Path, plan: Plan, kube: Kube, resume: bool, journal_path: Path | None = None) -> Journal:
+    """The journal to write: fresh, or the one to resume. `plan_path` is what the operator passes
+    (a plan, or the plan set holding it); `journal_path` where this plan's journal lives."""
+    journal_path = journal_path or path_for(plan_path)
+    existing = Journal.existing(journal_path, kube, plan)
     status = existing.data.status if existing else None
     if status == "rolling-back":
         raise UsageError(f"a rollback of this plan was interrupted; finish it with `pgrestore rollback {plan_path}`")
@@ -100,7 +103,7 @@ def _journal(plan_path: Path, plan: Plan, kube: Kube, resume: bool) -> Journal:
     if existing is not None and any(r.status != "pending" for r in existing.data.steps.values()):
         raise UsageError(f"this plan was started before (journal status {status}); "
                          f"continue it with `pgrestore apply {plan_path} --resume`")
-    return Journal.fresh(path_for(plan_path), kube, plan)
+    return Journal.fresh(journal_path, kube, plan)
 
 
 def needs_s3(plan: Plan) -> bool:
@@ -121,6 +124,25 @@ def prepare(plan_path: Path, opts: Options) -> tuple[Plan, Kube, S3 | None, Jour
     plan = load(plan_path)
     kube, s3 = connect(plan, opts)
     return plan, kube, s3, _journal(plan_path, plan, kube, opts.resume)
+
+
+def prepare_in_set(set_path: Path, plan: Plan, opts: Options) -> tuple[Kube, S3 | None, Journal]:
+    """prepare() for one plan of a plan set (already loaded and checked): its journal is
+    `<set>.<service>.journal.json` beside the set, so each service resumes on its own."""
+    kube, s3 = connect(plan, opts)
+    return kube, s3, _journal(set_path, plan, kube, opts.resume, set_journal_path(set_path, plan.service))
+
+
+def set_journal_path(set_path: Path, service: str) -> Path:
+    return path_for(set_path.with_name(f"{set_path.name.removesuffix('.json')}.{service}.json"))
+
+
+def journal_status(set_path: Path, plan: Plan, kube: Kube) -> str | None:
+    """How far this plan of a set got: its journal's status, None if never started."""
+    existing = Journal.existing(set_journal_path(set_path, plan.service), kube, plan)
+    if existing is None or all(r.status == "pending" for r in existing.data.steps.values()):
+        return None
+    return existing.data.status
 
 
 def _reset_interrupted(steps: list[Step], journal: Journal) -> None:
@@ -270,10 +292,12 @@ def _roll_back(ctx: Context, why: str) -> None:
     raise ApplyFailedRolledBack(f"{why}; {outcome}. Fix the cause, re-plan and apply again")
 
 
-def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], None]) -> str:
-    plan = load(plan_path)
+def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], None], plan: Plan | None = None,
+                       journal_path: Path | None = None) -> str:
+    """`plan` and `journal_path` for one plan of a plan set at `plan_path`."""
+    plan = plan or load(plan_path)
     kube, s3 = connect(plan, opts)
-    journal = Journal.existing(path_for(plan_path), kube, plan)
+    journal = Journal.existing(journal_path or path_for(plan_path), kube, plan)
     if journal is None or not changed(plan, journal):
         raise UsageError(f"plan {plan_path} was never applied (no journal with a change, beside it or in the "
                          f"cluster); there is nothing to roll back")
@@ -289,4 +313,5 @@ def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], No
     return "nothing to roll back"
 
 
-__all__ = ["Options", "prepare", "run", "rollback_on_demand", "check_fresh", "changed"]
+__all__ = ["Options", "prepare", "prepare_in_set", "journal_status", "run", "rollback_on_demand", "check_fresh",
+           "changed"]

@@ -93,7 +93,8 @@ class SecretsMode(str, Enum):
 
 @app.command()
 def plan(
-    service: str,
+    service: list[str] = typer.Argument(None, help="The service(s) to restore; several make one plan set."),
+    all_services: bool = typer.Option(False, "--all", help="Every known service, in dependency order."),
     backup: str = typer.Option("latest", "--backup", help="latest, or the S3 key of a .psql or .sql.gz."),
     dump: Path = typer.Option(None, "--dump", help="Restore a local dump file instead of an S3 backup."),
     manifest: Path = typer.Option(None, "--manifest", help="The .manifest beside --dump, if any."),
@@ -123,6 +124,13 @@ def plan(
     from planner.options import PlanOptions
 
     from .commands.plan import run
+    from .commands.plan_set import chosen_services, run_set
+    names = chosen_services(list(service or []), all_services)
+    one_backup = [f for f, given in (("--backup", backup != "latest"), ("--dump", dump is not None),
+                                     ("--postgresql-spec", postgresql_spec is not None)) if given]
+    if len(names) > 1 and one_backup:
+        raise UsageError(f"{one_backup[0]} names one service's backup or spec; plan that service on its own "
+                         f"(a plan of several services restores each from its newest intact backup)")
     if manifest is not None and dump is None:
         raise UsageError("--manifest goes with --dump; pass the dump file too")
     for flag, folder in (("--pin-dir", pin_dir), ("--safety-dir", safety_dir)):
@@ -133,9 +141,11 @@ def plan(
     choices = PlanOptions(secrets_mode=secrets.value if secrets else None, pin_dir=pin_dir, safety_dir=safety_dir,
                           safety_dump=not no_safety_dump, manual_hosts=_manual_hosts(no_host_steps),
                           storage_nodes=_node_list(storage_nodes), postgresql_spec=postgresql_spec)
-    code = run(service, backup, dump, manifest, choices, output, detailed_exitcode,
-               kubeconfig, _s3_opts(s3_endpoint, s3_access_key, s3_secret_key), context)
-    raise typer.Exit(code)
+    s3 = _s3_opts(s3_endpoint, s3_access_key, s3_secret_key)
+    if len(names) > 1:
+        raise typer.Exit(run_set(names, choices, output, detailed_exitcode, kubeconfig, s3, context))
+    raise typer.Exit(run(names[0], backup, dump, manifest, choices, output, detailed_exitcode, kubeconfig, s3,
+                         context))
 
 
 def _manual_hosts(no_host_steps: bool) -> str | None:
@@ -164,11 +174,16 @@ class ShowFormat(str, Enum):
 @app.command()
 def show(plan_file: Path, format: ShowFormat = typer.Option(ShowFormat.text, "--format")) -> None:
     """Render a plan for review: backup, changes, destructive steps, rollback, checksum."""
-    from core.document import load
+    from core.model import PlanSet
+    from core.planset import load_any
 
     from . import show as render
-    loaded = load(plan_file)
-    typer.echo(render.as_text(loaded) if format == ShowFormat.text else render.as_markdown(loaded), nl=False)
+    loaded = load_any(plan_file)
+    if isinstance(loaded, PlanSet):
+        text = render.set_as_text(loaded) if format == ShowFormat.text else render.set_as_markdown(loaded)
+    else:
+        text = render.as_text(loaded) if format == ShowFormat.text else render.as_markdown(loaded)
+    typer.echo(text, nl=False)
 
 
 @app.command()

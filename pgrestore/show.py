@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.model import Plan, Step
+from core.model import Plan, PlanSet, Step
 
 
 def _size(n: float) -> str:
@@ -115,3 +115,34 @@ def as_markdown(plan: Plan) -> str:
     out += ["", "### Rollback on failure", ""] + [f"- `{s.id}` {s.description}" for s in plan.rollback]
     out += ["", f"**Plan:** {counts(plan)}."]
     return "\n".join(out) + "\n"
+
+
+# -- plan sets: one section per service, in the order apply restores them -------------------
+def _set_head(plan_set: PlanSet) -> list[str]:
+    return [f"Plan set: {len(plan_set.plans)} services, restored in this order: {' -> '.join(plan_set.order)}",
+            *[f"  because {r}" for r in plan_set.order_reasons],
+            "Each service's plan runs whole, under its own lock; a failure stops the set there and rolls back "
+            "that service only (those before it stay restored).", ""]
+
+
+def set_summary(plan_set: PlanSet) -> str:
+    out = _set_head(plan_set)
+    for i, plan in enumerate(plan_set.plans, 1):
+        out += [f"== {i}/{len(plan_set.plans)} {plan.service} ==", *summary_lines(plan), "", *step_lines(plan), "",
+                f"Plan: {counts(plan)}.", ""]
+    return "\n".join(out) + f"Set checksum: {plan_set.checksum}\n"
+
+
+def set_as_text(plan_set: PlanSet) -> str:
+    out = "\n".join(_set_head(plan_set)) + "\n"
+    for i, plan in enumerate(plan_set.plans, 1):
+        out += f"== {i}/{len(plan_set.plans)} {plan.service} ==\n" + as_text(plan) + "\n"
+    return out + f"Set checksum: {plan_set.checksum}\n"
+
+
+def set_as_markdown(plan_set: PlanSet) -> str:
+    out = [f"# pgrestore plan set: {', '.join(plan_set.order)}", ""]
+    out += [f"- restored in this order: {' → '.join(plan_set.order)}", *[f"- because {r}" for r in
+                                                                          plan_set.order_reasons],
+            f"- **Set checksum:** `{plan_set.checksum}`", ""]
+    return "\n".join(out) + "\n".join(as_markdown(p) for p in plan_set.plans)

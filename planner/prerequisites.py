@@ -30,9 +30,13 @@ _CONNECT = re.compile(r'^\\connect (?:-reuse-previous=on )?(?P<db>"(?:[^"]|"")*"
 _COPY = re.compile(r"^COPY (?P<table>\S+) \((?P<columns>[^)]*)\) FROM stdin;$")
 
 
-def check(kube: Kube, s3: S3 | None, service: ServiceDef, snapshot: Snapshot) -> None:
+def check(kube: Kube, s3: S3 | None, service: ServiceDef, snapshot: Snapshot,
+          restored_first: frozenset[str] = frozenset()) -> None:
+    """`restored_first`: services an earlier plan of the same plan set restores; their health is
+    what that plan's verify step proves before this service's plan starts."""
     for name in service.requires_healthy:
-        check_healthy(kube, services.load(name), service)
+        if name not in restored_first:
+            check_healthy(kube, services.load(name), service)
     # With the resource gone there is no live schema to read: build_plan refuses the strategies that
     # restore into an existing cluster (in-place, recreate-all) and says to re-create it first.
     if service.schema_version is not None and snapshot.cluster.postgresql is not None:

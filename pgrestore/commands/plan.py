@@ -23,7 +23,8 @@ from planner.read import Snapshot, read_backup, read_cluster, read_spec_file, re
 
 
 def take_snapshot(kube: Kube, service: ServiceDef, backup: str, dump: Path | None, manifest: Path | None,
-                  s3_opts: dict, spec_file: Path | None = None) -> Snapshot:
+                  s3_opts: dict, spec_file: Path | None = None,
+                  restored_first: frozenset[str] = frozenset()) -> Snapshot:
     if dump is not None:  # a local file is checked first: a wrong path needs no cluster to say so
         chosen = read_backup(None, service.cluster, backup, dump, manifest)
     cluster = recover_spec(kube, read_cluster(kube, service), service, spec_file)
@@ -33,7 +34,8 @@ def take_snapshot(kube: Kube, service: ServiceDef, backup: str, dump: Path | Non
         s3 = s3_from_options(kube, s3_opts)
         chosen = read_backup(s3, service.cluster, backup, None, None)
     snapshot = Snapshot(cluster, chosen)
-    prerequisites.check(kube, s3, service, snapshot)  # schema version, services that must be healthy
+    # schema version, services that must be healthy
+    prerequisites.check(kube, s3, service, snapshot, restored_first)
     return snapshot
 
 
@@ -51,7 +53,7 @@ def refuse_while_applying(kube: Kube, service: ServiceDef) -> None:
                          f"{ns}/pgrestore-journal-{name}); resume it or `pgrestore rollback` its plan first")
 
 
-def _check_output(output: Path | None) -> None:
+def check_output(output: Path | None) -> None:
     if output is None:
         return
     if output.is_dir():
@@ -64,7 +66,7 @@ def run(service_name: str, backup: str, dump: Path | None, manifest: Path | None
         output: Path | None, detailed_exitcode: bool, kubeconfig: str | None, s3_opts: dict,
         context: str | None = None) -> int:
     service = services.load(service_name)
-    _check_output(output)
+    check_output(output)
     if dump is not None:
         read_backup(None, service.cluster, backup, dump, manifest)  # refuse a bad file before anything else
     if options.postgresql_spec is not None:

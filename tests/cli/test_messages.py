@@ -38,7 +38,7 @@ def plan_file(tmp_path) -> Path:
 
 
 @pytest.mark.parametrize("args,code,words", [
-    (("plan",), 64, ["Missing argument 'service'", "pgrestore plan --help"]),
+    (("plan",), 64, ["name the service to restore", "--all"]),
     (("restor",), 64, ["No such command 'restor'", "pgrestore --help"]),
     (("plan", "keycloak", "--bogus"), 64, ["No such option: --bogus"]),
     (("plan", "nosuch"), 64, ["unknown service 'nosuch'", "keycloak"]),

@@ -1,0 +1,87 @@
+"""`pgrestore apply SET` and `rollback SET` for a plan set: each service's plan in the set's order,
+each whole, with its own lock and journal (`<set>.<service>.journal.json`).
+
+A failure stops the set at that service, whose own rollback has run (exit 5 or 6 as for one
+plan); the services before it stay restored and those after it are not started. `--resume`
+skips the services whose apply is done and resumes or starts the rest.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+import typer
+
+from core.adapters.kube import Kube
+from core.errors import PgRestoreError, UsageError
+from core.model import Plan, PlanSet
+from executors import engine
+from executors.events import Events
+
+
+def apply_set(set_path: Path, plan_set: PlanSet, opts: engine.Options, as_json: bool,
+              approve: Callable[[Plan, bool], None]) -> str:
+    events = Events(as_json)
+    done: list[str] = []
+    for i, plan in enumerate(plan_set.plans, 1):
+        status = _status(set_path, plan, opts)
+        if status == "done":
+            done.append(plan.service)
+            _say(as_json, f"== {i}/{len(plan_set.plans)} {plan.service}: restored by an earlier run of this set ==")
+            continue
+        if status is not None and not opts.resume:
+            raise UsageError(f"this plan set was started before ({plan.service}: {status}); continue it with "
+                             f"`pgrestore apply {set_path} --resume`")
+        this = replace(opts, resume=status is not None)
+        _say(as_json, f"== {i}/{len(plan_set.plans)} {plan.service} ==")
+        try:
+            kube, s3, journal = engine.prepare_in_set(set_path, plan, this)
+            engine.run(plan, kube, s3, journal, this, events, approve=partial(_approve_one, approve, this.resume))
+        except PgRestoreError as e:
+            raise _where(e, plan_set, plan, done) from None
+        done.append(plan.service)
+    return f"restored {', '.join(done)}"
+
+
+def _approve_one(approve: Callable[[Plan, bool], None], resume: bool, plan: Plan) -> None:
+    approve(plan, resume)
+
+
+def rollback_set(set_path: Path, plan_set: PlanSet, opts: engine.Options, as_json: bool) -> str:
+    """Roll back the one service whose apply stopped part-way; finished services stay restored."""
+    for plan in plan_set.plans:
+        status = _status(set_path, plan, opts)
+        if status not in (None, "done"):
+            result = engine.rollback_on_demand(set_path, opts, Events(as_json), plan,
+                                               engine.set_journal_path(set_path, plan.service))
+            return f"{plan.service}: {result}"
+    raise UsageError(f"no service of plan set {set_path} stopped part-way; there is nothing to roll back "
+                     f"(services already restored stay restored: re-plan one to restore it again)")
+
+
+def _status(set_path: Path, plan: Plan, opts: engine.Options) -> str | None:
+    return engine.journal_status(set_path, plan, Kube(opts.kubeconfig, opts.context))
+
+
+def _where(e: PgRestoreError, plan_set: PlanSet, plan: Plan, done: list[str]) -> PgRestoreError:
+    """The same error (and exit code), saying where in the set it stopped."""
+    later = plan_set.order[plan_set.order.index(plan.service) + 1:]
+    where = f"{plan.service} ({plan_set.order.index(plan.service) + 1}/{len(plan_set.order)}): {e}"
+    if done:
+        where += f"; restored before it, and staying so: {', '.join(done)}"
+    if later:
+        where += f"; not started: {', '.join(later)}"
+    out = copy.copy(e)
+    out.args = (where,)
+    return out
+
+
+def _say(as_json: bool, line: str) -> None:
+    if not as_json:
+        typer.secho(line, err=True, bold=True)
+    sys.stderr.flush()

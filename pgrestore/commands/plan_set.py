@@ -1,0 +1,74 @@
+"""`pgrestore plan SVC SVC…` and `plan --all`: one plan per service, in dependency order, written
+as one plan-set document. Each plan is made exactly as `plan SVC` makes it; nothing changes."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from core import permissions, services
+from core.adapters.kube import Kube
+from core.document import render
+from core.errors import UsageError
+from core.model import PLAN_SET_FORMAT, PlanSet, to_dict
+from core.planset import KIND, seal_set
+from pgrestore import show
+from planner import build_plan
+from planner.options import PlanOptions
+from planner.order import restore_order
+
+from .plan import check_output, refuse_while_applying, take_snapshot
+
+
+def chosen_services(names: list[str], all_services: bool) -> list[str]:
+    if all_services and names:
+        raise UsageError("name services or pass --all, not both")
+    if all_services:
+        return list(services.load_all())
+    if not names:
+        raise UsageError("name the service to restore (`pgrestore services` lists them), or pass --all")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UsageError(f"service {repeated[0]!r} is named twice; name each service once")
+    return names
+
+
+def run_set(names: list[str], options: PlanOptions, output: Path | None, detailed_exitcode: bool,
+            kubeconfig: str | None, s3_opts: dict, context: str | None = None) -> int:
+    chosen, reasons = restore_order([services.load(n) for n in names])
+    check_output(output)
+    kube = Kube(kubeconfig, context)
+    for service in chosen:  # refuse before reading anything heavy
+        refuse_while_applying(kube, service)
+        permissions.check(kube, service, s3_opts)
+    now = datetime.now(timezone.utc)
+    plans = []
+    for i, service in enumerate(chosen):
+        earlier = frozenset(s.name for s in chosen[:i])
+        reasons += [f"{service.name}: {dep} is not checked for health now; it is restored first in this set"
+                    for dep in service.requires_healthy if dep in earlier]
+        snap = take_snapshot(kube, service, "latest", None, None, s3_opts, restored_first=earlier)
+        plans.append(build_plan(snap, service, now=now, salt=secrets.token_hex(16), options=options))
+    plan_set = seal_set(PlanSet(PLAN_SET_FORMAT, KIND, now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                [s.name for s in chosen], reasons, plans))
+    _write(render_set(plan_set), output)
+    sys.stderr.write(show.set_summary(plan_set) + (f"Saved to {output}; review it with `pgrestore show {output}`.\n"
+                                                   if output else ""))
+    changed = any(c.actions != ["no-op"] for p in plans for c in p.changes)
+    return 2 if detailed_exitcode and changed else 0
+
+
+def render_set(plan_set: PlanSet) -> str:
+    return render(to_dict(plan_set))
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text)
+    except OSError as e:
+        raise UsageError(f"cannot write plan to {output} ({e.strerror}); choose another path") from None
