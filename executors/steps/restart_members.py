@@ -19,10 +19,8 @@ from core.model import Step
 from ..context import Context
 
 
-def _order(members: list[dict]) -> list[list[str]]:
+def _order(members: list[dict], lead: str) -> list[list[str]]:
     """[name, uid] of every member: replicas first, then the leader."""
-    leader = pods.leader(members)
-    lead = pods.name(leader) if leader else None
     ordered = sorted(members, key=lambda p: (pods.name(p) == lead, pods.name(p)))
     return [[pods.name(p), p["metadata"]["uid"]] for p in ordered]
 
@@ -32,8 +30,12 @@ def run(step: Step, ctx: Context) -> dict:
     n, selector = p["numberOfInstances"], p["pod_selector"]
     # The members and their pods' uids as this step first found them, kept in the journal: a resume
     # after a crash restarts only those not restarted yet (a second round would move the leader again).
-    first = ctx.journal.save_once("restart-members", step.id,
-                                  {"members": _order(pods.live(ctx.kube.list_pods(t.namespace, selector)))})
+    # The leader is waited for, not guessed: a member briefly not Ready (a restart of PostgreSQL in
+    # it) must not make the leader look like a replica and be restarted first; then the leader key
+    # moves to a replica that is restarted next, and the cluster can end with no leader at all.
+    first = ctx.journal.save_once("restart-members", step.id, {"members": _order(
+        pods.live(ctx.kube.list_pods(t.namespace, selector)),
+        pods.wait_leader(ctx.kube, t.namespace, t.name, ctx.remaining()))})
     old = [(name, uid) for name, uid in first["members"]]
     old_uids = {uid for _, uid in old}
     for name, uid in old:
