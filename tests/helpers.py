@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import io
+import tarfile
 import time
 from collections.abc import Callable
 
@@ -53,3 +55,19 @@ def pods(core: client.CoreV1Api, ns: str, selector: str) -> list[client.V1Pod]:
     """Live pods only: Job pods that finished also carry the workload's labels."""
     return [p for p in core.list_namespaced_pod(ns, label_selector=selector).items
             if not p.metadata.deletion_timestamp and p.status.phase not in ("Succeeded", "Failed")]
+
+
+def vcs_backup_tgz(path, dump: bytes, manifest: bytes) -> None:
+    """As backup_vcs.sh makes it: tar -czf of gitea-vcs-postgres.sql, .manifest and vcs.tar."""
+    volume = io.BytesIO()
+    with tarfile.open(fileobj=volume, mode="w") as inner:
+        data = b"[core]\n\trepositoryformatversion = 0\n"
+        info = tarfile.TarInfo("var/lib/gitea/git/repositories/cray/config.git/config")
+        info.size = len(data)
+        inner.addfile(info, io.BytesIO(data))
+    with tarfile.open(path, "w:gz") as tar:
+        for name, body in (("gitea-vcs-postgres.sql", dump), ("gitea-vcs-postgres.manifest", manifest),
+                           ("vcs.tar", volume.getvalue())):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))

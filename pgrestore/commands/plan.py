@@ -7,7 +7,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core import permissions, services
+from core import local_backup, permissions, services
 from core.adapters.kube import Kube
 from core.connect import s3_from_options
 from core.document import render
@@ -68,6 +68,7 @@ def run(service_name: str, backup: str, dump: Path | None, manifest: Path | None
     service = services.load(service_name)
     check_output(output)
     if dump is not None:
+        dump, manifest = local_backup.resolve(dump, manifest)  # a backup folder, or backup_vcs.sh's .tgz
         read_backup(None, service.cluster, backup, dump, manifest)  # refuse a bad file before anything else
     if options.postgresql_spec is not None:
         read_spec_file(options.postgresql_spec, service.namespace, service.cluster)
