@@ -15,9 +15,10 @@ Registered from tests/conftest.py. Over the whole session it collects:
 
 The passwords looked for: every `password` of every credential Secret of every sandbox cluster, sampled when
 the sandbox is first used and after every sandbox test (a restore replaces them, a re-created cluster gets new
-ones), every backup manifest's passwords in the sandbox's bucket, and the fake worlds' (tests/fakes/worlds:
-keycloak.json's Secrets and the backup manifests beside it). A text leaks a password if it holds it in plain
-text, or base64-encoded as a Secret's `data` would.
+ones), every backup manifest's passwords in the sandbox's bucket, the fake worlds' (tests/fakes/worlds: the
+worlds' Secrets and the backup manifests beside them), and every Secret of every in-memory FakeKube, sampled
+after each test's call (its operator draws fresh random passwords for a re-created cluster). A text leaks a
+password if it holds it in plain text, or base64-encoded as a Secret's `data` would.
 
 Safety manifests (and pinned copies of backup manifests) hold the credential Secrets as Kubernetes Secret YAML
 with base64 `data` on purpose: that is the format of CSM's own backup `.manifest` (postgres_db_backup.py), and
@@ -38,6 +39,7 @@ import json
 import os
 import re
 import subprocess
+import weakref
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -298,6 +300,7 @@ class _State:
         self.seconds = 0.0
         self.sample_seconds = 0.0
         self.original_communicate = subprocess.Popen.communicate
+        self.fakes: list[weakref.ref] = []
 
 
 _STATE = _State()
@@ -333,6 +336,32 @@ def pytest_configure(config: pytest.Config) -> None:
     subprocess.Popen.communicate = _communicate  # type: ignore[method-assign]
     for pw, secret in world_passwords():
         _STATE.scanner.add_password(pw, secret)
+    _watch_fake_kubes()
+
+
+def _watch_fake_kubes() -> None:
+    """Remember every FakeKube made (weakly), to read its Secrets after each test's call."""
+    from tests.fakes.fake_kube import FakeKube
+    original = FakeKube.__init__
+    if getattr(original, "_leakscan", False):
+        return
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        _STATE.fakes.append(weakref.ref(self))
+    init._leakscan = True  # type: ignore[attr-defined]
+    FakeKube.__init__ = init  # type: ignore[method-assign]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    yield
+    alive = [ref() for ref in _STATE.fakes]
+    _STATE.fakes = [weakref.ref(f) for f in alive if f is not None]
+    for fake in alive:
+        for (kind, ns, name), obj in list(getattr(fake, "objects", {}).items()):
+            if kind == "Secret" and "password" in (obj.get("data") or {}):
+                _STATE.scanner.add_password(_b64(obj["data"]["password"]), f"{ns}/{name} (FakeKube)")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -28,12 +28,14 @@ from pathlib import Path
 import pytest
 
 from sandbox import cronjobs
+from sandbox.backup import backup
 from sandbox import settings as sandbox_settings
 from sandbox.s3 import BUCKET
 from sandbox.s3 import client as s3_client
 from tests.faults.proxy import Delay, Fault, FaultProxy
 from tests.helpers import wait_until
 
+from . import service_state as ss
 from .conftest import (NS, Cli, break_keycloak, client_ready, fingerprint, make_backup, secrets_not_opening,
                        settings, wait_healthy)
 
@@ -210,11 +212,15 @@ def test_sigkill_mid_safety_dump_then_resume_takes_a_whole_safety_dump(sandbox, 
     j = journal(plan)
     assert j["steps"]["04-safety-dump"]["status"] == "running", "killed mid-stream, not after"
     assert j["steps"]["05-scale-workload"]["status"] == "pending"
+    safety = next(s for s in json.loads(plan.read_text())["steps"] if s["kind"] == "safety-dump")["params"]["dump"]
+    s3 = s3_client(sandbox.s3_endpoint)
+    uploads = s3.list_multipart_uploads(Bucket=safety["bucket"], Prefix=safety["key"]).get("Uploads", [])
+    assert [u["Key"] for u in uploads] == [safety["key"]], "the kill left the safety dump's upload unfinished"
+    assert s3.list_objects_v2(Bucket=safety["bucket"], Prefix=safety["key"]).get("KeyCount") == 0
 
     events = resume(cli, plan)
     assert ran(events)[0] == "04-safety-dump"
-    safety = next(s for s in json.loads(plan.read_text())["steps"] if s["kind"] == "safety-dump")["params"]["dump"]
-    body = s3_client(sandbox.s3_endpoint).get_object(Bucket=safety["bucket"], Key=safety["key"])["Body"].read()
+    body = s3.get_object(Bucket=safety["bucket"], Key=safety["key"])["Body"].read()
     observed = journal(plan)["steps"]["04-safety-dump"]["observed"]
     assert (len(body), hashlib.sha256(body).hexdigest()) == (observed["bytes"], observed["sha256"]), \
         "the safety dump in S3 is the whole one the resume checked, not the half the kill left"
@@ -256,3 +262,85 @@ def test_the_rate_drill_slows_an_exec_into_a_spilo_pod(sandbox, exec_rate):
     assert out.returncode == 0, out.stderr
     assert len(out.stdout.strip()) == 65536
     assert 1.5 <= took < 20
+
+
+# -- the other strategies: a kill after each destructive step, then resume --------------------------------
+# HSM (recreate-all) and SLS (in-place), planner/strategies/recreate_all.py and in_place.py. The breakages
+# are tests/apply/test_strategies.py's. HSM's plan needs SLS healthy, so SLS goes first.
+OTHERS = [("sls", "drop-databases"), ("sls", "secrets-from-manifest"),
+          ("hsm", "delete-cluster"), ("hsm", "secrets-from-manifest")]
+BREAK = {"sls": ("sls", "DROP TABLE IF EXISTS network; DELETE FROM generic_hardware WHERE xname LIKE '%1b0n0';"),
+         "hsm": ("hmsds", "DELETE FROM components WHERE nid % 2 = 0; DROP TABLE IF EXISTS rf_endpoints;")}
+EMPTIED = {"hsm": "hmsds.comp_eth_interfaces"}  # HSM's clean-up SQL empties it after the restore
+
+
+@dataclass(frozen=True)
+class GoodService:
+    key: str
+    data: dict[str, str]
+    settings: dict[str, int]
+    cronjobs: dict[str, bool]
+
+
+@pytest.fixture(scope="module")
+def good_services(sandbox) -> dict[str, GoodService]:
+    """One backup per service, made when a case first needs it."""
+    return {}
+
+
+def _good_service(sandbox, known: dict[str, GoodService], name: str) -> GoodService:
+    svc = ss.service(name)
+    for healthy in sorted({"sls", name}):  # HSM's plan refuses unless SLS is healthy and its cluster Running
+        other = ss.service(healthy)
+        ss.wait_healthy(sandbox, other)
+        # A Sync during a restart leaves SyncFailed until the next one (the sandbox's resync_seconds).
+        wait_until(f"{healthy}'s cluster Running", lambda o=other: cluster_status(sandbox, o) == "Running",
+                   timeout=150)
+    if name not in known:
+        key = backup(sandbox.state, name, "psql")[0][0]
+        known[name] = GoodService(key, ss.fingerprint(sandbox, svc), ss.settings(sandbox, svc),
+                                  all_backup_cronjobs(sandbox))
+    return known[name]
+
+
+def cluster_status(sandbox, svc) -> str | None:
+    from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+    pg = sandbox.api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, svc.namespace, CRD_PLURAL,
+                                                         svc.cluster)
+    return (pg.get("status") or {}).get("PostgresClusterStatus")
+
+
+def all_backup_cronjobs(sandbox) -> dict[str, bool]:
+    return {c["metadata"]["name"]: bool(c["spec"].get("suspend")) for c in cronjobs.list_in(sandbox.api, NS)}
+
+
+@pytest.mark.parametrize("name,kind", OTHERS)
+def test_sigkill_after_a_destructive_step_of_recreate_all_and_in_place_then_resume(sandbox, good_services, tmp_path,
+                                                                                   name, kind):
+    svc, good = ss.service(name), _good_service(sandbox, good_services, name)
+    db, sql = BREAK[name]
+    ss.server(sandbox, svc).psql(sql, db=db)
+    cli = Cli(sandbox)
+    plan = tmp_path / "plan.json"
+    res = cli("plan", name, "--backup", good.key, "-o", str(plan))
+    assert res.returncode == 0, res.stderr
+    step = next(s for s in json.loads(plan.read_text())["steps"] if s["kind"] == kind)
+    assert step["destructive"]
+
+    run = Apply(cli, plan)
+    run.until(step["id"], "step_finished", "done")
+    run.kill()
+    j = journal(plan)
+    assert j["status"] == "running" and j["steps"][step["id"]]["status"] == "done"
+
+    events = resume(cli, plan)
+    assert ran(events)[0] == where_a_resume_starts(plan, j)
+    assert journal(plan)["status"] == "done"
+    data, expected = ss.fingerprint(sandbox, svc), dict(good.data)
+    if name in EMPTIED:
+        assert data.pop(EMPTIED[name]).startswith("0:") and expected.pop(EMPTIED[name])
+    assert data == expected, "every table of every database as backed up, rows not doubled"
+    assert ss.workloads_not_ready(sandbox, svc) == []
+    assert ss.secrets_not_opening(sandbox, svc) == []
+    assert ss.settings(sandbox, svc) == good.settings
+    assert all_backup_cronjobs(sandbox) == good.cronjobs
