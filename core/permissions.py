@@ -102,7 +102,7 @@ STEPS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "suspend-backup-jobs": ("get_cronjob", "suspend_cronjob", "wait_jobs_of_cronjob_finished"),
     "resume-backup-jobs": ("get_cronjob", "suspend_cronjob"),
     "safety-dump": ("read_secret", *_LEADER),
-    "scale-workload": ("scale", "wait_pods", "wait_workload"),
+    "scale-workload": ("scale", "wait_pods", "wait_workload", "list_pods", "delete_pod"),
     "delete-cluster": ("get_postgresql", "delete_postgresql", "wait_postgresql", "wait_pods", "wait_secrets"),
     "create-cluster": ("get_postgresql", "create_postgresql", "wait_postgresql", "wait_pods", "get_cronjob",
                        "suspend_cronjob"),

@@ -9,7 +9,8 @@ import pytest
 
 from core.errors import ApplyFailedRollbackIncomplete, ApplyFailedRolledBack, PlanRejected, StepFailed
 from tests.fakes.helm_release import cluster_gone
-from tests.fakes.rehearsal import BACKUP_CRONJOB, CLIENT, CLUSTER, NS
+from tests.fakes.fake_kube import is_ready
+from tests.fakes.rehearsal import BACKUP_CRONJOB, CLIENT, CLIENT_SELECTOR, CLUSTER, NS
 from tests.fakes.stage import Crash
 
 from .conftest import CREDENTIAL_SECRETS, DUMP_ROWS, backup_passwords, user_view, world
@@ -93,3 +94,18 @@ def test_a_resume_after_a_half_done_restore_starts_again_from_a_fresh_cluster(go
     assert gone.kube.get_postgresql(NS, CLUSTER)["metadata"]["uid"] != first
     assert gone.kube.database(NS, CLUSTER).counts("service_db") == DUMP_ROWS
     assert gone.kube.doubled_rows() == []
+
+
+def test_a_client_stuck_unready_on_the_deleted_database_is_scaled_down_even_ordered_ready(make):
+    """Kubernetes' default OrderedReady StatefulSet never removes unready pods on its own: the
+    scale-down deletes them, or apply would wait out the step's deadline."""
+    def ordered(objects):
+        objects[("StatefulSet", CLIENT)]["spec"].pop("podManagementPolicy")
+    r = make(world=cluster_gone(world(ordered)))
+    assert r.kube.pods(NS, CLIENT_SELECTOR) and not any(is_ready(p) for p in r.kube.pods(NS, CLIENT_SELECTOR))
+    path = r.plan()
+    r.apply(path)
+    scaled = r.journal(path)["steps"][r.step(path, "scale-workload")]["observed"]
+    assert scaled["deleted_unready"] == [f"{CLIENT}-0", f"{CLIENT}-1", f"{CLIENT}-2"]
+    assert r.kube.database(NS, CLUSTER).counts("service_db") == DUMP_ROWS
+    assert user_view(r)["client pods ready"] == 3

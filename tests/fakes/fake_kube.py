@@ -837,10 +837,9 @@ class FakeKube:
                   "name": f"{name}-{revision}" if kind == "Deployment" else name}]
         if kind == "StatefulSet":
             want = {f"{name}-{i}" for i in range(int(w["spec"].get("replicas") or 0))}
-            for pod in current:
-                if pod["metadata"]["name"] not in want:
-                    self._terminate(pod)
-                    changed = True
+            for pod in self._condemned(w, current, want):
+                self._terminate(pod)
+                changed = True
             have = {p["metadata"]["name"] for p in owned if self._key(p) in self.objects}
             for i, pod_name in enumerate(sorted(want, key=lambda n: int(n.rsplit("-", 1)[1]))):
                 if pod_name not in have:
@@ -864,6 +863,19 @@ class FakeKube:
                                                                    p["metadata"]["ownerReferences"])]:
             changed = self._set_pod(pod, is_live(pod) and self._login_ok(pod), None) or changed
         return self._workload_status(w, revision) or changed
+
+    @staticmethod
+    def _condemned(w: dict, current: list[dict], want: set[str]) -> list[dict]:
+        """The pods a scale-down removes now. Parallel: all at once. OrderedReady (the default), as
+        Kubernetes v1.20 stateful_set_control.go: the highest ordinal first, one at a time, and a pod
+        that is not Ready blocks unless it is the lowest such pod."""
+        ordinal = lambda p: int(p["metadata"]["name"].rsplit("-", 1)[1])  # noqa: E731
+        condemned = sorted((p for p in current if p["metadata"]["name"] not in want), key=ordinal, reverse=True)
+        if not condemned or w["spec"].get("podManagementPolicy") == "Parallel":
+            return condemned
+        unready = sorted((p for p in current if not is_ready(p)), key=ordinal)
+        target = condemned[0]
+        return [target] if is_ready(target) or target is unready[0] else []
 
     def _workload_status(self, w: dict, revision: str) -> bool:
         uid, ns = w["metadata"]["uid"], w["metadata"]["namespace"]
