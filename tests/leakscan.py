@@ -52,7 +52,9 @@ import yaml
 WORLDS = Path(__file__).resolve().parent / "fakes" / "worlds"
 PGRESTORE_PREFIX = "pgrestore/"
 DUMP_SUFFIXES = (".psql", ".sql", ".gz", ".sql.gz")
-MIN_LENGTH = 8  # shorter "passwords" would match by chance; none of CSM's or the sandbox's is
+# Shorter "passwords" would match ordinary words (a sandbox test sets one to "replaced", a word of pgrestore's
+# own messages); CSM's and the sandbox's are 64 characters (sandbox/credentials.py), the fake worlds' 26 or more.
+MIN_LENGTH = 16
 MAX_FILE_BYTES = 256 * 1024 * 1024  # a file is read in chunks; anything larger than this is not a test artifact
 
 
