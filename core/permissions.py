@@ -119,7 +119,7 @@ STEPS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "drop-databases": _LEADER,
     "grant-connect": _LEADER,
     "run-sql": _LEADER,
-    "restart-members": ("list_pods", "delete_pod", "wait_pods"),
+    "restart-members": ("delete_pod", *_LEADER),
     "host-command": (),  # runs on the admin node, not through the API server
     "manual": (),
 }.items()}

@@ -3,6 +3,7 @@ service files declare, restored by one apply — killed in the second service an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -61,6 +62,8 @@ def test_plan_all_in_declared_order_killed_in_the_second_service_resumes_to_all_
     assert res.returncode == 0, res.stderr[-3000:]
     assert "spire: restored by an earlier run of this set" in res.stderr
 
+    # HSM's procedure empties comp_eth_interfaces after the restore (rediscovery fills it again).
+    before["hsm"]["hmsds.comp_eth_interfaces"] = "0:" + hashlib.md5(b"").hexdigest()
     for name in ORDER:
         svc = svcs[name]
         assert fingerprint(sandbox, svc) == before[name], f"{name}: every table as backed up"

@@ -8,8 +8,11 @@ import json
 
 import pytest
 
+from sandbox import s3 as sandbox_s3
 from sandbox import settings as sandbox_settings
 from sandbox.backup import backup
+
+from tests.helpers import vcs_backup_tgz
 
 from .service_state import (credential_secrets, fingerprint, secrets_not_opening, service, settings, wait_healthy,
                             workloads_not_ready)
@@ -29,10 +32,14 @@ def test_restore_from_backup(sandbox, cli, tmp_path, name):
     assert fingerprint(sandbox, svc) != before
 
     plan = tmp_path / f"{name}.plan.json"
-    res = cli("plan", name, "--backup", key, "-o", str(plan), "--detailed-exitcode")
+    source = ["--backup", key]
+    if name == "vcs":  # as CSM 1.6's backup_vcs.sh leaves it: a .tgz of the dump, the manifest, the volume
+        source = ["--dump", str(_as_vcs_tgz(sandbox, key, tmp_path))]
+    res = cli("plan", name, *source, "-o", str(plan), "--detailed-exitcode")
     assert res.returncode == 2, res.stderr
     shown = cli("show", str(plan)).stdout
     assert f"deletes the data volumes of {svc.cluster}" in shown
+    restarts_before = _agent_restarts(sandbox)
     res = cli("apply", str(plan), "--auto-approve")
     assert res.returncode == 0, res.stderr + res.stdout
 
@@ -44,10 +51,20 @@ def test_restore_from_backup(sandbox, cli, tmp_path, name):
         "the secrets are the backup's (the manifest), as the restored roles expect"
     if name == "spire":
         _assert_agents_restarted(sandbox, svc)
-        assert _agent_restarts(sandbox) == {h: 1 for h in MANAGEMENT_NODES}, "pdsh reached every management node"
+        restarted = {h: n - restarts_before.get(h, 0) for h, n in _agent_restarts(sandbox).items()}
+        assert restarted == {h: 1 for h in MANAGEMENT_NODES}, "pdsh reached every management node, once"
     if name == "capsules-dispatch":
         assert "calls this restore unnecessary" in shown
         assert any("unnecessary" in n for n in json.loads(plan.read_text())["notes"])
+
+
+def _as_vcs_tgz(sandbox, key: str, folder):
+    client = sandbox_s3.client(sandbox.s3_endpoint)
+    body = {k: client.get_object(Bucket="postgres-backup", Key=k)["Body"].read()
+            for k in (key, key.replace(".psql", ".manifest"))}
+    archive = folder / "gitea-vcs-20240501020005-AbC123.tgz"
+    vcs_backup_tgz(archive, body[key], body[key.replace(".psql", ".manifest")])
+    return archive
 
 
 def _assert_agents_restarted(sandbox, svc) -> None:
