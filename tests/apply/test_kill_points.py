@@ -17,6 +17,7 @@ All cases restore one backup; each breaks the data first, so the resumed restore
 
 from __future__ import annotations
 
+import os
 import hashlib
 import json
 import signal
@@ -39,7 +40,11 @@ from . import service_state as ss
 from .conftest import (NS, Cli, break_keycloak, client_ready, fingerprint, make_backup, secrets_not_opening,
                        settings, wait_healthy)
 
-AFTER = ["07-create-cluster", "09-secrets-from-manifest", "10-restart-leader", "11-set-instances"]
+# A sample: every step of every strategy is killed on the fakes (tests/engine/test_kill_matrix.py); here the
+# destructive steps (06-delete-cluster in test_resilience.py, HSM's delete and SLS's drop below), every stream,
+# and the step after the secrets changed. PGRESTORE_ALL_KILL_POINTS=1 adds the other steps of the sample.
+AFTER = ["09-secrets-from-manifest"] + (["07-create-cluster", "10-restart-leader", "11-set-instances"]
+                                        if os.environ.get("PGRESTORE_ALL_KILL_POINTS") == "1" else [])
 MID_STREAM = ["02-pin-backup", "04-safety-dump", "08-restore-dump"]
 # The exec-rate drill is set so that the backup's size takes this long to stream: long enough to be killed
 # half-way for sure, short enough to keep the module near five minutes. It applies to execs started while
@@ -267,8 +272,9 @@ def test_the_rate_drill_slows_an_exec_into_a_spilo_pod(sandbox, exec_rate):
 # -- the other strategies: a kill after each destructive step, then resume --------------------------------
 # HSM (recreate-all) and SLS (in-place), planner/strategies/recreate_all.py and in_place.py. The breakages
 # are tests/apply/test_strategies.py's. HSM's plan needs SLS healthy, so SLS goes first.
-OTHERS = [("sls", "drop-databases"), ("sls", "secrets-from-manifest"),
-          ("hsm", "delete-cluster"), ("hsm", "secrets-from-manifest")]
+OTHERS = [("sls", "drop-databases"), ("hsm", "delete-cluster")] + (
+    [("sls", "secrets-from-manifest"), ("hsm", "secrets-from-manifest")]
+    if os.environ.get("PGRESTORE_ALL_KILL_POINTS") == "1" else [])
 BREAK = {"sls": ("sls", "DROP TABLE IF EXISTS network; DELETE FROM generic_hardware WHERE xname LIKE '%1b0n0';"),
          "hsm": ("hmsds", "DELETE FROM components WHERE nid % 2 = 0; DROP TABLE IF EXISTS rf_endpoints;")}
 EMPTIED = {"hsm": "hmsds.comp_eth_interfaces"}  # HSM's clean-up SQL empties it after the restore

@@ -42,6 +42,7 @@ def test_plan_all_in_declared_order_killed_in_the_second_service_resumes_to_all_
     assert [p["backup"]["key"] for p in doc["plans"]] == [keys[n] for n in ORDER]
     shown = cli("show", str(plan_set)).stdout
     assert "restored in this order: " + " -> ".join(ORDER) in shown and "hsm after sls" in shown
+    assert "the CSM runbook calls this restore unnecessary" in shown, "capsules-dispatch's note is shown"
 
     # Kill apply once the second service (Keycloak) has deleted its cluster: mid-restore.
     second = tmp_path / "all.keycloak.journal.json"
