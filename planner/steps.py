@@ -211,8 +211,7 @@ def verify(steps: StepList, state: ClusterState, secret_digests: dict[str, str] 
 def pinned_backup(steps: StepList, backup: BackupRef, service: str, choices: Choices, verified: str
                   ) -> tuple[Location, Location | None, str]:
     """The dump and manifest the restore reads, and the step whose sha256 they must have: the
-    pinned copies where there are any (S3 backups always; local files with --pin-dir).
-    (The same rule as recreate_single._pinned.)"""
+    pinned copies where there are any (S3 backups always; local files with --pin-dir)."""
     original = Location(backup.source, backup.bucket, backup.key)
     manifest = Location(backup.source, backup.bucket, backup.manifest.key) if backup.manifest else None
     if backup.source == "file" and choices.options.pin_dir is None:

@@ -14,7 +14,7 @@ from core.model import Condition, Location, ServiceDef, Step
 from .. import options as o
 from .. import steps as s
 from ..host_steps import add_host_steps
-from ..read import ClusterState, Snapshot, logical_backup_cronjob
+from ..read import ClusterState, Snapshot
 from ..timeouts import timeouts
 
 NAME = "recreate-single"
@@ -32,14 +32,14 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     verified = s.verify_backup(out, backup)
     # Pin first: a backup job already running finishes while the CronJobs are suspended, and
     # deletes every older backup, the planned one included.
-    dump, manifest, checked = _pinned(out, snapshot, service.name, choices, verified)
+    dump, manifest, checked = s.pinned_backup(out, snapshot.backup.ref, service.name, choices, verified)
     s.suspend_backup_jobs(out, state)
     if choices.options.safety_dump and not absent:
         safety_dump, safety_manifest = o.safety(choices.options, service.name, choices.run_id)
         s.safety_dump(out, state, safety_dump, safety_manifest)
     s.scale_client(out, state.client, state.client_selector, replicas, 0, "gone")
     deleted = s.delete_ours(out, state) if absent else s.delete_cluster(out, state)
-    s.create_cluster(out, state.postgresql_resource, 1, _cronjobs_to_hold(state))
+    s.create_cluster(out, state.postgresql_resource, 1, s.cronjobs_to_hold(state))
     s.restore_dump(out, pg, dump, backup.format, checked, verified, restart_from=deleted,
                    what=f"{backup.key} ({backup.size} bytes)")
     names = state.credential_secrets
@@ -58,20 +58,6 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     return out.steps
 
 
-def _pinned(out: s.StepList, snapshot: Snapshot, service: str, choices: o.Choices, verified: str
-            ) -> tuple[Location, Location | None, str]:
-    """The dump and manifest the restore reads, and the step whose sha256 they must have: the
-    pinned copies where there are any (S3 backups always; local files with --pin-dir)."""
-    backup = snapshot.backup.ref
-    original = Location(backup.source, backup.bucket, backup.key)
-    manifest = Location(backup.source, backup.bucket, backup.manifest.key) if backup.manifest else None
-    if backup.source == "file" and choices.options.pin_dir is None:
-        return original, manifest, verified  # a local file: no backup job deletes it
-    dump, pinned_manifest = o.pinned(backup, choices.options, service, choices.run_id)
-    pinned = s.pin_backup(out, backup, dump, pinned_manifest, verified)
-    return dump, pinned_manifest, pinned
-
-
 def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forward: list[Step]) -> list[Step]:
     """Put back what the plan recorded. With a safety dump: a fresh cluster with the live data
     and secrets as they were; without one: the resource (empty if its data went)."""
@@ -88,7 +74,7 @@ def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forwar
                        "pod_selector": s.spilo_selector(pg.name), "secrets": [x.target.name for x in state.secrets],
                        "unless_done": restored, "replace_ours": safety is not None,
                        "planned_uid": state.postgresql.uid if state.postgresql else "",
-                       "suspend_cronjobs": _cronjobs_to_hold(state)})
+                       "suspend_cronjobs": s.cronjobs_to_hold(state)})
     if safety is not None:
         recreated = Condition(ensured, "recreated", True)
         s.restore_dump(out, pg, Location(**safety.params["dump"]), "psql", safety.id, safety.id,
@@ -121,10 +107,3 @@ def _ensure_description(name: str, with_safety: bool) -> str:
                 f"apply created) for the safety dump to go back into")
     return (f"re-create postgresql {name} from its recorded spec if it is gone, or if this apply re-created it and "
             f"the restore into it did not finish (its data is not brought back: --no-safety-dump)")
-
-
-def _cronjobs_to_hold(state: ClusterState) -> list[str]:
-    """Backup CronJobs to keep suspended through a re-create: those found, and the operator's,
-    which it makes anew (unsuspended) with a new cluster."""
-    pg = s.pg_target(state).name
-    return sorted({c.target.name for c in state.backup_cronjobs} | {logical_backup_cronjob(pg)})
