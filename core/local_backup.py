@@ -5,8 +5,9 @@
 - A `.tgz` / `.tar.gz` as CSM 1.6's `backup_vcs.sh` writes it (docs-csm
   scripts/operations/configuration/backup_vcs.sh and bash_lib/vcs.sh): `gitea-vcs-postgres.sql`
   (`pg_dumpall --if-exists -c`), `gitea-vcs-postgres.manifest` (the Secrets) and `vcs.tar` (the
-  Gitea data volume). The dump and manifest are extracted, streamed, into `<archive>.d/` beside
-  it, and the plan reads them from there; `vcs.tar` is left in the archive (see the VCS note).
+  Gitea data volume). All three are extracted, streamed, into `<archive>.d/` beside it, and the
+  plan reads them from there: the dump and manifest as the backup, `vcs.tar` as the volume backup
+  of a service with a `data_volume`.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ DUMP_SUFFIXES = (".psql", ".sql", ".sql.gz")
 ARCHIVE_SUFFIXES = (".tgz", ".tar.gz")
 
 
-def resolve(dump: Path, manifest: Path | None) -> tuple[Path, Path | None]:
-    """The dump file and manifest a `--dump` (file, folder or archive) stands for."""
+def resolve(dump: Path, manifest: Path | None) -> tuple[Path, Path | None, Path | None]:
+    """The dump file, manifest and volume tar (if any) a `--dump` (file, folder or archive) stands for."""
     if dump.is_dir():
         return _from_folder(dump, manifest)
     if dump.name.endswith(ARCHIVE_SUFFIXES) and dump.is_file():
         return _from_folder(_extract(dump), manifest)
-    return dump, manifest
+    return dump, manifest, None
 
 
-def _from_folder(folder: Path, manifest: Path | None) -> tuple[Path, Path | None]:
+def _from_folder(folder: Path, manifest: Path | None) -> tuple[Path, Path | None, Path | None]:
     dumps = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(DUMP_SUFFIXES))
     if len(dumps) != 1:
         found = ", ".join(p.name for p in dumps) or "none"
@@ -41,19 +42,20 @@ def _from_folder(folder: Path, manifest: Path | None) -> tuple[Path, Path | None
         if len(manifests) > 1:
             raise UsageError(f"--dump {folder} holds {len(manifests)} .manifest files; pass one with --manifest")
         manifest = manifests[0] if manifests else None
-    return dumps[0], manifest
+    volumes = sorted(folder.glob("*.tar"))
+    return dumps[0], manifest, volumes[0] if len(volumes) == 1 else None
 
 
 def _extract(archive: Path) -> Path:
-    """The archive's dump and manifest, copied out member by member (never whole in memory)."""
+    """The archive's dump, manifest and volume tar, copied out member by member (never whole in memory)."""
     target = archive.with_name(archive.name + ".d")
     target.mkdir(exist_ok=True)
     try:
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
                 name = Path(member.name).name
-                if not member.isfile() or not (name.endswith(DUMP_SUFFIXES) or name.endswith(".manifest")):
-                    continue  # vcs.tar (the Gitea volume) and anything else stay in the archive
+                if not member.isfile() or not name.endswith((*DUMP_SUFFIXES, ".manifest", ".tar")):
+                    continue
                 source = tar.extractfile(member)
                 assert source is not None  # a regular file
                 with source, open(target / name, "wb") as out:

@@ -279,6 +279,16 @@ class HostStep:
     manual: bool = False
 
 
+@dataclass(frozen=True)
+class DataVolume:
+    """A client's data volume that is backed up beside the database (VCS: Gitea's repositories),
+    read and written with `tar -C /` in the client's container, as CSM's backup_vcs.sh and
+    restore_vcs.sh do."""
+
+    container: str
+    path: str  # absolute, as mounted in the container: /var/lib/gitea
+
+
 @dataclass
 class ServiceDef:
     name: str
@@ -298,6 +308,7 @@ class ServiceDef:
     host_steps: list[HostStep] = field(default_factory=list)
     storage_nodes: list[str] = field(default_factory=list)  # not Kubernetes nodes: pdsh needs them named
     after: list[str] = field(default_factory=list)  # in a plan of several services, restored after these
+    data_volume: DataVolume | None = omit_none()
 
 
 # -- journal -------------------------------------------------------------------------

@@ -120,6 +120,8 @@ STEPS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "grant-connect": _LEADER,
     "run-sql": _LEADER,
     "restart-members": ("delete_pod", *_LEADER),
+    "safety-volume": ("list_pods", "wait_pods", "exec"),
+    "restore-volume": ("list_pods", "wait_pods", "exec"),
     "host-command": (),  # runs on the admin node, not through the API server
     "manual": (),
 }.items()}

@@ -35,6 +35,8 @@ DEFAULT_TIMEOUTS = {
     "rerun-job": 900,
     "rollout-restart": 900,
     "verify": 600,
+    "safety-volume": 1800,
+    "restore-volume": 1800,
     "ensure-cluster": 1200,
     "drop-databases": 600,  # retries a DROP that meets a session that came back
     "grant-connect": 300,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from .context import StepKind
 from .steps import (alter_users, create_cluster, delete_cluster, drop_databases, ensure_cluster, grant_connect,
                     host_command, manual, pin_backup, rerun_job, restart_leader, restart_members, restore_dump,
-                    resume_backup_jobs, rollout_restart, run_sql, safety_dump, scale_workload, secrets_from_manifest,
-                    set_instances, suspend_backup_jobs, verify, verify_backup)
+                    restore_volume, resume_backup_jobs, rollout_restart, run_sql, safety_dump, safety_volume,
+                    scale_workload, secrets_from_manifest, set_instances, suspend_backup_jobs, verify, verify_backup)
 
 STEP_KINDS: dict[str, StepKind] = {
     "verify-backup": verify_backup,
@@ -27,6 +27,8 @@ STEP_KINDS: dict[str, StepKind] = {
     "verify": verify,
     "host-command": host_command,
     "manual": manual,
+    "safety-volume": safety_volume,
+    "restore-volume": restore_volume,
     "ensure-cluster": ensure_cluster,
     "drop-databases": drop_databases,
     "grant-connect": grant_connect,

@@ -115,6 +115,8 @@ def plan(
     postgresql_spec: Path = typer.Option(None, "--postgresql-spec", help="When the postgresql resource is gone "
                                                                          "and no Helm release renders it: its spec "
                                                                          "(YAML or JSON; a manifest holding it too)."),
+    pvc_backup: Path = typer.Option(None, "--pvc-backup", help="A tar of the client's data volume to restore too "
+                                                               "(VCS: backup_vcs.sh's vcs.tar)."),
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode",
                                            help="Exit 0 with no changes, 1 on error, 2 with changes."),
     kubeconfig: str = KubeconfigOpt, context: str = ContextOpt, s3_endpoint: str = S3EndpointOpt,
@@ -127,7 +129,8 @@ def plan(
     from .commands.plan_set import chosen_services, run_set
     names = chosen_services(list(service or []), all_services)
     one_backup = [f for f, given in (("--backup", backup != "latest"), ("--dump", dump is not None),
-                                     ("--postgresql-spec", postgresql_spec is not None)) if given]
+                                     ("--postgresql-spec", postgresql_spec is not None),
+                                     ("--pvc-backup", pvc_backup is not None)) if given]
     if len(names) > 1 and one_backup:
         raise UsageError(f"{one_backup[0]} names one service's backup or spec; plan that service on its own "
                          f"(a plan of several services restores each from its newest intact backup)")
@@ -140,7 +143,8 @@ def plan(
         raise UsageError("--no-safety-dump and --safety-dir contradict each other; choose one")
     choices = PlanOptions(secrets_mode=secrets.value if secrets else None, pin_dir=pin_dir, safety_dir=safety_dir,
                           safety_dump=not no_safety_dump, manual_hosts=_manual_hosts(no_host_steps),
-                          storage_nodes=_node_list(storage_nodes), postgresql_spec=postgresql_spec)
+                          storage_nodes=_node_list(storage_nodes), postgresql_spec=postgresql_spec,
+                          volume_backup=pvc_backup)
     s3 = _s3_opts(s3_endpoint, s3_access_key, s3_secret_key)
     if len(names) > 1:
         raise typer.Exit(run_set(names, choices, output, detailed_exitcode, kubeconfig, s3, context))

@@ -37,7 +37,7 @@ def build_plan(snapshot: Snapshot, service: ServiceDef, now: datetime, salt: str
     options = options or PlanOptions()
     cluster = snapshot.cluster
     backup = BackupState(_backup_ref(snapshot.backup, salt), snapshot.backup.manifest_secrets)
-    snapshot = Snapshot(cluster, backup)
+    snapshot = Snapshot(cluster, backup, snapshot.volume)
     mode = choose_secrets_mode(options.secrets_mode, backup)
     if mode == "from-manifest":
         _check_manifest_names(cluster, backup, service)

@@ -21,6 +21,7 @@ class PlanOptions:
     postgresql_spec: Path | None = None  # --postgresql-spec: the spec of a postgresql resource that is gone
     manual_hosts: str | None = None  # why node host steps are manual: "--no-host-steps", "pdsh not found"
     storage_nodes: tuple[str, ...] | None = None  # --storage-nodes; else the service file's
+    volume_backup: Path | None = None  # --pvc-backup, or the vcs.tar of a --dump .tgz
 
 
 def run_id(now: datetime, salt: str) -> str:
@@ -41,6 +42,10 @@ def pinned(backup: BackupRef, options: PlanOptions, service: str, rid: str) -> t
         manifest = _place(options.pin_dir, backup.bucket, f"{PREFIX}/{service}/{rid}/pinned/"
                                                           f"{backup.manifest.key.rsplit('/', 1)[-1]}")
     return _place(options.pin_dir, backup.bucket, base), manifest
+
+
+def safety_volume(options: PlanOptions, service: str, rid: str) -> Location:
+    return _place(options.safety_dir, None, f"{PREFIX}/{service}/{rid}/safety-volume.tar")
 
 
 def safety(options: PlanOptions, service: str, rid: str) -> tuple[Location, Location]:

@@ -6,6 +6,8 @@ memory only to be digested; they are never written anywhere.
 
 from __future__ import annotations
 
+import hashlib
+import tarfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -106,6 +108,16 @@ class Snapshot:
 
     cluster: ClusterState
     backup: BackupState
+    volume: VolumeArchive | None = None  # a backup of the client's data volume, restored too
+
+
+@dataclass(frozen=True)
+class VolumeArchive:
+    """A tar of the client's data volume (backup_vcs.sh's vcs.tar), as checked at plan time."""
+
+    path: str
+    size: int
+    sha256: str
 
 
 def _live(kube: Kube, target: Target) -> Live:
@@ -323,3 +335,25 @@ def read_backup(kube_s3: S3 | None, cluster: str, wanted: str, dump: Path | None
     if kube_s3 is None:
         raise PgRestoreError("no S3 connection for an S3 backup")
     return read_backup_s3(kube_s3, cluster, wanted)
+
+
+def read_volume_archive(path: Path, data_path: str) -> VolumeArchive:
+    """A volume backup: a tar whose members lie under the volume's path (tar strips the leading /),
+    read through once for its sha256 (streamed, never whole in memory)."""
+    if not path.is_file():
+        raise UsageError(f"volume backup {path} not found or not a file; pass the vcs.tar backup_vcs.sh wrote")
+    prefix = data_path.strip("/") + "/"
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            members = [m.name for m in tar]
+    except (tarfile.TarError, OSError) as e:
+        raise BackupError(f"volume backup {path} is not a tar archive ({e}); choose another backup") from None
+    outside = [m for m in members if not (m.lstrip("./") + "/").startswith(prefix)]
+    if not members or outside:
+        what = f"{outside[0]!r} lies outside {data_path}" if outside else "it is empty"
+        raise BackupError(f"volume backup {path} is not a backup of {data_path}: {what}; choose another backup")
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            sha.update(chunk)
+    return VolumeArchive(str(path.resolve()), path.stat().st_size, sha.hexdigest())

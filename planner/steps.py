@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.model import BackupRef, Condition, Location, SqlStatement, Step, Target, to_dict
+from core.model import BackupRef, Condition, DataVolume, Location, SqlStatement, Step, Target, to_dict
 from core.observe import spilo_selector
 
 from .options import Choices, pinned
@@ -269,3 +269,34 @@ def restart_members(steps: StepList, pg: Target, n: int, when: Condition | None 
                      f"time, replicas first and the leader last, each waited Ready; then {n} Ready members (new pods) "
                      f"with a leader",
                      {"numberOfInstances": n, "pod_selector": spilo_selector(pg.name)}, when=when)
+
+
+def safety_volume(steps: StepList, client: Live, selector: str, volume: DataVolume, archive: Location) -> str:
+    """Before anything changes: the live data volume as it is, streamed out of the running client."""
+    t = client.target
+    return steps.add("safety-volume", t,
+                     f"safety tar of {volume.path} in {t.kind.lower()} {t.name}'s container {volume.container} as it "
+                     f"is now (`tar -C / -cf - {volume.path.strip('/')}`), streamed to {archive.url()}: what a "
+                     f"rollback puts back",
+                     {"archive": to_dict(archive), "container": volume.container, "path": volume.path,
+                      "pod_selector": selector})
+
+
+def restore_volume(steps: StepList, client: Live, selector: str, volume: DataVolume, archive: Location,
+                   sha256: str | None, verified_by: str | None, what: str, only_if_started: list[str] | None = None,
+                   when: Condition | None = None) -> str:
+    """Extract a volume tar into the running client (`tar -C / -xf -`, as restore_vcs.sh does after
+    scaling Gitea back), its bytes checked first against the planned (or recorded) sha256."""
+    t = client.target
+    return steps.add("restore-volume", t,
+                     f"extract {what} into {volume.path} of {t.kind.lower()} {t.name} (container {volume.container}, "
+                     f"`tar -C / -xf -`)",
+                     {"archive": to_dict(archive), "sha256": sha256, "verified_by": verified_by,
+                      "container": volume.container, "path": volume.path, "pod_selector": selector,
+                      "only_if_started": list(only_if_started or [])}, when=when)
+
+
+def restart_client(steps: StepList, client: Live, why: str, when: Condition | None = None) -> str:
+    t = client.target
+    return steps.add("rollout-restart", t, f"rollout-restart {t.kind.lower()} {t.name} ({why}) and wait until it "
+                                           f"is rolled out", when=when)

@@ -21,7 +21,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 from kubernetes import client
 
-from . import registry, settings
+from . import podfs, registry, settings
 from .kube import Api
 from .paths import StateDir
 from .pgserver import PgServer, pg_bin
@@ -66,6 +66,11 @@ class ExecServer:
             f"#!/bin/sh\nPYTHONPATH={pkg_parent}${{PYTHONPATH:+:$PYTHONPATH}} "
             f"exec {sys.executable} -m sandbox.patronictl \"$@\"\n")
         shim.chmod(0o755)
+        tar = self.shims / "tar"  # a client pod's `tar -C /…` works on its root folder (sandbox/podfs.py)
+        tar.write_text(
+            f"#!/bin/sh\nPYTHONPATH={pkg_parent}${{PYTHONPATH:+:$PYTHONPATH}} "
+            f"exec {sys.executable} -m sandbox.podfs \"$@\"\n")
+        tar.chmod(0o755)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -153,6 +158,11 @@ class ExecServer:
             if entry is None:
                 raise RuntimeError(f"no database server for {cluster}")
             env.update(self._spilo_env(pod, cluster, entry))
+        else:
+            root = podfs.root_for(self.state, pod.metadata.namespace,
+                                  labels.get("app.kubernetes.io/name", pod.metadata.name))
+            root.mkdir(parents=True, exist_ok=True)
+            env["SANDBOX_POD_ROOT"] = str(root)
         return env, str(home)
 
     def _spilo_env(self, pod: client.V1Pod, cluster: str, entry: dict) -> dict:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import controlplane, hosts, procs, registry, s3, seed, settings
+from . import controlplane, hosts, podfs, procs, registry, s3, seed, settings
 from .certs import ensure_pki
 from .kube import Api
 from .paths import StateDir
@@ -83,6 +83,7 @@ def up(state: StateDir, exec_protocol: str = "auto", **setting_changes) -> UpRep
     report.timed("CRD + bucket", lambda: _ready(seed.ensure_crd, api) and _ready(s3.ensure_bucket, cfg["s3_endpoint"]))
     report.timed("CSM services", lambda: _seed(api, state, cfg["s3_endpoint"]))
     report.timed("pdsh stand-in", lambda: str(hosts.install_pdsh(state)))
+    report.timed("Gitea's volume", lambda: _ready(podfs.seed, state))
     return report
 
 

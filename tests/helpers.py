@@ -57,14 +57,18 @@ def pods(core: client.CoreV1Api, ns: str, selector: str) -> list[client.V1Pod]:
             if not p.metadata.deletion_timestamp and p.status.phase not in ("Succeeded", "Failed")]
 
 
-def vcs_backup_tgz(path, dump: bytes, manifest: bytes) -> None:
-    """As backup_vcs.sh makes it: tar -czf of gitea-vcs-postgres.sql, .manifest and vcs.tar."""
+def vcs_backup_tgz(path, dump: bytes, manifest: bytes, volume_root=None) -> None:
+    """As backup_vcs.sh makes it: tar -czf of gitea-vcs-postgres.sql, .manifest and vcs.tar; vcs.tar
+    is `tar -cf - /var/lib/gitea/` of `volume_root` (a pod's root folder), or one repository's config."""
     volume = io.BytesIO()
     with tarfile.open(fileobj=volume, mode="w") as inner:
-        data = b"[core]\n\trepositoryformatversion = 0\n"
-        info = tarfile.TarInfo("var/lib/gitea/git/repositories/cray/config.git/config")
-        info.size = len(data)
-        inner.addfile(info, io.BytesIO(data))
+        if volume_root is not None:
+            inner.add(volume_root / "var/lib/gitea", arcname="var/lib/gitea")
+        else:
+            data = b"[core]\n\trepositoryformatversion = 0\n"
+            info = tarfile.TarInfo("var/lib/gitea/git/repositories/cray/config.git/config")
+            info.size = len(data)
+            inner.addfile(info, io.BytesIO(data))
     with tarfile.open(path, "w:gz") as tar:
         for name, body in (("gitea-vcs-postgres.sql", dump), ("gitea-vcs-postgres.manifest", manifest),
                            ("vcs.tar", volume.getvalue())):

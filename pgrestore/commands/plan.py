@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from pgrestore import show
 from planner import build_plan
 from planner import prerequisites
 from planner.options import PlanOptions
-from planner.read import Snapshot, read_backup, read_cluster, read_spec_file, recover_spec, require_cluster
+from planner.read import (Snapshot, VolumeArchive, read_backup, read_cluster, read_spec_file, read_volume_archive,
+                          recover_spec, require_cluster)
 
 
 def take_snapshot(kube: Kube, service: ServiceDef, backup: str, dump: Path | None, manifest: Path | None,
@@ -68,14 +70,18 @@ def run(service_name: str, backup: str, dump: Path | None, manifest: Path | None
     service = services.load(service_name)
     check_output(output)
     if dump is not None:
-        dump, manifest = local_backup.resolve(dump, manifest)  # a backup folder, or backup_vcs.sh's .tgz
+        dump, manifest, volume = local_backup.resolve(dump, manifest)  # a folder, or backup_vcs.sh's .tgz
+        if volume is not None and options.volume_backup is None and service.data_volume is not None:
+            options = replace(options, volume_backup=volume)
         read_backup(None, service.cluster, backup, dump, manifest)  # refuse a bad file before anything else
     if options.postgresql_spec is not None:
         read_spec_file(options.postgresql_spec, service.namespace, service.cluster)
+    volume_archive = _volume_archive(service, options)
     kube = Kube(kubeconfig, context)
     refuse_while_applying(kube, service)
     permissions.check(kube, service, s3_opts)
     snap = take_snapshot(kube, service, backup, dump, manifest, s3_opts, options.postgresql_spec)
+    snap = replace(snap, volume=volume_archive)
     plan = build_plan(snap, service, now=datetime.now(timezone.utc), salt=secrets.token_hex(16), options=options)
     text = render(plan)
     if output:
@@ -90,3 +96,12 @@ def run(service_name: str, backup: str, dump: Path | None, manifest: Path | None
                                                           f"`pgrestore show {output}`.\n" if output else ""))
     changed = any(c.actions != ["no-op"] for c in plan.changes)
     return 2 if detailed_exitcode and changed else 0
+
+
+def _volume_archive(service: ServiceDef, options: PlanOptions) -> VolumeArchive | None:
+    """The client's volume backup to restore too (--pvc-backup, or the vcs.tar of a --dump .tgz)."""
+    if options.volume_backup is None:
+        return None
+    if service.data_volume is None:
+        raise UsageError(f"--pvc-backup: service {service.name} has no data volume to restore; drop the option")
+    return read_volume_archive(options.volume_backup, service.data_volume.path)

@@ -24,6 +24,7 @@ RESTORES_ABSENT = True  # also restores a cluster whose postgresql resource is g
 def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[Step]:
     state, backup = snapshot.cluster, snapshot.backup.ref
     absent = state.postgresql is None  # gone: its spec was recovered; no data, no secrets to keep
+    volume = service.data_volume if snapshot.volume is not None and not absent else None
     n = s.instances(state)
     out = s.StepList(timeouts(service, backup.size, n))
     pg = s.pg_target(state)
@@ -37,6 +38,9 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     if choices.options.safety_dump and not absent:
         safety_dump, safety_manifest = o.safety(choices.options, service.name, choices.run_id)
         s.safety_dump(out, state, safety_dump, safety_manifest)
+        if volume is not None:
+            s.safety_volume(out, state.client, state.client_selector, volume,
+                            o.safety_volume(choices.options, service.name, choices.run_id))
     s.scale_client(out, state.client, state.client_selector, replicas, 0, "gone")
     deleted = s.delete_ours(out, state) if absent else s.delete_cluster(out, state)
     s.create_cluster(out, state.postgresql_resource, 1, s.cronjobs_to_hold(state))
@@ -51,6 +55,11 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     s.restart_leader(out, pg)
     s.set_instances(out, pg, n)
     s.scale_client(out, state.client, state.client_selector, 0, replicas, "ready")
+    if volume is not None and snapshot.volume is not None:  # restore_vcs.sh: after Gitea is back, then restart it
+        s.restore_volume(out, state.client, state.client_selector, volume,
+                         Location("file", None, snapshot.volume.path), snapshot.volume.sha256, None,
+                         f"the volume backup {snapshot.volume.path} ({snapshot.volume.size} bytes)")
+        s.restart_client(out, state.client, "so it reads the restored volume")
     s.after_restore(out, state)
     add_host_steps(out, service, state, choices.options)
     s.resume_backup_jobs(out, state)
@@ -85,8 +94,21 @@ def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forwar
     s.set_instances(out, pg, n)
     replicas = int(state.client.spec.get("replicas") or 0)
     s.scale_client(out, state.client, state.client_selector, 0, replicas, "none")
+    _volume_back(out, state, service, forward)
     s.resume_backup_jobs(out, state)
     return out.steps
+
+
+def _volume_back(out: s.StepList, state: ClusterState, service: ServiceDef, forward: list[Step]) -> None:
+    """If the volume backup had started to go in: the safety tar back, and the client restarted."""
+    started = [x.id for x in forward if x.kind == "restore-volume"]
+    safety = next((x for x in forward if x.kind == "safety-volume"), None)
+    if not started or safety is None or service.data_volume is None:
+        return
+    back = s.restore_volume(out, state.client, state.client_selector, service.data_volume,
+                            Location(**safety.params["archive"]), None, safety.id,
+                            "the safety tar (if the volume backup had started to go in)", only_if_started=started)
+    s.restart_client(out, state.client, "so it reads its volume as it was", when=Condition(back, "restored", True))
 
 
 def _rollback_to_absent(out: s.StepList, state: ClusterState) -> list[Step]:

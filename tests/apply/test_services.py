@@ -4,10 +4,13 @@ the scale settings checked against the backup and the plan."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
+from sandbox import podfs
 from sandbox import s3 as sandbox_s3
 from sandbox import settings as sandbox_settings
 from sandbox.backup import backup
@@ -37,6 +40,8 @@ def test_restore_from_backup(sandbox, cli, tmp_path, name):
     source = ["--backup", key]
     if name == "vcs":  # as CSM 1.6's backup_vcs.sh leaves it: a .tgz of the dump, the manifest, the volume
         source = ["--dump", str(_as_vcs_tgz(sandbox, key, tmp_path))]
+        volume_before = _files(GITEA_VOLUME(sandbox))
+        _work_since_the_backup(GITEA_VOLUME(sandbox))
     res = cli("plan", name, *source, "-o", str(plan), "--detailed-exitcode")
     assert res.returncode == 2, res.stderr
     shown = cli("show", str(plan)).stdout
@@ -51,19 +56,46 @@ def test_restore_from_backup(sandbox, cli, tmp_path, name):
     assert settings(sandbox, svc) == settings_before
     assert {u: pw for u, pw in credential_secrets(sandbox, svc).values()} == manifest_users, \
         "the secrets are the backup's (the manifest), as the restored roles expect"
+    if name == "vcs":
+        after = _files(GITEA_VOLUME(sandbox))
+        # Every backed-up file is back as it was (the moved branch too). A repository made since stays, as
+        # restore_vcs.sh's `tar -C / -xf` leaves it: extracting never deletes.
+        assert {k: after.get(k) for k in volume_before} == volume_before
+        assert "git/repositories/cray/new-since-backup.git/HEAD" in after
+        gitea = sandbox.api.apps.read_namespaced_deployment("gitea-vcs", svc.namespace)
+        assert RESTARTED_AT in (gitea.spec.template.metadata.annotations or {}), "Gitea restarted onto it"
     if name == "spire":
         _assert_agents_restarted(sandbox, svc)
         restarted = {h: n - restarts_before.get(h, 0) for h, n in _agent_restarts(sandbox).items()}
         assert restarted == {h: 1 for h in MANAGEMENT_NODES}, "pdsh reached every management node, once"
 
 
+def GITEA_VOLUME(sandbox) -> Path:  # noqa: N802 - a path, read like a constant
+    return podfs.root_for(sandbox.state, "services", "vcs") / "var/lib/gitea"
+
+
 def _as_vcs_tgz(sandbox, key: str, folder):
+    """backup_vcs.sh's .tgz: the backup's dump and manifest, and a tar of Gitea's volume as it is now."""
     client = sandbox_s3.client(sandbox.s3_endpoint)
     body = {k: client.get_object(Bucket="postgres-backup", Key=k)["Body"].read()
             for k in (key, key.replace(".psql", ".manifest"))}
     archive = folder / "gitea-vcs-20240501020005-AbC123.tgz"
-    vcs_backup_tgz(archive, body[key], body[key.replace(".psql", ".manifest")])
+    vcs_backup_tgz(archive, body[key], body[key.replace(".psql", ".manifest")],
+                   volume_root=GITEA_VOLUME(sandbox).parents[2])
     return archive
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _work_since_the_backup(volume: Path) -> None:
+    """A repository pushed and a branch moved after the backup was taken."""
+    new = volume / "git/repositories/cray/new-since-backup.git"
+    new.mkdir(parents=True)
+    (new / "HEAD").write_text("ref: refs/heads/main\n")
+    (volume / "git/repositories/cray/csm-config-management.git/refs/heads/main").write_text("0" * 40 + "\n")
 
 
 def _assert_agents_restarted(sandbox, svc) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tarfile
+
 import pytest
 
 from core.errors import BackupError, UsageError
@@ -11,7 +13,7 @@ from tests.helpers import vcs_backup_tgz
 
 
 def test_a_file_is_itself(tmp_path):
-    assert resolve(GOOD_DUMP, None) == (GOOD_DUMP, None)
+    assert resolve(GOOD_DUMP, None) == (GOOD_DUMP, None, None)
 
 
 def test_a_folder_gives_its_dump_and_manifest(tmp_path):
@@ -19,7 +21,8 @@ def test_a_folder_gives_its_dump_and_manifest(tmp_path):
     folder.mkdir()
     (folder / "cray-smd-postgres-dumpall.sql").write_bytes(GOOD_DUMP.read_bytes())
     (folder / "cray-smd-postgres.manifest").write_text(MANIFEST.read_text())
-    assert resolve(folder, None) == (folder / "cray-smd-postgres-dumpall.sql", folder / "cray-smd-postgres.manifest")
+    assert resolve(folder, None) == (folder / "cray-smd-postgres-dumpall.sql", folder / "cray-smd-postgres.manifest",
+                                     None)
     other = tmp_path / "other.manifest"
     assert resolve(folder, other)[1] == other, "--manifest wins over the folder's"
 
@@ -27,10 +30,12 @@ def test_a_folder_gives_its_dump_and_manifest(tmp_path):
 def test_a_vcs_tgz_gives_its_dump_and_manifest_byte_for_byte(tmp_path):
     archive = tmp_path / "gitea-vcs-20240501020005-AbC123.tgz"
     vcs_backup_tgz(archive, GOOD_DUMP.read_bytes(), MANIFEST.read_bytes())
-    dump, manifest = resolve(archive, None)
+    dump, manifest, volume = resolve(archive, None)
     assert dump.read_bytes() == GOOD_DUMP.read_bytes() and dump.name == "gitea-vcs-postgres.sql"
     assert manifest is not None and manifest.read_bytes() == MANIFEST.read_bytes()
-    assert not (dump.parent / "vcs.tar").exists(), "the volume tar stays in the archive"
+    assert volume is not None and volume.name == "vcs.tar"
+    with tarfile.open(volume) as tar:
+        assert tar.getnames() == ["var/lib/gitea/git/repositories/cray/config.git/config"]
 
 
 def test_a_folder_with_two_manifests_asks_for_one(tmp_path):

@@ -39,6 +39,8 @@ acts and then reads without waiting sees the cluster before the controllers did 
 
 from __future__ import annotations
 
+import io
+import tarfile
 import base64
 import copy
 import hashlib
@@ -204,6 +206,8 @@ class FakeKube:
         self.cloned: dict[str, bool] = {}                    # Spilo replica uid -> did its clone log in
         self.role_labels = True  # False: Spilo's callback has not labelled the pods (patronictl still knows)
         self.retired: list[FakeDatabase] = []  # the databases of deleted clusters
+        # A client's data volume (by namespace and app.kubernetes.io/name): path below / -> bytes.
+        self.volumes: dict[tuple[str, str], dict[str, bytes]] = {}
         self.nodes: list[str] = ["ncn-m001", "ncn-m002", "ncn-m003", "ncn-w001", "ncn-w002", "ncn-w003"]
         self.job_effects: dict[str, Callable[[dict], None]] = {}  # CronJob name -> what its finished Job did
         self._cleanup: list[tuple[str, str, str, dict]] = []  # deleted postgresqls, for the operator
@@ -559,6 +563,8 @@ class FakeKube:
             record.stdin = bytes(received)
             if argv[0] == "psql":
                 self._run(p, argv, bytes(received[:received.rfind(b"\n") + 1]), None, [], in_time)
+            if argv[0] == "tar":  # tar has written every member it read whole
+                self._tar(p, argv, bytes(received), None)
             raise
         if stdin is not None:
             received += stdin_end
@@ -588,6 +594,8 @@ class FakeKube:
             return self._psql(argv, stdin.decode(errors="replace"), db, leader)
         if argv[0] == "pg_dumpall" and cluster is not None:
             return self._pg_dumpall(f"{ns}/{name}", argv, db, on_stdout, faults, in_time)
+        if argv[0] == "tar" and cluster is None:
+            return self._tar(pod, argv, stdin, on_stdout)
         if argv[0] == "patronictl" and argv[1:] == ["list", "-f", "json"]:
             return self._patronictl(ns, cluster)
         if argv[0] == "bash" and len(argv) == 6 and argv[3] == "login":
@@ -599,6 +607,37 @@ class FakeKube:
             error = db.login(user, password, database)
             return _result(2, stderr=error + "\n") if error else _result(0, stdout="1\n")
         raise AssertionError(f"the fake cannot run {argv!r} in pod {ns}/{name}; teach tests/fakes/fake_kube.py")
+
+    def _tar(self, pod: dict, argv: list[str], stdin: bytes, on_stdout: Callable[[bytes], None] | None
+             ) -> ExecResult:
+        """`tar -C / -cf - <path>` and `tar -C / -xf -` on the pod's volume (GNU tar's behaviour: extracting
+        overwrites and never deletes; a cut archive leaves the members read whole)."""
+        app = (pod["metadata"]["labels"] or {}).get("app.kubernetes.io/name", pod["metadata"]["name"])
+        files = self.volumes.setdefault((pod["metadata"]["namespace"], app), {})
+        if argv[:4] == ["tar", "-C", "/", "-cf"] and argv[4] == "-":
+            out = io.BytesIO()
+            with tarfile.open(fileobj=out, mode="w") as tar:
+                for path in sorted(f for f in files if f.startswith(argv[5].rstrip("/") + "/")):
+                    info = tarfile.TarInfo(path)
+                    info.size = len(files[path])
+                    tar.addfile(info, io.BytesIO(files[path]))
+            if on_stdout is not None:
+                on_stdout(out.getvalue())
+            return _result(0)
+        if argv == ["tar", "-C", "/", "-xf", "-"]:
+            member = None
+            try:
+                with tarfile.open(fileobj=io.BytesIO(stdin), mode="r:") as tar:
+                    for member in tar:
+                        data = tar.extractfile(member)
+                        if data is not None:
+                            files[member.name] = data.read()
+            except (tarfile.TarError, EOFError):
+                if member is not None:  # GNU tar leaves the member it was writing cut short
+                    files[member.name] = stdin[member.offset_data:member.offset_data + member.size]
+                return _result(2, stderr="tar: Unexpected EOF in archive\n")
+            return _result(0)
+        raise AssertionError(f"the fake cannot run {argv!r}; teach tests/fakes/fake_kube.py")
 
     def _psql(self, argv: list[str], sql: str, db: FakeDatabase | None, leader: bool) -> ExecResult:
         database = database_of(argv[argv.index("-d") + 1]) if "-d" in argv else "postgres"

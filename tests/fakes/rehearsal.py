@@ -32,7 +32,8 @@ from executors import engine
 from executors.lock import Lock
 from planner import build_plan, prerequisites
 from planner.options import PlanOptions
-from planner.read import Snapshot, read_backup_file, read_backup_s3, read_cluster, recover_spec, require_cluster
+from planner.read import (Snapshot, read_backup_file, read_backup_s3, read_cluster, read_volume_archive, recover_spec,
+                          require_cluster)
 
 from .fake_kube import FakeKube
 from .fake_s3 import FakeS3
@@ -142,6 +143,7 @@ class Rehearsal:
     # -- plan ------------------------------------------------------------------------------------
     def build(self, options: PlanOptions | str | None = None, backup: str = "latest", dump: Path | None = None,
               manifest: Path | None = None) -> Plan:
+        """`options.volume_backup`: `--pvc-backup FILE` (the service needs a data_volume)."""
         """`options`: PlanOptions, or just the --secrets mode; `dump`/`manifest`: `--dump FILE --manifest FILE`."""
         if not isinstance(options, PlanOptions):
             options = PlanOptions(secrets_mode=options)
@@ -151,7 +153,10 @@ class Rehearsal:
             chosen = read_backup_file(dump, manifest)
         else:
             chosen = read_backup_s3(self.s3, self.service.cluster, backup)
-        snapshot = Snapshot(cluster, chosen)
+        volume = None
+        if options.volume_backup is not None and self.service.data_volume is not None:
+            volume = read_volume_archive(options.volume_backup, self.service.data_volume.path)
+        snapshot = Snapshot(cluster, chosen, volume)
         prerequisites.check(self.kube, self.s3 if dump is None else None, self.service, snapshot)  # as plan does
         return build_plan(snapshot, self.service, NOW, SALT, options)
 
