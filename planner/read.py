@@ -346,8 +346,8 @@ def read_volume_archive(path: Path, data_path: str) -> VolumeArchive:
     try:
         with tarfile.open(path, "r:*") as tar:
             members = [m.name for m in tar]
-    except (tarfile.TarError, OSError) as e:
-        raise BackupError(f"volume backup {path} is not a tar archive ({e}); choose another backup") from None
+    except (tarfile.TarError, OSError):
+        raise BackupError(f"volume backup {path} is not a tar archive; choose another backup") from None
     outside = [m for m in members if not (m.lstrip("./") + "/").startswith(prefix)]
     if not members or outside:
         what = f"{outside[0]!r} lies outside {data_path}" if outside else "it is empty"

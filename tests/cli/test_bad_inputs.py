@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 import os
 import shlex
 import subprocess
 import sys
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -78,6 +80,16 @@ NOT_A_DUMP = bytes(range(256)) * 64
 NOT_YAML = "apiVersion: v1\nkind: [Secret\n"
 NOT_TEXT = b"\xff\xfe\x00\x9c binary"
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keycloak}\ndata: {a: b}\n"
+def _tar_of(name: str, body: bytes) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    return out.getvalue()
+
+
+ETC_TAR = _tar_of("etc/passwd", b"root:x:0:0::/root:/bin/bash\n")
 DIR = object()  # a folder instead of a file
 S3_KEYS = "--s3-access-key a --s3-secret-key b"  # with --s3-endpoint: no cluster is asked for the keys
 NOT_A_SERVICE = "name: keycloak\nnamespace: services\n"
@@ -119,6 +131,12 @@ CASES = [
          files={"d.psql": DIR}),
     case("dump-folder-with-two-dumps", "plan keycloak --dump {tmp}/b", 64,
          "a folder must hold exactly one dump", "x.psql, y.psql", files={"b/x.psql": "a", "b/y.psql": "b"}),
+    case("pvc-backup-for-a-service-without-a-volume", "plan keycloak --pvc-backup {tmp}/vcs.tar", 64,
+         "--pvc-backup: service keycloak has no data volume", "drop the option", files={"vcs.tar": "x"}),
+    case("pvc-backup-not-a-tar", "plan vcs --pvc-backup {tmp}/vcs.tar", 65,
+         "volume backup", "vcs.tar is not a tar archive", "choose another backup", files={"vcs.tar": NOT_A_DUMP}),
+    case("pvc-backup-of-another-folder", "plan vcs --pvc-backup {tmp}/vcs.tar", 65,
+         "is not a backup of /var/lib/gitea", "'etc/passwd' lies outside", files={"vcs.tar": ETC_TAR}),
     case("dump-tgz-not-gzip", "plan keycloak --dump {tmp}/gitea-vcs-1.tgz", 65,
          "gitea-vcs-1.tgz is not an intact .tgz", "choose another backup", files={"gitea-vcs-1.tgz": "not gz"}),
     case("dump-not-a-dump", "plan keycloak --dump {tmp}/random.psql", 65,
