@@ -177,7 +177,7 @@ class ClusterIdentity:
 class PostgresqlSource:
     """Where the spec of a `postgresql` resource that is gone came from (core/helm.py)."""
 
-    kind: str  # helm: the deployed Helm release's manifest | file: --postgresql-spec
+    kind: str  # helm: the deployed Helm release's manifest | journal: the last apply's | file: --postgresql-spec
     ref: str  # the release Secret (sh.helm.release.v1.<release>.v<N>), or the file's absolute path
 
 
@@ -312,6 +312,14 @@ class ServiceDef:
 
 
 # -- journal -------------------------------------------------------------------------
+SAVED_POSTGRESQL = "deleted-postgresql"  # JournalData.saved key: each resource as delete-cluster found it
+
+
+def journal_configmap_name(service: str) -> str:
+    """Where apply keeps a service's journal in the cluster (beside the local file)."""
+    return f"pgrestore-journal-{service}"
+
+
 @dataclass
 class StepRecord:
     status: str  # pending | running | done | failed | skipped

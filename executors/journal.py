@@ -17,7 +17,7 @@ from typing import Any
 
 from core.adapters.kube import Kube
 from core.errors import KubernetesError, PlanRejected
-from core.model import JOURNAL_FORMAT, JournalData, Plan, StepRecord, from_dict, to_dict
+from core.model import JOURNAL_FORMAT, JournalData, Plan, StepRecord, from_dict, journal_configmap_name, to_dict
 from core.schema import errors as schema_errors
 from core.schema import validate
 
@@ -35,7 +35,7 @@ def path_for(plan_path: Path) -> Path:
 
 
 def configmap_name(service: str) -> str:
-    return f"pgrestore-journal-{service}"
+    return journal_configmap_name(service)
 
 
 def _parse(text: str, where: str) -> JournalData | None:

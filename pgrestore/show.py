@@ -26,7 +26,8 @@ def source_line(plan: Plan, quote: str = "") -> str | None:
     src = plan.postgresql_source
     if src is None:
         return None
-    where = {"helm": "Helm release", "file": "--postgresql-spec file"}.get(src.kind, src.kind)
+    where = {"helm": "Helm release", "journal": "pgrestore's journal", "file": "--postgresql-spec file"}.get(
+        src.kind, src.kind)
     return f"postgresql resource is gone: spec from {where} {quote}{src.ref}{quote}"
 
 

@@ -7,6 +7,7 @@ memory only to be digested; they are never written anywhere.
 from __future__ import annotations
 
 import hashlib
+import json
 import tarfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,7 +18,8 @@ from core.adapters.s3 import S3
 from core.document import strip_server_fields
 from core.errors import BackupError, NotFound, PgRestoreError, UsageError
 from core.manifest import ManifestSecret, parse_manifest
-from core.model import BackupRef, ClusterIdentity, ManifestRef, PostgresqlSource, ServiceDef, SkippedBackup, Target
+from core.model import (SAVED_POSTGRESQL, BackupRef, ClusterIdentity, ManifestRef, PostgresqlSource, ServiceDef,
+                        SkippedBackup, Target, journal_configmap_name)
 from core.observe import selector_string
 
 SYSTEM_USERS = ("postgres", "standby")
@@ -214,8 +216,8 @@ def require_cluster(state: ClusterState, service: ServiceDef) -> None:
 
 def recover_spec(kube: Kube, state: ClusterState, service: ServiceDef, spec_file: Path | None) -> ClusterState:
     """With the resource gone, its spec: from --postgresql-spec when given (the operator's explicit
-    choice wins), else from the deployed Helm release that renders it. (pgrestore's journal holds
-    step states and saved Job specs, not the resource: it is no source.)"""
+    choice wins), else from the deployed Helm release that renders it, else from the service's last
+    pgrestore journal, whose delete-cluster step kept the resource it deleted."""
     ns, cluster = service.namespace, service.cluster
     if state.postgresql is not None:
         if spec_file is not None:
@@ -229,6 +231,8 @@ def recover_spec(kube: Kube, state: ClusterState, service: ServiceDef, spec_file
     prefer = [(c.obj["metadata"].get("labels") or {}).get("app.kubernetes.io/instance", "")
               for c in state.backup_cronjobs]
     search = helm.find_postgresql(kube, ns, cluster, prefer)
+    if search.found is None and (saved := _saved_by_a_journal(kube, service)) is not None:
+        return replace(state, recovered=RecoveredSpec(saved[0], saved[1]))
     if search.found is None:
         unread = f", {search.skipped} release secret(s) unreadable" if search.skipped else ""
         raise UsageError(f"postgresql {ns}/{cluster} does not exist and none of the {search.releases} deployed Helm "
@@ -236,6 +240,19 @@ def recover_spec(kube: Kube, state: ClusterState, service: ServiceDef, spec_file
                          f"postgresql resource as YAML or JSON, e.g. from `helm get manifest RELEASE -n {ns}`)")
     found = search.found
     return replace(state, recovered=RecoveredSpec(PostgresqlSource("helm", found.release.secret), found.resource))
+
+
+def _saved_by_a_journal(kube: Kube, service: ServiceDef) -> tuple[PostgresqlSource, dict] | None:
+    """The resource as the last apply's delete-cluster found it (ConfigMap pgrestore-journal-<service>)."""
+    name = journal_configmap_name(service.name)
+    cm = kube.get_configmap(service.namespace, name)
+    try:
+        doc = json.loads(((cm or {}).get("data") or {})["journal.json"])
+        resource = doc["saved"][SAVED_POSTGRESQL][service.cluster]
+    except (KeyError, TypeError, ValueError):
+        return None
+    plan = str(doc.get("plan_checksum", ""))[:19]
+    return PostgresqlSource("journal", f"ConfigMap {service.namespace}/{name} (apply of plan {plan}…)"), resource
 
 
 def read_spec_file(path: Path, ns: str, cluster: str) -> dict:

@@ -3,8 +3,9 @@ credential secrets are gone (a leftover secret would be reused by the new cluste
 
 from __future__ import annotations
 
+from core.document import strip_server_fields
 from core.errors import StepFailed
-from core.model import Step
+from core.model import SAVED_POSTGRESQL, Step
 
 from ..context import Context
 
@@ -18,6 +19,9 @@ def run(step: Step, ctx: Context) -> dict:
         if live["metadata"]["uid"] not in ours:
             raise StepFailed(f"postgresql {t.name} has uid {live['metadata']['uid']}, which is neither the "
                              f"planned one nor one this apply created: it was re-created since; re-plan")
+        # Kept in the journal (file and ConfigMap): if the cluster stays gone, the next plan can take its
+        # spec from here when no Helm release renders it (planner/read.py recover_spec).
+        ctx.journal.save_once(SAVED_POSTGRESQL, t.name, strip_server_fields(live))
         ctx.kube.delete_postgresql(t.namespace, t.name)
     wait_gone(ctx, t.namespace, t.name, p["pod_selector"], p["secrets"])
     return {"deleted_uid": live["metadata"]["uid"] if live else None}

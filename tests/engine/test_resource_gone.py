@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from core.errors import ApplyFailedRollbackIncomplete, ApplyFailedRolledBack, PlanRejected, StepFailed
+from core.errors import (ApplyFailedRollbackIncomplete, ApplyFailedRolledBack, KubernetesError, PlanRejected,
+                         StepFailed)
 from tests.fakes.helm_release import cluster_gone
 from tests.fakes.fake_kube import is_ready
 from tests.fakes.rehearsal import BACKUP_CRONJOB, CLIENT, CLIENT_SELECTOR, CLUSTER, NS
@@ -109,3 +110,24 @@ def test_a_client_stuck_unready_on_the_deleted_database_is_scaled_down_even_orde
     assert scaled["deleted_unready"] == [f"{CLIENT}-0", f"{CLIENT}-1", f"{CLIENT}-2"]
     assert r.kube.database(NS, CLUSTER).counts("service_db") == DUMP_ROWS
     assert user_view(r)["client pods ready"] == 3
+
+
+def test_with_no_helm_release_the_spec_comes_from_the_last_applys_journal(make):
+    """A restore that failed and could not re-create the cluster (its rollback incomplete), in a
+    namespace with no Helm release of it: the next plan takes the spec delete-cluster kept."""
+    r = make()
+    first = r.plan()
+    planned_spec = json.loads(first.read_text())["rollback"][0]["params"]["resource"]["spec"]
+    r.stage.inject("exec", step=r.step(first, "restore-dump"), error=StepFailed("psql died"))
+    r.stage.inject("create_postgresql", step=r.step(first, "ensure-cluster", rollback=True),
+                   error=KubernetesError("forbidden"), times=None)
+    with pytest.raises(ApplyFailedRollbackIncomplete):
+        r.apply(first)
+    assert r.kube.get_postgresql(NS, CLUSTER) is None
+
+    again = r.plan(name="again.json")
+    source = json.loads(again.read_text())["postgresql_source"]
+    assert source["kind"] == "journal" and source["ref"].startswith(f"ConfigMap {NS}/pgrestore-journal-keycloak")
+    r.apply(again)
+    assert r.kube.get_postgresql(NS, CLUSTER)["spec"] == planned_spec
+    assert r.kube.database(NS, CLUSTER).counts("service_db") == DUMP_ROWS
