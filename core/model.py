@@ -275,7 +275,7 @@ class HostStep:
     description: str
     command: str
     expect_output: str | None = omit_none()  # a regex every node's output must match
-    on: str = "nodes"  # nodes: pdsh over the management nodes | admin: once, on the admin node
+    runs_on: str = "nodes"  # nodes: pdsh over the management nodes | admin: once, on the admin node
     manual: bool = False
 
 

@@ -195,7 +195,8 @@ def apply(
     plan_file: Path,
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask; required without a terminal."),
     resume: bool = typer.Option(False, "--resume", help="Continue after the last finished step of this plan."),
-    confirm: list[str] = typer.Option(None, "--confirm", help="With --resume: the manual step (id) you have run."),
+    confirm: list[str] = typer.Option(None, "--confirm", help="With --resume: the manual step (id; in a plan set "
+                                                              "service/id) you have run."),
     json_events: bool = typer.Option(False, "--json", help="One JSON event per line on stdout."),
     kubeconfig: str = KubeconfigOpt, context: str = ContextOpt, s3_endpoint: str = S3EndpointOpt,
     s3_access_key: str = S3AccessOpt, s3_secret_key: str = S3SecretOpt,

@@ -1,7 +1,7 @@
 """Host steps: commands a service's restore needs on the machines themselves, not in Kubernetes
 (Spire: restart `spire-agent` on every management node, then fetch a JWT through it).
 
-`on: nodes` runs the command with `pdsh -S -w <nodes>` from the admin node, as the CSM runbook
+`runs_on: nodes` runs the command with `pdsh -S -w <nodes>` from the admin node, as the CSM runbook
 does (csm-procedures.md §1, Spire row); `-S` makes pdsh exit with the largest remote exit
 status, so one failing node fails the step. The nodes are the cluster's Kubernetes nodes (on
 CSM the master and worker NCNs) plus the storage nodes, which Kubernetes does not know: the
@@ -30,16 +30,17 @@ def add_host_steps(steps: StepList, service: ServiceDef, state: ClusterState, op
     hosts = _hosts(service, state, options)
     for h in service.host_steps:
         argv = _argv(h, hosts)
-        target = Target("Host", "", ",".join(hosts) if h.on == "nodes" else "admin-node")
+        target = Target("Host", "", ",".join(hosts) if h.runs_on == "nodes" else "admin-node")
         why = _why_manual(h, options)
         if why:
-            steps.add("manual", target, f"MANUAL ({why}): {h.description}; run: {shlex.join(argv)}",
-                      {"command": shlex.join(argv), "expect_output": h.expect_output, "why": why})
+            shown = shlex.join(argv) if h.runs_on == "nodes" else h.command  # on the admin node: as typed
+            steps.add("manual", target, f"MANUAL ({why}): {h.description}; run: {shown}",
+                      {"command": shown, "expect_output": h.expect_output, "why": why})
         else:
-            where = f"on {len(hosts)} nodes ({', '.join(hosts)})" if h.on == "nodes" else "on the admin node"
+            where = f"on {len(hosts)} nodes ({', '.join(hosts)})" if h.runs_on == "nodes" else "on the admin node"
             steps.add("host-command", target, f"{h.description}: `{h.command}` {where}, every exit status 0"
                       + (f" and output matching /{h.expect_output}/" if h.expect_output else ""),
-                      {"argv": argv, "hosts": hosts if h.on == "nodes" else [], "expect_output": h.expect_output})
+                      {"argv": argv, "hosts": hosts if h.runs_on == "nodes" else [], "expect_output": h.expect_output})
 
 
 def _hosts(service: ServiceDef, state: ClusterState, options: PlanOptions) -> list[str]:
@@ -48,7 +49,7 @@ def _hosts(service: ServiceDef, state: ClusterState, options: PlanOptions) -> li
 
 
 def _argv(h: HostStep, hosts: list[str]) -> list[str]:
-    if h.on == "nodes":
+    if h.runs_on == "nodes":
         return [PDSH, "-S", "-w", ",".join(hosts), h.command]
     return ["bash", "-c", h.command]
 
@@ -56,6 +57,6 @@ def _argv(h: HostStep, hosts: list[str]) -> list[str]:
 def _why_manual(h: HostStep, options: PlanOptions) -> str | None:
     if h.manual:
         return "needs an operator"
-    if h.on == "nodes" and options.manual_hosts:
+    if h.runs_on == "nodes" and options.manual_hosts:
         return options.manual_hosts
     return None

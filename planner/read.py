@@ -193,7 +193,7 @@ def read_cluster(kube: Kube, service: ServiceDef) -> ClusterState:
         restart_targets=tuple(targets),
         backup_cronjobs=tuple(_backup_cronjobs(kube, ns, cluster)),
         before_jobs=tuple(_newest_job(kube, ns, b.selector) for b in service.before_restore),
-        nodes=tuple(kube.list_node_names()) if any(h.on == "nodes" for h in service.host_steps) else (),
+        nodes=tuple(kube.list_node_names()) if any(h.runs_on == "nodes" for h in service.host_steps) else (),
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import typer
 
 from core.adapters.kube import Kube
-from core.errors import PgRestoreError, UsageError
+from core.errors import AwaitingOperator, PgRestoreError, UsageError
 from core.model import Plan, PlanSet
 from executors import engine
 from executors.events import Events
@@ -37,15 +37,22 @@ def apply_set(set_path: Path, plan_set: PlanSet, opts: engine.Options, as_json: 
         if status is not None and not opts.resume:
             raise UsageError(f"this plan set was started before ({plan.service}: {status}); continue it with "
                              f"`pgrestore apply {set_path} --resume`")
-        this = replace(opts, resume=status is not None)
+        this = replace(opts, resume=status is not None, confirmed=_confirmed_for(plan.service, opts.confirmed))
         _say(as_json, f"== {i}/{len(plan_set.plans)} {plan.service} ==")
         try:
             kube, s3, journal = engine.prepare_in_set(set_path, plan, this)
             engine.run(plan, kube, s3, journal, this, events, approve=partial(_approve_one, approve, this.resume))
+        except AwaitingOperator as e:  # confirmed as <service>/<step>: step ids repeat across services
+            raise AwaitingOperator(f"{plan.service}: {e}", f"{plan.service}/{e.step_id}") from None
         except PgRestoreError as e:
             raise _where(e, plan_set, plan, done) from None
         done.append(plan.service)
     return f"restored {', '.join(done)}"
+
+
+def _confirmed_for(service: str, confirmed: tuple[str, ...]) -> tuple[str, ...]:
+    """`--confirm hsm/17-manual` confirms HSM's step 17 only."""
+    return tuple(c.split("/", 1)[1] for c in confirmed if c.startswith(f"{service}/"))
 
 
 def _approve_one(approve: Callable[[Plan, bool], None], resume: bool, plan: Plan) -> None:

@@ -15,6 +15,7 @@ from core.model import Condition, Location, ServiceDef, Step
 
 from .. import options as o
 from .. import steps as s
+from ..host_steps import add_host_steps
 from ..read import Snapshot
 from ..timeouts import timeouts
 
@@ -50,6 +51,7 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     s.restart_members(out, pg, n)
     s.scale_client(out, state.client, state.client_selector, 0, replicas, "ready")
     s.after_restore(out, state)
+    add_host_steps(out, service, state, choices.options)
     s.resume_backup_jobs(out, state)
     s.verify(out, state, s.manifest_digests(snapshot, choices))
     return out.steps

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,22 @@ def journal_text(sandbox, plan_path: Path) -> tuple[str, str]:
 
 def wait_healthy(sandbox) -> None:
     wait_until("keycloak healthy", lambda: client_ready(sandbox) and secrets_open_database(sandbox), timeout=90)
+
+
+CONFIRM = re.compile(r"--resume --confirm (\S+?)`")
+
+
+def confirm_manual_steps(cli: Cli, plan_path: Path, res: subprocess.CompletedProcess, *extra: str, most: int = 5
+                         ) -> subprocess.CompletedProcess:
+    """As an operator who runs each manual step apply stops at (exit 7, HSM's `cray` checks) and resumes
+    confirming it; stdout of every call is kept (`--json` events)."""
+    stdout = res.stdout
+    for _ in range(most):
+        if res.returncode != 7:
+            break
+        step = CONFIRM.search(res.stderr)
+        assert step, res.stderr
+        res = cli("apply", str(plan_path), "--auto-approve", "--resume", "--confirm", step.group(1), *extra,
+                  timeout=1500)
+        stdout += res.stdout
+    return subprocess.CompletedProcess(res.args, res.returncode, stdout, res.stderr)

@@ -37,8 +37,8 @@ from tests.faults.proxy import Delay, Fault, FaultProxy
 from tests.helpers import wait_until
 
 from . import service_state as ss
-from .conftest import (NS, Cli, break_keycloak, client_ready, fingerprint, make_backup, secrets_not_opening,
-                       settings, wait_healthy)
+from .conftest import (NS, Cli, break_keycloak, client_ready, confirm_manual_steps, fingerprint, make_backup,
+                       secrets_not_opening, settings, wait_healthy)
 
 # A sample: every step of every strategy is killed on the fakes (tests/engine/test_kill_matrix.py); here the
 # destructive steps (06-delete-cluster in test_resilience.py, HSM's delete and SLS's drop below), every stream,
@@ -121,6 +121,7 @@ def journal(plan: Path) -> dict:
 
 def resume(cli: Cli, plan: Path) -> list[dict]:
     res = cli("apply", str(plan), "--auto-approve", "--resume", "--json")
+    res = confirm_manual_steps(cli, plan, res, "--json")
     assert res.returncode == 0, res.stderr
     return [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
 

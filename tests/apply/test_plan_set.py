@@ -12,6 +12,7 @@ import time
 from sandbox.backup import backup
 from sandbox.services import load_services
 
+from .conftest import confirm_manual_steps
 from .service_state import fingerprint, secrets_not_opening, settings, wait_healthy, workloads_not_ready
 
 ORDER = ["spire", "keycloak", "sls", "vcs", "capsules-dispatch", "capsules-warehouse", "hsm"]
@@ -60,8 +61,10 @@ def test_plan_all_in_declared_order_killed_in_the_second_service_resumes_to_all_
     res = cli("apply", str(plan_set), "--auto-approve")
     assert res.returncode == 64 and "--resume" in res.stderr, "a started set continues only with --resume"
     res = cli("apply", str(plan_set), "--auto-approve", "--resume", timeout=1500)
-    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.returncode == 7 and "hsm: step" in res.stderr and "--confirm hsm/" in res.stderr, res.stderr[-3000:]
     assert "spire: restored by an earlier run of this set" in res.stderr
+    res = confirm_manual_steps(cli, plan_set, res)  # HSM's rediscovery and `cray hsm service ready`
+    assert res.returncode == 0, res.stderr[-3000:]
 
     # HSM's procedure empties comp_eth_interfaces after the restore (rediscovery fills it again).
     before["hsm"]["hmsds.comp_eth_interfaces"] = "0:" + hashlib.md5(b"").hexdigest()

@@ -10,6 +10,7 @@ import json
 from sandbox import s3 as sandbox_s3
 from sandbox.backup import backup
 
+from .conftest import confirm_manual_steps
 from .service_state import (cluster_uid, credential_secrets, fingerprint, secrets_not_opening, server, service,
                             settings, wait_healthy, workloads_not_ready)
 
@@ -25,7 +26,7 @@ def _restore(sandbox, cli, tmp_path, name: str, breaking: str, db: str) -> tuple
     plan = tmp_path / f"{name}.plan.json"
     res = cli("plan", name, "--backup", key, "-o", str(plan), "--detailed-exitcode")
     assert res.returncode == 2, res.stderr
-    res = cli("apply", str(plan), "--auto-approve")
+    res = confirm_manual_steps(cli, plan, cli("apply", str(plan), "--auto-approve"))
     assert res.returncode == 0, res.stderr + res.stdout
     return before, settings_before, uid, plan.read_text()
 

@@ -173,7 +173,10 @@ class Rehearsal:
 
     # -- apply -----------------------------------------------------------------------------------
     def apply(self, plan_path: Path, resume: bool = False) -> str:
-        opts = engine.Options(auto_approve=True, resume=resume)
+        """As `apply --auto-approve` by an operator who runs each manual step when asked (HSM's `cray`
+        checks): its confirmation is given up front. tests/engine/test_host_steps.py tests the stop."""
+        manual = tuple(s.id for s in load(plan_path).steps if s.kind == "manual")
+        opts = engine.Options(auto_approve=True, resume=resume, confirmed=manual)
         plan, kube, s3, journal = engine.prepare(plan_path, opts)
         result = engine.run(plan, kube, s3, journal, opts, self.stage.on_event)
         self.results.append(result)

@@ -340,7 +340,7 @@ def test_hsm_and_sls_plans_match_their_golden_files(case, monkeypatch):
 
 HSM_FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "safety-dump", "scale-workload", "rerun-job",
                "delete-cluster", "create-cluster", "restore-dump", "run-sql", "secrets-from-manifest",
-               "restart-members", "scale-workload", "resume-backup-jobs", "verify"]
+               "restart-members", "scale-workload", "manual", "manual", "resume-backup-jobs", "verify"]
 SLS_FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "safety-dump", "scale-workload", "rerun-job",
                "drop-databases", "restore-dump", "grant-connect", "secrets-from-manifest", "restart-members",
                "scale-workload", "resume-backup-jobs", "verify"]
@@ -362,6 +362,9 @@ def test_hsm_reruns_its_init_job_before_the_delete_and_recreates_every_member(mo
                                      "scale-workload", "resume-backup-jobs"]
     assert plan.rollback[0].params["numberOfInstances"] == 3
     assert plan.rollback[1].params["dump"] == steps["safety-dump"].params["dump"]
+    manual = [s for s in plan.steps if s.kind == "manual"]  # the runbook's rediscovery and checks need `cray`
+    assert manual[0].params["command"].startswith("cray hsm inventory discover create --xnames")
+    assert manual[1].params["expect_output"] == "HSM is healthy"
 
 
 def test_sls_keeps_its_resource_and_restarts_the_restore_from_the_drop(monkeypatch):
