@@ -5,6 +5,7 @@ scale settings. Driven by sandbox/csm_services.yaml, so the same checks serve ev
 from __future__ import annotations
 
 import base64
+import json
 
 from sandbox import registry
 from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
@@ -86,3 +87,22 @@ def wait_healthy(sandbox, svc: SandboxService, timeout: float = 120) -> None:
 
 def service(name: str) -> SandboxService:
     return get_service(name)
+
+
+# -- Spire's agents -------------------------------------------------------------------------
+MANAGEMENT_NODES = [f"ncn-{r}00{i}" for r in "msw" for i in (1, 2, 3)]
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+def assert_agents_restarted(sandbox, svc) -> None:
+    """Spire's agents and JWKS were rollout-restarted after the server came back (csm-procedures.md §1)."""
+    agent = sandbox.api.apps.read_namespaced_daemon_set("spire-agent", svc.namespace)
+    jwks = sandbox.api.apps.read_namespaced_deployment("spire-jwks", svc.namespace)
+    for obj in (agent, jwks):
+        assert RESTARTED_AT in (obj.spec.template.metadata.annotations or {}), obj.metadata.name
+
+
+def agent_restarts(sandbox) -> dict[str, int]:
+    """How often each node's spire-agent unit was restarted (sandbox/hosts.py keeps it per host)."""
+    folder = sandbox.state.root / "hosts"
+    return {p.stem: json.loads(p.read_text())["spire-agent"]["restarts"] for p in sorted(folder.glob("*.json"))}

@@ -13,7 +13,8 @@ from sandbox.backup import backup
 from sandbox.services import load_services
 
 from .conftest import confirm_manual_steps
-from .service_state import fingerprint, secrets_not_opening, settings, wait_healthy, workloads_not_ready
+from .service_state import (MANAGEMENT_NODES, agent_restarts, assert_agents_restarted, fingerprint, secrets_not_opening,
+                            settings, wait_healthy, workloads_not_ready)
 
 ORDER = ["spire", "keycloak", "sls", "vcs", "capsules-dispatch", "capsules-warehouse", "hsm"]
 
@@ -35,6 +36,7 @@ def test_plan_all_in_declared_order_killed_in_the_second_service_resumes_to_all_
     for name in ORDER:
         assert cli("sandbox", "break", name, "--how", "drop-table").returncode == 0
 
+    restarts_before = agent_restarts(sandbox)
     plan_set = tmp_path / "all.json"
     res = cli("plan", "--all", "-o", str(plan_set))
     assert res.returncode == 0, res.stderr
@@ -75,3 +77,8 @@ def test_plan_all_in_declared_order_killed_in_the_second_service_resumes_to_all_
         assert not secrets_not_opening(sandbox, svc), name
         assert settings(sandbox, svc) == settings_before[name], name
         assert _journal(tmp_path / f"all.{name}.journal.json")["status"] == "done", name
+    # Spire's agents: the DaemonSet and JWKS rollout-restarted, and every management node's unit restarted once
+    # by pdsh (the resume did not run Spire again).
+    assert_agents_restarted(sandbox, svcs["spire"])
+    restarted = {h: n - restarts_before.get(h, 0) for h, n in agent_restarts(sandbox).items()}
+    assert restarted == {h: 1 for h in MANAGEMENT_NODES}

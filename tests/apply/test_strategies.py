@@ -15,6 +15,10 @@ from .service_state import (cluster_uid, credential_secrets, fingerprint, secret
                             settings, wait_healthy, workloads_not_ready)
 
 
+REDISCOVERED = ("INSERT INTO comp_eth_interfaces SELECT lpad(to_hex(i), 12, '0'), 'Ethernet Interface', "
+                "lpad(to_hex(i), 12, '0'), now(), 'x3000c0s' || i || 'b0n0', 'Node', '[]' "
+                "FROM generate_series(1, 800) AS i ON CONFLICT DO NOTHING;")
+
 def _restore(sandbox, cli, tmp_path, name: str, breaking: str, db: str) -> tuple[dict, dict, str, str]:
     """Back up, break, plan, apply; returns (fingerprint before, settings before, uid before, plan text)."""
     svc = service(name)
@@ -54,6 +58,8 @@ def test_sls_is_restored_in_place(sandbox, cli, tmp_path):
 def test_hsm_is_restored_into_a_recreated_cluster_and_comp_eth_interfaces_emptied(sandbox, cli, tmp_path):
     svc = service("hsm")
     wait_healthy(sandbox, service("sls"))  # HSM's plan refuses while SLS is unhealthy
+    # An earlier restore in the session (plan --all) emptied comp_eth_interfaces; rediscovery refills it.
+    server(sandbox, svc).psql(REDISCOVERED, db="hmsds")
     before, settings_before, uid, plan = _restore(
         sandbox, cli, tmp_path, "hsm", "DELETE FROM components WHERE nid % 2 = 0; DROP TABLE rf_endpoints;", "hmsds")
     after = fingerprint(sandbox, svc)

@@ -28,7 +28,9 @@ def _create_table(core, pod: str) -> tuple[int, str]:
 
 def test_failover_moves_the_label_patronictl_leader_and_writability(sandbox):
     core, cluster = sandbox.api.core, "cray-smd-postgres"
-    old, new = f"{cluster}-0", f"{cluster}-1"
+    # The leader as it is now: an earlier restore restarts the leader last, which moves it to a replica.
+    old = next(m["Member"] for m in _patronictl(core, f"{cluster}-0") if m["Role"] == "Leader")
+    new = next(f"{cluster}-{i}" for i in range(3) if f"{cluster}-{i}" != old)
     timeline = _patronictl(core, old)[0]["TL"]
     try:
         res = CliRunner().invoke(app, ["failover", "hsm", "--to", new, "--state-dir", str(sandbox.state.root)])
