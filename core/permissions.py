@@ -87,6 +87,7 @@ METHODS: dict[str, frozenset[Need]] = {
     "wait_job_complete": _n(BATCH, "jobs", *_WATCH),
     "wait_job_gone": _n(BATCH, "jobs", *_WATCH),
     "wait_workload": _workloads(*_WATCH),
+    "wait_workload_gone": _workloads(*_WATCH),
     # The websocket upgrade is a GET (authorized as get up to Kubernetes 1.29, as create from 1.30).
     "exec": _n(CORE, "pods", "create", "get", sub="exec"),
     "list_node_names": _n(CORE, "nodes", "list", scope=CLUSTER),  # host steps: pdsh over the nodes
@@ -103,11 +104,12 @@ STEPS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "resume-backup-jobs": ("get_cronjob", "suspend_cronjob"),
     "safety-dump": ("read_secret", *_LEADER),
     "scale-workload": ("scale", "wait_pods", "wait_workload", "list_pods", "delete_pod"),
-    "delete-cluster": ("get_postgresql", "delete_postgresql", "wait_postgresql", "wait_pods", "wait_secrets"),
+    "delete-cluster": ("get_postgresql", "delete_postgresql", "wait_postgresql", "wait_workload_gone", "wait_pods",
+                       "wait_secrets"),
     "create-cluster": ("get_postgresql", "create_postgresql", "wait_postgresql", "wait_pods", "get_cronjob",
                        "suspend_cronjob"),
     "ensure-cluster": ("get_postgresql", "create_postgresql", "delete_postgresql", "wait_postgresql",
-                       "wait_secrets", "get_cronjob", "suspend_cronjob", *_LEADER),
+                       "wait_workload_gone", "wait_secrets", "get_cronjob", "suspend_cronjob", *_LEADER),
     "restore-dump": _LEADER,
     "secrets-from-manifest": ("put_secret",),
     "alter-users": ("read_secret", *_LEADER),

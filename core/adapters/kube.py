@@ -425,6 +425,10 @@ class Kube:
         self._wait(self._apps_fn(kind, "list"), (ns,), {"field_selector": f"metadata.name={name}"},
                    lambda items: bool(items) and done(items[0]), what, timeout)
 
+    def wait_workload_gone(self, kind: str, ns: str, name: str, what: str, timeout: float) -> None:
+        self._wait(self._apps_fn(kind, "list"), (ns,), {"field_selector": f"metadata.name={name}"},
+                   lambda items: not items, what, timeout)
+
     def _wait(self, list_fn, args, kwargs, done, what: str, timeout: float) -> list[dict]:
         """List, check, then watch from that resourceVersion; list and check again on each event.
 

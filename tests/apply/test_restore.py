@@ -25,8 +25,8 @@ def _manifest_passwords(sandbox, key: str) -> set[str]:
     return {base64.b64decode(d["data"]["password"]).decode() for d in yaml.safe_load_all(body) if d}
 
 
+# The plain case (psql, from-manifest, v5, fast) is every service's restore in test_plan_set.py's `plan --all`.
 @pytest.mark.parametrize("fmt,mode,protocol,timing", [
-    ("psql", "from-manifest", "auto", "fast"),
     ("psql", "from-manifest", "v4", "fast"),
     ("logical", "alter-users", "v4", "fast"),
     ("psql", "alter-users", "auto", "realistic"),

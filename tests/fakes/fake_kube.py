@@ -520,6 +520,11 @@ class FakeKube:
         self._satisfied(self._get("Job", ns, name) is None, None, what, timeout)
 
     @adapter_call
+    def wait_workload_gone(self, kind: str, ns: str, name: str, what: str, timeout: float) -> None:
+        self.settle()
+        self._satisfied(self._get(kind, ns, name) is None, None, what, timeout)
+
+    @adapter_call
     def wait_workload(self, kind: str, ns: str, name: str, done: Callable[[dict], bool], what: str,
                       timeout: float) -> None:
         self.settle()
