@@ -558,6 +558,10 @@ _STATEMENT_FIGHTS = [
     (re.compile(r'database "(?P<n>.+)" does not exist'), "DROP DATABASE", "database to drop is absent"),
     (re.compile(r'database "(?P<n>.+)" already exists'), "CREATE DATABASE", "database exists already"),
 ]
+# The same CREATE DATABASE meeting the operator's Sync, which re-creates a spec database it finds missing
+# (postgres-operator v1.8.2 sync.go syncDatabases) at the same moment: the loser gets the catalog's
+# unique-index error instead of "already exists". The database is there, as after "exists already".
+_CREATED_MEANWHILE = re.compile(r'duplicate key value violates unique constraint "pg_database_datname_index"')
 _CURRENT_USER = re.compile(r"current user cannot be dropped")
 _OPEN_DATABASE = re.compile(r"cannot drop the currently open database")
 _COPY_CONTEXT = re.compile(r"CONTEXT:  COPY (?P<n>[^,]+),")
@@ -609,6 +613,8 @@ def _rule(msg: _Message, entry: Entry, current_user: str) -> str | None:
                 if stmt.endswith("ROLE") and entry.database is not GLOBALS:
                     return None
                 return reason
+        if _CREATED_MEANWHILE.fullmatch(text) and entry.type == "CREATE DATABASE":
+            return "database created meanwhile by the operator's Sync"
         if _CURRENT_USER.fullmatch(text) and entry.type == "DROP ROLE" and entry.name == current_user \
                 and entry.database is GLOBALS:
             return "restoring user kept"

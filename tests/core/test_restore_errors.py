@@ -553,3 +553,17 @@ def test_psql_own_lines_fatal_and_unknown_output_are_unexpected_notices_ignored(
 def test_empty_stderr_is_ok():
     verdict = judge("", _index())
     assert verdict.ok and verdict.findings == []
+
+
+def test_create_database_racing_the_operators_sync_is_benign_and_only_there():
+    """The operator's Sync re-creates a dropped spec database while the dump creates it (in-place restores)."""
+    race = 'duplicate key value violates unique constraint "pg_database_datname_index"'
+    stderr = "\n".join([
+        _err(b"CREATE DATABASE service_db", race),
+        "DETAIL:  Key (datname)=(service_db) already exists.",
+        _err(b"\\.\n", 'duplicate key value violates unique constraint "parent_pkey"'),
+    ]) + "\n"
+    verdict = judge(stderr, _index())
+    first = verdict.findings[0]
+    assert (first.benign, first.reason) == (True, "database created meanwhile by the operator's Sync")
+    assert [f.entry for f in verdict.findings if not f.benign] == ["TABLE DATA public.parent"]
