@@ -41,6 +41,17 @@ def take_snapshot(kube: Kube, service: ServiceDef, backup: str, dump: Path | Non
     return snapshot
 
 
+def write_plan(text: str, output: Path | None) -> None:
+    """A plan's (or plan set's) JSON to -o, or to stdout."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text)
+    except OSError as e:
+        raise UsageError(f"cannot write plan to {output} ({e.strerror}); choose another path") from None
+
+
 def refuse_while_applying(kube: Kube, service: ServiceDef) -> None:
     """A plan made mid-restore would record the half-restored state as the one to return to."""
     ns, name = service.namespace, service.name
@@ -83,14 +94,7 @@ def run(service_name: str, backup: str, dump: Path | None, manifest: Path | None
     snap = take_snapshot(kube, service, backup, dump, manifest, s3_opts, options.postgresql_spec)
     snap = replace(snap, volume=volume_archive)
     plan = build_plan(snap, service, now=datetime.now(timezone.utc), salt=secrets.token_hex(16), options=options)
-    text = render(plan)
-    if output:
-        try:
-            output.write_text(text)
-        except OSError as e:
-            raise UsageError(f"cannot write plan to {output} ({e.strerror}); choose another path") from None
-    else:
-        sys.stdout.write(text)
+    write_plan(render(plan), output)
     sys.stderr.write("\n".join(show.summary_lines(plan)) + "\n\n" + "\n".join(show.step_lines(plan)) + "\n\n"
                      + f"Plan: {show.counts(plan)}.\n" + (f"Saved to {output}; review it with "
                                                           f"`pgrestore show {output}`.\n" if output else ""))

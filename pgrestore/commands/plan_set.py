@@ -19,7 +19,7 @@ from planner import build_plan
 from planner.options import PlanOptions
 from planner.order import restore_order
 
-from .plan import check_output, refuse_while_applying, take_snapshot
+from .plan import check_output, refuse_while_applying, take_snapshot, write_plan
 
 
 def chosen_services(names: list[str], all_services: bool) -> list[str]:
@@ -53,7 +53,7 @@ def run_set(names: list[str], options: PlanOptions, output: Path | None, detaile
         plans.append(build_plan(snap, service, now=now, salt=secrets.token_hex(16), options=options))
     plan_set = seal_set(PlanSet(PLAN_SET_FORMAT, KIND, now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                                 [s.name for s in chosen], reasons, plans))
-    _write(render_set(plan_set), output)
+    write_plan(render_set(plan_set), output)
     sys.stderr.write(show.set_summary(plan_set) + (f"Saved to {output}; review it with `pgrestore show {output}`.\n"
                                                    if output else ""))
     changed = any(c.actions != ["no-op"] for p in plans for c in p.changes)
@@ -62,13 +62,3 @@ def run_set(names: list[str], options: PlanOptions, output: Path | None, detaile
 
 def render_set(plan_set: PlanSet) -> str:
     return render(to_dict(plan_set))
-
-
-def _write(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text)
-    except OSError as e:
-        raise UsageError(f"cannot write plan to {output} ({e.strerror}); choose another path") from None

@@ -15,9 +15,9 @@ from core.model import Condition, Location, ServiceDef, Step
 
 from .. import options as o
 from .. import steps as s
-from ..host_steps import add_host_steps
 from ..read import Snapshot
 from ..timeouts import timeouts
+from ._common import after_client_back, before_changes, credentials
 
 NAME = "recreate-all"
 
@@ -29,12 +29,7 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     pg = s.pg_target(state)
     replicas = int(state.client.spec.get("replicas") or 0)
 
-    verified = s.verify_backup(out, backup)
-    dump, manifest, checked = s.pinned_backup(out, backup, service.name, choices, verified)
-    s.suspend_backup_jobs(out, state)
-    if choices.options.safety_dump:
-        safety_dump, safety_manifest = o.safety(choices.options, service.name, choices.run_id)
-        s.safety_dump(out, state, safety_dump, safety_manifest)
+    dump, manifest, checked, verified = before_changes(out, snapshot, service, choices)
     s.scale_client(out, state.client, state.client_selector, replicas, 0, "gone")
     s.before_restore(out, state)
     deleted = s.delete_cluster(out, state)
@@ -42,18 +37,10 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     s.restore_dump(out, pg, dump, backup.format, checked, verified, restart_from=deleted,
                    what=f"{backup.key} ({backup.size} bytes)")
     s.run_sql(out, pg, service.sql_after_restore)
-    names = [x.target.name for x in state.secrets]
-    if choices.secrets_mode == "from-manifest":
-        assert manifest is not None
-        s.secrets_from_manifest(out, pg, manifest, checked, names)
-    else:
-        s.alter_users(out, pg, names)
+    credentials(out, pg, choices, manifest, checked, [x.target.name for x in state.secrets])
     s.restart_members(out, pg, n)
     s.scale_client(out, state.client, state.client_selector, 0, replicas, "ready")
-    s.after_restore(out, state)
-    add_host_steps(out, service, state, choices.options)
-    s.resume_backup_jobs(out, state)
-    s.verify(out, state, s.manifest_digests(snapshot, choices))
+    after_client_back(out, snapshot, service, choices)
     return out.steps
 
 

@@ -13,9 +13,9 @@ from core.model import Condition, Location, ServiceDef, Step
 
 from .. import options as o
 from .. import steps as s
-from ..host_steps import add_host_steps
 from ..read import ClusterState, Snapshot
 from ..timeouts import timeouts
+from ._common import after_client_back, before_changes, credentials
 
 NAME = "recreate-single"
 RESTORES_ABSENT = True  # also restores a cluster whose postgresql resource is gone (planner/read.py recover_spec)
@@ -30,28 +30,16 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     pg = s.pg_target(state)
     replicas = int(state.client.spec.get("replicas") or 0)
 
-    verified = s.verify_backup(out, backup)
-    # Pin first: a backup job already running finishes while the CronJobs are suspended, and
-    # deletes every older backup, the planned one included.
-    dump, manifest, checked = s.pinned_backup(out, snapshot.backup.ref, service.name, choices, verified)
-    s.suspend_backup_jobs(out, state)
-    if choices.options.safety_dump and not absent:
-        safety_dump, safety_manifest = o.safety(choices.options, service.name, choices.run_id)
-        s.safety_dump(out, state, safety_dump, safety_manifest)
-        if volume is not None:
-            s.safety_volume(out, state.client, state.client_selector, volume,
-                            o.safety_volume(choices.options, service.name, choices.run_id))
+    dump, manifest, checked, verified = before_changes(out, snapshot, service, choices, safety=not absent)
+    if choices.options.safety_dump and volume is not None:  # volume is None when the resource is absent
+        s.safety_volume(out, state.client, state.client_selector, volume,
+                        o.safety_volume(choices.options, service.name, choices.run_id))
     s.scale_client(out, state.client, state.client_selector, replicas, 0, "gone")
     deleted = s.delete_ours(out, state) if absent else s.delete_cluster(out, state)
     s.create_cluster(out, state.postgresql_resource, 1, s.cronjobs_to_hold(state))
     s.restore_dump(out, pg, dump, backup.format, checked, verified, restart_from=deleted,
                    what=f"{backup.key} ({backup.size} bytes)")
-    names = state.credential_secrets
-    if choices.secrets_mode == "from-manifest":
-        assert manifest is not None
-        s.secrets_from_manifest(out, pg, manifest, checked, names)
-    else:
-        s.alter_users(out, pg, names)
+    credentials(out, pg, choices, manifest, checked, state.credential_secrets)
     s.restart_leader(out, pg)
     s.set_instances(out, pg, n)
     s.scale_client(out, state.client, state.client_selector, 0, replicas, "ready")
@@ -60,10 +48,7 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
                          Location("file", None, snapshot.volume.path), snapshot.volume.sha256, None,
                          f"the volume backup {snapshot.volume.path} ({snapshot.volume.size} bytes)")
         s.restart_client(out, state.client, "so it reads the restored volume")
-    s.after_restore(out, state)
-    add_host_steps(out, service, state, choices.options)
-    s.resume_backup_jobs(out, state)
-    s.verify(out, state, s.manifest_digests(snapshot, choices))
+    after_client_back(out, snapshot, service, choices)
     return out.steps
 
 

@@ -1,0 +1,45 @@
+"""Step sequences every strategy shares: what goes before anything changes, how the credentials
+are put back, and what follows once the client is back."""
+
+from __future__ import annotations
+
+from core.model import Location, ServiceDef, Target
+
+from .. import options as o
+from .. import steps as s
+from ..host_steps import add_host_steps
+from ..read import Snapshot
+
+
+def before_changes(out: s.StepList, snapshot: Snapshot, service: ServiceDef, choices: o.Choices,
+                   safety: bool = True) -> tuple[Location, Location | None, str, str]:
+    """Verify and pin the backup, suspend the backup CronJobs, take the safety dump: the dump and
+    manifest the restore reads, the step that checked them, and the step that verified the backup."""
+    state, backup = snapshot.cluster, snapshot.backup.ref
+    verified = s.verify_backup(out, backup)
+    # Pin first: a backup job already running finishes while the CronJobs are suspended, and
+    # deletes every older backup, the planned one included.
+    dump, manifest, checked = s.pinned_backup(out, backup, service.name, choices, verified)
+    s.suspend_backup_jobs(out, state)
+    if choices.options.safety_dump and safety:
+        safety_dump, safety_manifest = o.safety(choices.options, service.name, choices.run_id)
+        s.safety_dump(out, state, safety_dump, safety_manifest)
+    return dump, manifest, checked, verified
+
+
+def credentials(out: s.StepList, pg: Target, choices: o.Choices, manifest: Location | None, checked: str,
+                names: list[str]) -> None:
+    if choices.secrets_mode == "from-manifest":
+        assert manifest is not None
+        s.secrets_from_manifest(out, pg, manifest, checked, names)
+    else:
+        s.alter_users(out, pg, names)
+
+
+def after_client_back(out: s.StepList, snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> None:
+    """Jobs and restarts, host steps, the CronJobs back, and the final verify."""
+    state = snapshot.cluster
+    s.after_restore(out, state)
+    add_host_steps(out, service, state, choices.options)
+    s.resume_backup_jobs(out, state)
+    s.verify(out, state, s.manifest_digests(snapshot, choices))
