@@ -7,6 +7,7 @@ holds the traceback.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import re
@@ -19,18 +20,30 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 
 from core import __version__
 from core.errors import EXIT_INTERNAL, PgRestoreError, UsageError
 
-# Typer 0.2x parses with its own copy of click (typer._click); older ones use click itself.
-_clicks = getattr(getattr(typer, "_click", click), "exceptions", click.exceptions)
+
+
+def _click_exception_modules() -> list[Any]:
+    """Where the parser's exceptions live: Typer 0.2x parses with its own copy of click
+    (typer._click) and does not depend on click; older ones use click itself. Either may be absent."""
+    found = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return found
+
+
+_CLICKS = _click_exception_modules()
 
 
 def _click_errors(name: str) -> tuple[type[BaseException], ...]:
-    return tuple({getattr(m, name) for m in (click.exceptions, _clicks) if hasattr(m, name)})
+    return tuple({getattr(m, name) for m in _CLICKS if hasattr(m, name)})
 
 
 USAGE_ERRORS, CLICK_ERRORS = _click_errors("UsageError"), _click_errors("ClickException")

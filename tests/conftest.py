@@ -6,17 +6,19 @@ otherwise a fresh one is made under /var/tmp and wiped afterwards.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from sandbox import lifecycle
-from sandbox.kube import Api
-from sandbox.paths import StateDir
+if TYPE_CHECKING:  # the sandbox's packages (its extra) are imported only by the tests that use it
+    from sandbox.kube import Api
+    from sandbox.paths import StateDir
 
 # The leak scan (tests/leakscan.py): no password in anything pgrestore wrote or said this session.
 pytest_plugins = ("tests.leakscan",)
@@ -34,6 +36,10 @@ class Sandbox:
 
 @pytest.fixture(scope="session")
 def sandbox() -> Sandbox:
+    from sandbox import lifecycle
+    from sandbox.kube import Api
+    from sandbox.paths import StateDir
+
     reuse = os.environ.get("PGRESTORE_TEST_SANDBOX_DIR")
     root = Path(reuse) if reuse else Path(tempfile.mkdtemp(prefix="pgrestore-test-sandbox-", dir="/var/tmp"))
     root.chmod(0o755)  # the `postgres` user must reach the data directories
@@ -46,6 +52,22 @@ def sandbox() -> Sandbox:
         lifecycle.down(state, wipe=True)
 
 
+SANDBOX_EXTRA = ("psycopg", "moto", "aiohttp")  # pyproject's `sandbox` extra
+SANDBOX_FOLDERS = ("apply", "sandbox")  # every test in these needs the sandbox; their conftests import it
+
+
+def pytest_ignore_collect(collection_path, config):
+    """The fast layer (`-m "not sandbox"`) runs with only the `test` extra installed: the folders
+    whose tests all need the sandbox are not even imported then. With the extra, or without the
+    marker filter, everything is collected (and fails loudly if the extra is missing)."""
+    if "not sandbox" not in (config.getoption("markexpr") or ""):
+        return None
+    if all(importlib.util.find_spec(m) is not None for m in SANDBOX_EXTRA):
+        return None
+    here = Path(__file__).parent
+    return collection_path.parent == here and collection_path.name in SANDBOX_FOLDERS or None
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests that need the sandbox are marked `sandbox`: `pytest -m "not sandbox"` is the fast layer.
     The fast layer runs first, so a mistake there shows before the sandbox starts."""
@@ -53,3 +75,11 @@ def pytest_collection_modifyitems(config, items):
         if "sandbox" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.sandbox)
     items.sort(key=lambda item: item.get_closest_marker("sandbox") is not None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the test item (`rep_call`): fixtures that heal after a failure read it."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
