@@ -46,16 +46,20 @@ DEFAULT_TIMEOUTS = {
 FALLBACK_TIMEOUT = 900
 
 
-def _files() -> list[Traversable]:
-    """The shipped definitions, then any in $PGRESTORE_SERVICES_DIR (site-specific services)."""
-    found: list[Traversable] = [f for f in resources.files("plans").iterdir() if f.name.endswith(".yaml")]
-    if extra := os.environ.get("PGRESTORE_SERVICES_DIR"):
-        folder = Path(extra)
-        if not folder.is_dir():
-            raise ConfigError(f"PGRESTORE_SERVICES_DIR={extra} is not a folder; unset it or point it at "
-                              f"a folder of service definitions")
-        found += [f for f in folder.iterdir() if f.name.endswith(".yaml")]
-    return sorted(found, key=lambda f: f.name)
+def _shipped() -> list[Traversable]:
+    return sorted((f for f in resources.files("plans").iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
+
+
+def _site() -> list[Path]:
+    """Site-specific definitions in $PGRESTORE_SERVICES_DIR, if set."""
+    extra = os.environ.get("PGRESTORE_SERVICES_DIR")
+    if not extra:
+        return []
+    folder = Path(extra)
+    if not folder.is_dir():
+        raise ConfigError(f"PGRESTORE_SERVICES_DIR={extra} is not a folder; unset it or point it at "
+                          f"a folder of service definitions")
+    return sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
 
 
 def _parse(f: Traversable) -> ServiceDef:
@@ -70,8 +74,19 @@ def _parse(f: Traversable) -> ServiceDef:
 
 
 def load_all() -> dict[str, ServiceDef]:
-    """Later files win: a site definition with a shipped name replaces it."""
-    return {s.name: s for s in (_parse(f) for f in _files())}
+    """The shipped definitions, then the site's: a site definition with a shipped name replaces it,
+    whatever its file is called. Two site files for one service are refused: which one wins
+    would depend on file names."""
+    services = {s.name: s for s in map(_parse, _shipped())}
+    site_files: dict[str, Path] = {}
+    for f in _site():
+        service = _parse(f)
+        if service.name in site_files:
+            raise ConfigError(f"service {service.name!r} is defined twice in PGRESTORE_SERVICES_DIR "
+                              f"({site_files[service.name].name} and {f.name}); keep one of them")
+        site_files[service.name] = f
+        services[service.name] = service
+    return services
 
 
 def load(name: str) -> ServiceDef:
