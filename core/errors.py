@@ -12,9 +12,10 @@ Exit codes (README, "Exit codes"); none but `plan --detailed-exitcode` uses 2:
 | 2 | `plan --detailed-exitcode`: the plan has changes |
 | 3 | the plan is stale, edited, for another cluster or malformed; or its journal is bad or another plan's |
 | 4 | another apply holds the lock |
-| 5 | apply failed and was rolled back |
-| 6 | apply failed and the rollback is incomplete: the message says what is left to do |
+| 5 | apply failed and was rolled back: the service is as it was before apply, data included |
+| 6 | apply failed and the rollback is incomplete, or the data is not back: the message says what is left to do |
 | 7 | apply stopped at a manual step: run the command it printed, then `apply --resume --confirm STEP` |
+| 8 | the restore is kept (data restored and verified, client back), then a later step failed: `apply --resume` |
 | 64 | usage: a command, option (or its value) or argument is wrong |
 | 65 | the backup, dump or manifest is unusable |
 | 69 | the API server or S3 cannot be reached |
@@ -119,6 +120,13 @@ class ApplyFailedRollbackIncomplete(PgRestoreError):
     """Apply failed and rollback could not put everything back."""
 
     exit_code = 6
+
+
+class RestoreKept(PgRestoreError):
+    """A step after the restore was kept failed (the client was back on the restored, verified data):
+    nothing rolled back; what is left is named, and `apply --resume` finishes it."""
+
+    exit_code = 8
 
 
 class AwaitingOperator(PgRestoreError):

@@ -110,6 +110,10 @@ class Step:
     restart_from: str | None = None
     timeout_seconds: int = 600
     when: Condition | None = omit_none()
+    # Rollback: run only once the data is back (the client, the backup CronJobs); otherwise held.
+    hold_unless_data: bool | None = omit_none()
+    # Forward: once done, the restore is kept; a later failure stops without rolling back.
+    commit: bool | None = omit_none()
 
 
 @dataclass
@@ -322,7 +326,7 @@ def journal_configmap_name(service: str) -> str:
 
 @dataclass
 class StepRecord:
-    status: str  # pending | running | done | failed | skipped
+    status: str  # pending | running | waiting | done | failed | skipped | held (rollback: data not back)
     started_at: str | None = omit_none()
     finished_at: str | None = omit_none()
     observed: dict[str, Any] | None = omit_none()

@@ -18,6 +18,7 @@ from core.errors import (
     Interrupted,
     PgRestoreError,
     PlanRejected,
+    RestoreKept,
     S3NotFound,
     StepFailed,
     UsageError,
@@ -28,6 +29,7 @@ from core.observe import observe
 from .context import Context
 from .journal import Journal, path_for
 from .lock import Lock
+from .outcome import committed, data_present, held_message, kept_message
 from .registry import STEP_KINDS
 
 
@@ -171,9 +173,12 @@ def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, 
     try:
         # Under the lock, so nothing of ours changes the cluster between this check and the steps.
         # A resume before the first change is checked too: the cluster may have moved on since.
-        if not opts.resume or not changed(plan, journal):
+        fresh_needed = not opts.resume or not changed(plan, journal)
+        if fresh_needed:
             check_fresh(plan, kube, s3)
         approve(plan)
+        if fresh_needed:  # again: the cluster may have moved on while the operator read the plan
+            check_fresh(plan, kube, s3)
     except BaseException:
         _release(lock)
         raise
@@ -200,6 +205,10 @@ def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, 
             journal.set_status("failed")
             raise ApplyFailedRollbackIncomplete(f"{e}; nothing was rolled back: check who holds the lease, then "
                                                 f"resume or roll back this plan") from None
+        if committed(plan, journal):
+            journal.set_status("failed")
+            failed = next((s.id for s in plan.steps if journal.status_of(s.id) == "failed"), "a step")
+            raise RestoreKept(kept_message(plan, journal, f"{failed} failed ({reason})")) from None
         _roll_back(ctx, f"apply failed ({reason})")  # raises how the rollback ended
         raise
     finally:
@@ -254,42 +263,54 @@ def _run_steps(ctx: Context, steps: list[Step]) -> None:
         _run_step(ctx, step)
 
 
-def _rollback_steps(ctx: Context) -> list[str]:
-    """Run every rollback step not done yet, even if one fails; return what is left by hand."""
+def _rollback_steps(ctx: Context) -> tuple[list[str], list[Step]]:
+    """Run every rollback step not done yet, even if one fails; return what is left by hand, and
+    the steps held because the data is not back."""
     failed: list[str] = []
+    held: list[Step] = []
     _reset_interrupted(ctx.plan.rollback, ctx.journal)
     for step in ctx.plan.rollback:
         if ctx.journal.status_of(step.id) in ("done", "skipped"):
+            continue
+        if step.hold_unless_data and not data_present(ctx.plan, ctx.journal):
+            ctx.journal.mark(step.id, "held")
+            ctx.emit({"event": "step_finished", "step": step.id, "status": "held", "reason": "the data is not back"})
+            held.append(step)
             continue
         try:
             _run_step(ctx, step)
         except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - every rollback step gets its chance
             detail = str(e) if isinstance(e, PgRestoreError) else f"{type(e).__name__}: {e}"
             failed.append(f"{step.description}: {detail}")
-    return failed
+    return failed, held
 
 
 def _roll_back(ctx: Context, why: str) -> None:
     ctx.journal.set_status("rolling-back")  # a crash now must not leave a resumable journal
-    failed = _rollback_steps(ctx)
-    if failed:
+    failed, held = _rollback_steps(ctx)
+    if failed or held:
         ctx.journal.set_status("rollback-incomplete")
-        raise ApplyFailedRollbackIncomplete(f"{why} and rollback is incomplete; by hand: {' | '.join(failed)}")
+        parts = [held_message(ctx.plan, held)] if held else []
+        parts += [f"by hand: {' | '.join(failed)}"] if failed else []
+        raise ApplyFailedRollbackIncomplete(f"{why} and rollback is incomplete; {'; '.join(parts)}")
     ctx.journal.set_status("rolled-back")
-    safety = next((s for s in ctx.plan.steps if s.kind == "safety-dump"), None)
-    data_back = any(s.kind == "restore-dump" and ctx.journal.status_of(s.id) == "done" for s in ctx.plan.rollback)
-    untouched = all(ctx.journal.status_of(s.id) == "pending" for s in ctx.plan.steps if s.destructive)
-    if ctx.plan.postgresql_source is not None:
-        outcome = (f"rolled back: postgresql {ctx.plan.postgresql} is absent again, as it was before apply (only a "
-                   f"cluster this apply created was deleted; the backup's data is still in the planned backup)")
-    elif untouched:
-        outcome = "rolled back before anything destructive: the service is as it was, data untouched"
-    elif data_back and safety is not None:
-        outcome = (f"rolled back: the service is as it was before apply, data included (from the safety dump "
-                   f"{safety.params['dump']['key']})")
-    else:
-        outcome = "the cluster's settings were rolled back. The data is NOT restored (--no-safety-dump)"
-    raise ApplyFailedRolledBack(f"{why}; {outcome}. Fix the cause, re-plan and apply again")
+    raise ApplyFailedRolledBack(f"{why}; {_rolled_back_outcome(ctx)}. Fix the cause, re-plan and apply again")
+
+
+def _rolled_back_outcome(ctx: Context) -> str:
+    plan, journal = ctx.plan, ctx.journal
+    safety = next((s for s in plan.steps if s.kind == "safety-dump"), None)
+    safety_back = any(s.kind == "restore-dump" and journal.status_of(s.id) == "done" for s in plan.rollback)
+    if plan.postgresql_source is not None:
+        return (f"rolled back: postgresql {plan.postgresql} is absent again, as it was before apply (only a "
+                f"cluster this apply created was deleted; the backup's data is still in the planned backup)")
+    if all(journal.status_of(s.id) == "pending" for s in plan.steps if s.destructive):
+        return "rolled back before anything destructive: the service is as it was, data untouched"
+    if safety_back and safety is not None:
+        return (f"rolled back: the service is as it was before apply, data included (from the safety dump "
+                f"{safety.params['dump']['key']})")
+    return (f"rolled back: {plan.postgresql} keeps the data restored from {plan.backup.key} (the restore had "
+            f"finished and was verified); the client and the CronJobs are as before")
 
 
 def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], None], plan: Plan | None = None,

@@ -23,12 +23,17 @@ class StepList:
 
     def add(self, kind: str, target: Target, description: str, params: dict | None = None,
             destructive: bool = False, restart_from: str | None = None, timeout: int | None = None,
-            when: Condition | None = None) -> str:
+            when: Condition | None = None, hold_unless_data: bool = False) -> str:
         step_id = f"{self.prefix}{len(self.steps) + 1:02d}-{kind}"
         self.steps.append(Step(id=step_id, kind=kind, target=target, params=params or {}, description=description,
                                destructive=destructive, restart_from=restart_from,
-                               timeout_seconds=timeout or self.timeout(kind), when=when))
+                               timeout_seconds=timeout or self.timeout(kind), when=when,
+                               hold_unless_data=hold_unless_data or None))
         return step_id
+
+    def commit_last(self) -> None:
+        """The last step so far is where the restore is kept: after it, no rollback."""
+        self.steps[-1].commit = True
 
 
 def pg_target(state: ClusterState) -> Target:
@@ -53,12 +58,15 @@ def verify_backup(steps: StepList, backup: BackupRef) -> str:
                      {"backup": to_dict(backup)})
 
 
-def scale_client(steps: StepList, client: Live, selector: str, before: int, replicas: int, wait: str) -> str:
+def scale_client(steps: StepList, client: Live, selector: str, before: int, replicas: int, wait: str,
+                 hold_unless_data: bool = False) -> str:
     what = {"gone": "until its pods are gone", "ready": f"for {replicas} Ready pods",
             "none": "for the replica count to be taken (not for Ready pods)"}[wait]
+    held = " (only once the data is back)" if hold_unless_data else ""
     return steps.add("scale-workload", client.target,
-                     f"scale {client.target.kind.lower()} {client.target.name} {before} -> {replicas} and wait {what}",
-                     {"replicas": replicas, "wait": wait, "pod_selector": selector})
+                     f"scale {client.target.kind.lower()} {client.target.name} {before} -> {replicas} and wait "
+                     f"{what}{held}", {"replicas": replicas, "wait": wait, "pod_selector": selector},
+                     hold_unless_data=hold_unless_data)
 
 
 def delete_cluster(steps: StepList, state: ClusterState) -> str:
@@ -122,6 +130,16 @@ def cronjob_params(state: ClusterState) -> dict:
                          for c in state.backup_cronjobs]}
 
 
+def resumed_cronjob_params(state: ClusterState) -> dict:
+    """The recorded CronJobs' suspend as planned, and every CronJob held through a re-create that
+    was not there when planned (the operator's `logical-backup-<cluster>` of a cluster that was gone):
+    unsuspended, as the operator makes it (postgres-operator v1.8.2 createLogicalBackupJob)."""
+    recorded = cronjob_params(state)["cronjobs"]
+    known = {c["name"] for c in recorded}
+    return {"cronjobs": recorded + [{"name": n, "suspended": False} for n in cronjobs_to_hold(state)
+                                    if n not in known]}
+
+
 def suspend_backup_jobs(steps: StepList, state: ClusterState) -> str:
     names = ", ".join(c.target.name for c in state.backup_cronjobs) or "none found"
     return steps.add("suspend-backup-jobs", pg_target(state),
@@ -130,9 +148,11 @@ def suspend_backup_jobs(steps: StepList, state: ClusterState) -> str:
                      f"backups", cronjob_params(state))
 
 
-def resume_backup_jobs(steps: StepList, state: ClusterState) -> str:
+def resume_backup_jobs(steps: StepList, state: ClusterState, hold_unless_data: bool = False) -> str:
+    held = " (only once the data is back: a run on an empty cluster deletes older backups)" if hold_unless_data else ""
     return steps.add("resume-backup-jobs", pg_target(state),
-                     "put the backup CronJobs' suspend back as recorded", cronjob_params(state))
+                     f"put the backup CronJobs' suspend back as recorded{held}", resumed_cronjob_params(state),
+                     hold_unless_data=hold_unless_data)
 
 
 def pin_backup(steps: StepList, backup: BackupRef, pinned: Location, manifest: Location | None,

@@ -17,7 +17,7 @@ from .. import options as o
 from .. import steps as s
 from ..read import Snapshot
 from ..timeouts import timeouts
-from ._common import after_client_back, before_changes, credentials
+from ._common import after_client_back, before_changes, credentials, stop_client_then_dump
 
 NAME = "in-place"
 
@@ -27,10 +27,9 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     n = s.instances(state)
     out = s.StepList(timeouts(service, backup.size, n))
     pg = s.pg_target(state)
-    replicas = int(state.client.spec.get("replicas") or 0)
 
     dump, manifest, checked, verified = before_changes(out, snapshot, service, choices)
-    s.scale_client(out, state.client, state.client_selector, replicas, 0, "gone")
+    replicas = stop_client_then_dump(out, snapshot, service, choices)
     s.before_restore(out, state)
     dropped = s.drop_databases(out, pg, service.databases)
     s.restore_dump(out, pg, dump, backup.format, checked, verified, restart_from=dropped,
@@ -65,6 +64,6 @@ def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forwar
     if safety is not None:
         s.restart_members(out, pg, n, when=Condition(out.steps[0].id, "dropped", True))
     replicas = int(state.client.spec.get("replicas") or 0)
-    s.scale_client(out, state.client, state.client_selector, 0, replicas, "none")
-    s.resume_backup_jobs(out, state)
+    s.scale_client(out, state.client, state.client_selector, 0, replicas, "none", hold_unless_data=True)
+    s.resume_backup_jobs(out, state, hold_unless_data=True)
     return out.steps

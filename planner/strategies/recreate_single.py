@@ -15,7 +15,7 @@ from .. import options as o
 from .. import steps as s
 from ..read import ClusterState, Snapshot
 from ..timeouts import timeouts
-from ._common import after_client_back, before_changes, credentials
+from ._common import after_client_back, before_changes, credentials, stop_client_then_dump
 
 NAME = "recreate-single"
 RESTORES_ABSENT = True  # also restores a cluster whose postgresql resource is gone (planner/read.py recover_spec)
@@ -28,13 +28,13 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     n = s.instances(state)
     out = s.StepList(timeouts(service, backup.size, n))
     pg = s.pg_target(state)
-    replicas = int(state.client.spec.get("replicas") or 0)
 
-    dump, manifest, checked, verified = before_changes(out, snapshot, service, choices, safety=not absent)
+    dump, manifest, checked, verified = before_changes(out, snapshot, service, choices)
     if choices.options.safety_dump and volume is not None:  # volume is None when the resource is absent
+        # The tar runs in the client's own pod (as backup_vcs.sh), so it is taken before the client stops.
         s.safety_volume(out, state.client, state.client_selector, volume,
                         o.safety_volume(choices.options, service.name, choices.run_id))
-    s.scale_client(out, state.client, state.client_selector, replicas, 0, "gone")
+    replicas = stop_client_then_dump(out, snapshot, service, choices, safety=not absent)
     deleted = s.delete_ours(out, state) if absent else s.delete_cluster(out, state)
     s.create_cluster(out, state.postgresql_resource, 1, s.cronjobs_to_hold(state))
     s.restore_dump(out, pg, dump, backup.format, checked, verified, restart_from=deleted,
@@ -78,9 +78,9 @@ def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forwar
         s.restart_leader(out, pg, when=recreated)
     s.set_instances(out, pg, n)
     replicas = int(state.client.spec.get("replicas") or 0)
-    s.scale_client(out, state.client, state.client_selector, 0, replicas, "none")
+    s.scale_client(out, state.client, state.client_selector, 0, replicas, "none", hold_unless_data=True)
     _volume_back(out, state, service, forward)
-    s.resume_backup_jobs(out, state)
+    s.resume_backup_jobs(out, state, hold_unless_data=True)
     return out.steps
 
 

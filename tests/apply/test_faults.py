@@ -396,7 +396,7 @@ def check_journal_503(b: Bench) -> str:
 def check_patch_reset(b: Bench) -> str:
     run = b.outcome("recover", restored)
     assert statuses(run.kube, K_PATCH_RESET)[:2] == ["reset", 200]
-    assert run.step("05-scale-workload")["status"] == "done"
+    assert run.step("04-scale-workload")["status"] == "done"
     return "reset after it acted, re-sent (same absolute replicas), step done"
 
 

@@ -205,7 +205,7 @@ def test_backup_jobs_fired_mid_apply_change_nothing_and_cronjobs_are_held_meanwh
     fired, held = [], []
     for line in proc.stdout:
         event = json.loads(line)
-        if event["event"] == "step_finished" and event["step"] in ("05-scale-workload", "07-create-cluster"):
+        if event["event"] == "step_finished" and event["step"] in ("04-scale-workload", "07-create-cluster"):
             held.append(suspended())  # as the apply goes on: the runs below do not wait
             fired.append(backup_job(sandbox.state, "keycloak", wait=False).job)
     assert proc.wait() == 0, proc.stderr.read()

@@ -9,7 +9,7 @@ replicas and numberOfInstances as recorded, the backup CronJobs' `suspend` as be
 Kill points covered elsewhere: after 06-delete-cluster, 08-restore-dump and 12-scale-workload
 (tests/apply/test_resilience.py). Here: after 07-create-cluster, 09-secrets-from-manifest (destructive),
 10-restart-leader and 11-set-instances; and mid-stream in 02-pin-backup (the copy made, its read-back held
-by the S3 fault proxy), 04-safety-dump and 08-restore-dump (slowed by the sandbox's exec-rate drill,
+by the S3 fault proxy), 05-safety-dump and 08-restore-dump (slowed by the sandbox's exec-rate drill,
 settings.exec_bytes_per_second, and killed half-way through).
 
 All cases restore one backup; each breaks the data first, so the resumed restore has something to do.
@@ -45,7 +45,7 @@ from .conftest import (NS, Cli, break_keycloak, client_ready, confirm_manual_ste
 # and the step after the secrets changed. PGRESTORE_ALL_KILL_POINTS=1 adds the other steps of the sample.
 AFTER = ["09-secrets-from-manifest"] + (["07-create-cluster", "10-restart-leader", "11-set-instances"]
                                         if os.environ.get("PGRESTORE_ALL_KILL_POINTS") == "1" else [])
-MID_STREAM = ["02-pin-backup", "04-safety-dump", "08-restore-dump"]
+MID_STREAM = ["02-pin-backup", "05-safety-dump", "08-restore-dump"]
 # The exec-rate drill is set so that the backup's size takes this long to stream: long enough to be killed
 # half-way for sure, short enough to keep the module near five minutes. It applies to execs started while
 # it is set (sandbox/execserver.py).
@@ -213,11 +213,12 @@ def test_sigkill_mid_safety_dump_then_resume_takes_a_whole_safety_dump(sandbox, 
     plan = plan_for(cli, sandbox, good, tmp_path)
     exec_rate(rate(good))
     run = Apply(cli, plan)
-    _kill_half_way(run, "04-safety-dump")
+    _kill_half_way(run, "05-safety-dump")
     exec_rate(0)
     j = journal(plan)
-    assert j["steps"]["04-safety-dump"]["status"] == "running", "killed mid-stream, not after"
-    assert j["steps"]["05-scale-workload"]["status"] == "pending"
+    assert j["steps"]["05-safety-dump"]["status"] == "running", "killed mid-stream, not after"
+    assert j["steps"]["04-scale-workload"]["status"] == "done", "the client stopped before the dump began"
+    assert j["steps"]["06-delete-cluster"]["status"] == "pending"
     safety = next(s for s in json.loads(plan.read_text())["steps"] if s["kind"] == "safety-dump")["params"]["dump"]
     s3 = s3_client(sandbox.s3_endpoint)
     uploads = s3.list_multipart_uploads(Bucket=safety["bucket"], Prefix=safety["key"]).get("Uploads", [])
@@ -225,9 +226,9 @@ def test_sigkill_mid_safety_dump_then_resume_takes_a_whole_safety_dump(sandbox, 
     assert s3.list_objects_v2(Bucket=safety["bucket"], Prefix=safety["key"]).get("KeyCount") == 0
 
     events = resume(cli, plan)
-    assert ran(events)[0] == "04-safety-dump"
+    assert ran(events)[0] == "05-safety-dump"
     body = s3.get_object(Bucket=safety["bucket"], Key=safety["key"])["Body"].read()
-    observed = journal(plan)["steps"]["04-safety-dump"]["observed"]
+    observed = journal(plan)["steps"]["05-safety-dump"]["observed"]
     assert (len(body), hashlib.sha256(body).hexdigest()) == (observed["bytes"], observed["sha256"]), \
         "the safety dump in S3 is the whole one the resume checked, not the half the kill left"
     assert body.rstrip().endswith(b"-- PostgreSQL database cluster dump complete\n--"), "pg_dumpall's trailer"
@@ -239,7 +240,7 @@ def test_sigkill_mid_restore_then_resume_restarts_from_the_delete_and_restores_o
     cli = Cli(sandbox)
     plan = plan_for(cli, sandbox, good, tmp_path)
     run = Apply(cli, plan)
-    run.until("05-scale-workload", "step_started")  # the safety dump is done: only the restore is slowed
+    run.until("06-delete-cluster", "step_started")  # the safety dump is done: only the restore is slowed
     exec_rate(rate(good))
     _kill_half_way(run, "08-restore-dump")
     exec_rate(0)
@@ -252,7 +253,7 @@ def test_sigkill_mid_restore_then_resume_restarts_from_the_delete_and_restores_o
     events = resume(cli, plan)
     assert ran(events)[:3] == ["06-delete-cluster", "07-create-cluster", "08-restore-dump"], \
         "the half-restored cluster is deleted and made afresh before the dump is streamed again"
-    assert "05-scale-workload" not in ran(events)
+    assert "04-scale-workload" not in ran(events) and "05-safety-dump" not in ran(events)
     assert_as_uninterrupted(sandbox, good, plan)
 
 

@@ -38,7 +38,7 @@ def test_plan_matches_its_schema_and_checksum(sandbox):
     assert errors(plan, "plan") == []
     assert plan["checksum"] == checksum(plan)
     assert [s["kind"] for s in plan["steps"]][:8] == [
-        "verify-backup", "pin-backup", "suspend-backup-jobs", "safety-dump", "scale-workload", "delete-cluster",
+        "verify-backup", "pin-backup", "suspend-backup-jobs", "scale-workload", "safety-dump", "delete-cluster",
         "create-cluster", "restore-dump"]
     assert [s["id"] for s in plan["steps"] if s["destructive"]] == ["06-delete-cluster", "09-secrets-from-manifest"]
     # Secrets appear only as keyed digests.

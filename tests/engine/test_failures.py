@@ -19,6 +19,7 @@ from core.errors import (
     KubernetesError,
     PgRestoreError,
     PlanRejected,
+    RestoreKept,
     S3Error,
     StepFailed,
     StepTimeout,
@@ -56,9 +57,38 @@ AFTER_THE_DELETE = {
     "leader restart refused": ("restart-leader", 0, "delete_pod", {"error": KubernetesError("forbidden")}),
     "members refused": ("set-instances", 0, "set_instances", {"error": KubernetesError("forbidden")}),
     "client never Ready": ("scale-workload", 1, "wait_pods", {"error": StepTimeout("timed out after 900s")}),
+}
+
+# (step kind, which of that kind, adapter method, fault): each once the client is back on the restored data.
+AFTER_THE_CLIENT_IS_BACK = {
     "setup job refused": ("rerun-job", 0, "create_job", {"error": KubernetesError("forbidden")}),
     "verify broke": ("verify", 0, "read_secret", {"error": Unreachable("the API VIP dropped the connection")}),
 }
+
+
+@pytest.mark.parametrize("case", AFTER_THE_CLIENT_IS_BACK)
+def test_a_failure_after_the_client_is_back_keeps_the_restore_and_resume_finishes_it(rehearsal, case):
+    """Rolling back now would throw away a restore that was verified and every write made on it since:
+    apply stops (exit 8), names what is left, and `--resume` finishes it."""
+    kind, nth, method, fault = AFTER_THE_CLIENT_IS_BACK[case]
+    path = rehearsal.plan()
+    step = rehearsal.step(path, kind, nth)
+    rehearsal.stage.inject(method, step=step, **fault)
+    with pytest.raises(RestoreKept) as err:
+        rehearsal.apply(path)
+    assert err.value.exit_code == 8
+    assert str(fault["error"]) in str(err.value) and f"Not done yet: {step}" in str(err.value)
+    assert "--resume" in str(err.value)
+    journal = rehearsal.journal(path)
+    assert journal["status"] == "failed" and journal["steps"][step]["status"] == "failed"
+    assert set(_rollback_status(rehearsal, path).values()) == {"pending"}, "nothing may roll back"
+    kept = user_view(rehearsal)
+    assert kept["rows"]["service_db"]["public.user_entity"].startswith("5 rows"), "the restored rows stay"
+    assert (kept["client replicas"], kept["client pods ready"]) == (3, 3)
+    assert rehearsal.kube.get_lease(NS, "pgrestore-keycloak") is None
+    rehearsal.apply(path, resume=True)
+    assert rehearsal.journal(path)["status"] == "done"
+    assert user_view(rehearsal)["cronjobs suspended"] == {BACKUP_CRONJOB: False}
 
 
 @pytest.mark.parametrize("case", AFTER_THE_DELETE)
@@ -159,16 +189,39 @@ def test_a_failure_before_any_change_is_reraised_and_nothing_is_rolled_back(rehe
                                                                  "suspend_cronjob")]
 
 
-def test_without_a_safety_dump_a_failure_after_the_delete_says_the_data_is_not_back(rehearsal):
+def test_without_a_safety_dump_a_failure_after_the_delete_holds_the_client_and_the_cronjobs_exit_6(rehearsal):
+    """The data is gone: a client on the empty cluster serves nothing, and a backup run would dump the
+    empty cluster and delete the older backups, the one to restore included."""
     path = rehearsal.plan(PlanOptions(safety_dump=False))
     rehearsal.stage.inject("exec", step=rehearsal.step(path, "restore-dump"), error=StepFailed("stream broke"))
-    with pytest.raises(ApplyFailedRolledBack) as err:
+    with pytest.raises(ApplyFailedRollbackIncomplete) as err:
         rehearsal.apply(path)
-    assert "The data is NOT restored (--no-safety-dump)" in str(err.value)
+    assert err.value.exit_code == 6
+    assert "is NOT back" in str(err.value) and "re-plan from the backup (`pgrestore plan keycloak`)" in str(err.value)
     view = user_view(rehearsal)
-    assert (view["client replicas"], view["numberOfInstances"], view["members ready"]) == (3, 3, 3)
+    assert (view["client replicas"], view["numberOfInstances"], view["members ready"]) == (0, 3, 3)
     assert view["rows"]["service_db"] == {}  # an empty cluster, as the warning in the plan said
-    assert view["cronjobs suspended"] == {BACKUP_CRONJOB: False}
+    assert view["cronjobs suspended"] == {BACKUP_CRONJOB: True}
+    assert {k: v for k, v in _rollback_status(rehearsal, path).items() if v == "held"} == {
+        "r03-scale-workload": "held", "r04-resume-backup-jobs": "held"}
+
+
+def test_when_the_safety_dump_cannot_go_back_the_client_stays_at_0_and_the_cronjobs_suspended(rehearsal):
+    """The restore fails, then the safety dump's own restore fails too (S3 down, the object gone):
+    nothing may come back onto the empty cluster; exit 6 says so and what to run."""
+    path = rehearsal.plan()
+    rehearsal.stage.inject("exec", step=rehearsal.step(path, "restore-dump"), error=StepFailed("stream broke"))
+    rehearsal.stage.inject("exec", step="r02-restore-dump", error=StepFailed("the safety dump is unreadable"),
+                           times=None)
+    with pytest.raises(ApplyFailedRollbackIncomplete) as err:
+        rehearsal.apply(path)
+    message = str(err.value)
+    assert err.value.exit_code == 6 and "is NOT back" in message and "`pgrestore rollback <plan>`" in message
+    assert "the safety dump is unreadable" in message
+    view = user_view(rehearsal)
+    assert view["client replicas"] == 0 and view["cronjobs suspended"] == {BACKUP_CRONJOB: True}
+    statuses = _rollback_status(rehearsal, path)
+    assert statuses["r06-scale-workload"] == statuses["r07-resume-backup-jobs"] == "held"
 
 
 def test_ctrl_c_before_any_change_says_so_and_touches_nothing(rehearsal):

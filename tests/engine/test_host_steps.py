@@ -10,7 +10,7 @@ import os
 import pytest
 
 from core import services
-from core.errors import ApplyFailedRolledBack, AwaitingOperator
+from core.errors import AwaitingOperator, RestoreKept
 from core.model import HostStep
 from executors import engine
 from planner.options import PlanOptions
@@ -69,24 +69,28 @@ def test_host_steps_run_pdsh_over_every_node_after_the_restore(rehearsal, pdsh):
     assert rehearsal.journal(path)["status"] == "done"
 
 
-def test_a_node_whose_command_fails_fails_the_step_and_the_apply_rolls_back(rehearsal, pdsh, monkeypatch):
+def test_a_node_whose_command_fails_fails_the_step_and_the_restore_is_kept(rehearsal, pdsh, monkeypatch):
+    """Host steps come once the client is back on the restored data: a failure there keeps it (exit 8)."""
     monkeypatch.setenv("FAIL_ON", "ncn-w002")
     path = rehearsal.plan()
-    with pytest.raises(ApplyFailedRolledBack, match="exited 1.*ncn-w002: Job for spire-agent.service failed"):
+    with pytest.raises(RestoreKept, match="exited 1.*ncn-w002: Job for spire-agent.service failed.*--resume"):
         _apply(rehearsal, path)
+    monkeypatch.delenv("FAIL_ON")
+    _apply(rehearsal, path, resume=True)
+    assert rehearsal.journal(path)["status"] == "done"
 
 
 def test_a_node_without_the_expected_output_fails_the_step(rehearsal, pdsh, monkeypatch):
     monkeypatch.setenv("SILENT_ON", "ncn-m002")
     path = rehearsal.plan()
-    with pytest.raises(ApplyFailedRolledBack, match=r"no output matching /token\\\(/ from ncn-m002"):
+    with pytest.raises(RestoreKept, match=r"no output matching /token\\\(/ from ncn-m002"):
         _apply(rehearsal, path)
 
 
 def test_without_pdsh_at_apply_the_step_fails_naming_what_to_do(rehearsal, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
     path = rehearsal.plan()
-    with pytest.raises(ApplyFailedRolledBack, match="pdsh is not installed.*--no-host-steps"):
+    with pytest.raises(RestoreKept, match="pdsh is not installed.*--no-host-steps"):
         _apply(rehearsal, path)
 
 

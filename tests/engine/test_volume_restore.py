@@ -62,7 +62,10 @@ def test_the_volume_backup_goes_in_after_the_client_is_back_and_the_client_resta
 
 
 def test_a_failure_after_the_volume_went_in_puts_the_safety_tar_back(rehearsal, plan):
-    rehearsal.stage.inject("create_job", step=rehearsal.step(plan, "rerun-job"), error=KubernetesError("forbidden"))
+    """The restart that makes Gitea read its restored volume is the last step before the restore is
+    kept: if it fails, both halves go back."""
+    rehearsal.stage.inject("rollout_restart", step=rehearsal.step(plan, "rollout-restart"),
+                           error=KubernetesError("forbidden"))
     with pytest.raises(ApplyFailedRolledBack, match="data included"):
         rehearsal.apply(plan)
     assert rehearsal.kube.volumes[VOLUME] == LIVE, "the volume as it was before apply"

@@ -220,7 +220,7 @@ def test_secrets_are_recorded_as_keyed_digests_of_what_the_cluster_and_backup_ho
     assert "keycloak-postgres-tls" not in {o.name for o in plan.prior_state}  # not a credential secret
 
 
-FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "safety-dump", "scale-workload", "delete-cluster",
+FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "scale-workload", "safety-dump", "delete-cluster",
            "create-cluster", "restore-dump", "secrets-from-manifest", "restart-leader", "set-instances",
            "scale-workload", "rerun-job", "rerun-job", "rollout-restart", "resume-backup-jobs", "verify"]
 ROLLBACK = ["ensure-cluster", "restore-dump", "secrets-from-manifest", "restart-leader", "set-instances",
@@ -249,9 +249,31 @@ def test_nothing_destructive_comes_before_the_backup_is_pinned_and_the_live_data
     back = plan.rollback[1]
     assert back.params["dump"] == safety.params["dump"] and back.params["verified_by"] == safety.id
     assert plan.rollback[0].params["replace_ours"] is True
-    # Both suspend steps carry what to put back: the CronJob as it was.
-    assert steps["suspend-backup-jobs"].params == steps["resume-backup-jobs"].params == plan.rollback[-1].params == {
-        "cronjobs": [{"name": "keycloak-postgres-postgresql-db-backup", "suspended": False}]}
+    # Both resume steps carry what to put back: the CronJob as it was, and the operator's, which a
+    # re-create makes anew and create-cluster holds suspended, unsuspended as the operator makes it.
+    recorded = [{"name": "keycloak-postgres-postgresql-db-backup", "suspended": False}]
+    assert steps["suspend-backup-jobs"].params == {"cronjobs": recorded}
+    assert steps["resume-backup-jobs"].params == plan.rollback[-1].params == {
+        "cronjobs": recorded + [{"name": "logical-backup-keycloak-postgres", "suspended": False}]}
+
+
+def test_the_safety_dump_is_taken_after_the_client_has_stopped_writing(monkeypatch):
+    """A dump taken while the client runs misses every write between its snapshot and the stop."""
+    for plan in (make_plan("keycloak-from-manifest", monkeypatch), make_hms_plan("hsm-from-manifest", monkeypatch),
+                 make_hms_plan("sls-from-manifest", monkeypatch)):
+        kinds = _kinds(plan.steps)
+        stop = next(i for i, s in enumerate(plan.steps) if s.kind == "scale-workload" and s.params["replicas"] == 0)
+        assert stop < kinds.index("safety-dump") < min(i for i, s in enumerate(plan.steps) if s.destructive)
+
+
+def test_only_the_client_and_the_cronjobs_wait_for_the_data_and_the_restore_is_kept_once_the_client_is_back(
+        monkeypatch):
+    for plan in (make_plan("keycloak-from-manifest", monkeypatch), make_hms_plan("sls-no-safety-dump", monkeypatch)):
+        assert [s.kind for s in plan.rollback if s.hold_unless_data] == ["scale-workload", "resume-backup-jobs"]
+        assert not any(s.hold_unless_data for s in plan.steps)
+        commit = [s for s in plan.steps if s.commit]
+        assert len(commit) == 1 and commit[0].kind == "scale-workload" and commit[0].params["replicas"] > 0
+        assert not any(s.commit for s in plan.rollback)
 
 
 def test_no_safety_dump_warns_loudly_and_keeps_the_old_rollback(monkeypatch):
@@ -338,10 +360,10 @@ def test_hsm_and_sls_plans_match_their_golden_files(case, monkeypatch):
         pytest.fail(f"plan {case} differs from its golden file (PGRESTORE_UPDATE_GOLDENS=1 to accept):\n{diff[:6000]}")
 
 
-HSM_FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "safety-dump", "scale-workload", "rerun-job",
+HSM_FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "scale-workload", "safety-dump", "rerun-job",
                "delete-cluster", "create-cluster", "restore-dump", "run-sql", "secrets-from-manifest",
                "restart-members", "scale-workload", "manual", "manual", "resume-backup-jobs", "verify"]
-SLS_FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "safety-dump", "scale-workload", "rerun-job",
+SLS_FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "scale-workload", "safety-dump", "rerun-job",
                "drop-databases", "restore-dump", "grant-connect", "secrets-from-manifest", "restart-members",
                "scale-workload", "resume-backup-jobs", "verify"]
 
