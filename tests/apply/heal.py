@@ -1,0 +1,105 @@
+"""After a sandbox test that failed: put every seeded service back as the next test expects it, so
+one failure stays one failure (a test that died mid-apply left a journal `waiting`, a lease and a
+suspended CronJob, and the next test's plan refused to run).
+
+What is put back: no pgrestore lease and no unfinished journal; every postgresql resource present
+with its seeded numberOfInstances (a missing one re-created and re-seeded by the sandbox's own
+idempotent seeding); every workload at its seeded replicas; every CronJob of a seeded cluster
+unsuspended; then everything Ready. Data a test broke inside a cluster that still exists is the
+test's to repair (each restores what it breaks)."""
+
+from __future__ import annotations
+
+import json
+
+from sandbox import cronjobs, seed
+from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, is_not_found
+from sandbox.services import load_services
+
+UNFINISHED = ("running", "waiting", "rolling-back", "rollback-incomplete", "failed")
+
+
+def heal(sandbox) -> list[str]:
+    """Returns what it had to put back (for the test report)."""
+    api, done = sandbox.api, []
+    services = load_services().values()
+    for ns in sorted({s.namespace for s in services}):
+        done += _drop_leases(api, ns) + _drop_unfinished_journals(api, ns)
+    done += _clusters_back(api, services)
+    seed.seed_all(api, sandbox.state, sandbox.s3_endpoint)  # re-creates what is missing, re-seeds new clusters
+    for svc in services:
+        done += _workloads_back(api, svc) + _cronjobs_back(api, svc)
+    seed.wait_workloads_ready(api, timeout=300)
+    return done
+
+
+def _drop_leases(api, ns: str) -> list[str]:
+    out = []
+    for lease in api.coordination.list_namespaced_lease(ns).items:
+        if lease.metadata.name.startswith("pgrestore-"):
+            api.coordination.delete_namespaced_lease(lease.metadata.name, ns)
+            out.append(f"lease {ns}/{lease.metadata.name} deleted")
+    return out
+
+
+def _drop_unfinished_journals(api, ns: str) -> list[str]:
+    out = []
+    for cm in api.core.list_namespaced_config_map(ns).items:
+        if not cm.metadata.name.startswith("pgrestore-journal-"):
+            continue
+        status = _journal_status(cm.data or {})
+        if status in UNFINISHED:
+            api.core.delete_namespaced_config_map(cm.metadata.name, ns)
+            out.append(f"journal {ns}/{cm.metadata.name} ({status}) deleted")
+    return out
+
+
+def _journal_status(data: dict) -> str | None:
+    for text in data.values():
+        try:
+            return json.loads(text).get("status")
+        except (ValueError, AttributeError):
+            continue
+    return None
+
+
+def _clusters_back(api, services) -> list[str]:
+    out = []
+    for svc in services:
+        try:
+            pg = api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, svc.namespace, CRD_PLURAL,
+                                                         svc.cluster)
+        except Exception as e:  # noqa: BLE001 - a missing cluster is re-created by seed_all
+            if is_not_found(e):
+                out.append(f"postgresql {svc.namespace}/{svc.cluster} re-created and re-seeded")
+                continue
+            raise
+        if pg["spec"].get("numberOfInstances") != svc.instances:
+            api.custom.patch_namespaced_custom_object(CRD_GROUP, CRD_VERSION, svc.namespace, CRD_PLURAL, svc.cluster,
+                                                      {"spec": {"numberOfInstances": svc.instances}})
+            out.append(f"postgresql {svc.namespace}/{svc.cluster} numberOfInstances -> {svc.instances}")
+    return out
+
+
+def _workloads_back(api, svc) -> list[str]:
+    out = []
+    for w in svc.workloads:
+        if w.kind not in ("Deployment", "StatefulSet"):
+            continue
+        read, patch = ((api.apps.read_namespaced_deployment, api.apps.patch_namespaced_deployment) if
+                       w.kind == "Deployment" else
+                       (api.apps.read_namespaced_stateful_set, api.apps.patch_namespaced_stateful_set))
+        if read(w.name, svc.namespace).spec.replicas != w.replicas:
+            patch(w.name, svc.namespace, {"spec": {"replicas": w.replicas}})
+            out.append(f"{w.kind.lower()} {svc.namespace}/{w.name} replicas -> {w.replicas}")
+    return out
+
+
+def _cronjobs_back(api, svc) -> list[str]:
+    out = []
+    for cj in cronjobs.list_in(api, svc.namespace):  # batch/v1beta1 on Kubernetes 1.20
+        name = cj["metadata"]["name"]
+        if svc.cluster in name and (cj.get("spec") or {}).get("suspend"):
+            cronjobs.set_suspend(api, svc.namespace, name, False)
+            out.append(f"cronjob {svc.namespace}/{name} unsuspended")
+    return out
