@@ -10,6 +10,7 @@ from core.backups import BUCKET
 from core.errors import ApplyFailedRolledBack, PlanRejected, StepFailed
 from planner.options import PlanOptions
 from tests.fakes.fake_kube import logical_backup_cronjob
+from tests.fakes.helm_release import cluster_gone
 from tests.fakes.rehearsal import BACKUP_CRONJOB, CLUSTER, GOOD_DUMP, GOOD_PSQL, MANIFEST, NS, Rehearsal
 
 from .conftest import DUMP_ROWS, user_view, world
@@ -48,6 +49,21 @@ def test_the_operators_logical_backup_cronjob_stays_suspended_through_the_re_cre
     started = _ticking(r, path)
     r.apply(path)
     assert len(started) == 13 and {step: jobs for step, jobs in started.items() if jobs} == {}
+
+
+def test_a_cluster_that_was_gone_gets_its_operators_logical_backup_cronjob_running_again(make):
+    """Gone -> restored: the operator makes logical-backup-<cluster> with the new cluster, create-cluster
+    holds it suspended, and it was not there to record when planning. It runs again at the end, as the
+    operator made it: left suspended, no backup of the restored cluster would ever run."""
+    def logical(objects):
+        objects[("postgresql", CLUSTER)]["spec"]["enableLogicalBackup"] = True
+    r = make(world=cluster_gone(world(logical)))
+    assert r.kube.get_cronjob(NS, logical_backup_cronjob(CLUSTER)) is None
+    path = r.plan()
+    r.apply(path)
+    cron = r.kube.get_cronjob(NS, logical_backup_cronjob(CLUSTER))
+    assert cron is not None and not cron["spec"].get("suspend"), "the operator's CronJob runs again"
+    assert r.kube.get_cronjob(NS, BACKUP_CRONJOB)["spec"]["suspend"] is False
 
 
 @pytest.mark.parametrize("fail", [False, True], ids=["applied", "rolled back"])

@@ -8,6 +8,7 @@ import pytest
 
 from core.backups import BUCKET
 from core.errors import PlanRejected
+from executors import engine
 from tests.fakes.fake_kube import secret_name
 from tests.fakes.rehearsal import CLIENT, CLUSTER, GOOD_DUMP, GOOD_PSQL, NS
 
@@ -89,3 +90,18 @@ def test_an_edited_plan_is_refused(rehearsal):
     path = rehearsal.plan()
     path.write_text(path.read_text().replace('"replicas": 3', '"replicas": 30', 1))
     _refused(rehearsal, path, "checksum mismatch")
+
+
+def test_a_change_while_the_operator_reads_the_plan_at_the_prompt_is_caught_after_yes(rehearsal):
+    """Checked before the prompt, and again after it: the operator may read the plan for minutes."""
+    path = rehearsal.plan()
+    opts = engine.Options(auto_approve=True)
+    plan, kube, s3, journal = engine.prepare(path, opts)
+
+    def yes_after_a_long_read(_plan) -> None:
+        rehearsal.kube.scale("StatefulSet", NS, CLIENT, 2)  # someone scales the client meanwhile
+
+    with pytest.raises(PlanRejected, match=r"plan is stale.*replicas'\] 3 -> 2"):
+        engine.run(plan, kube, s3, journal, opts, rehearsal.stage.on_event, approve=yes_after_a_long_read)
+    assert rehearsal.kube.get_lease(NS, "pgrestore-keycloak") is None
+    assert rehearsal.kube.database(NS, CLUSTER) is not None and not path.with_name("plan.journal.json").exists()
