@@ -632,10 +632,11 @@ class _StdinFrame(ABNF):
 
     def __init__(self, payload: bytes):
         super().__init__(fin=1, opcode=ABNF.OPCODE_BINARY, mask_value=1, data=payload)
+        self.payload = payload
 
     def _get_masked(self, mask_key: str | bytes) -> bytes:
         key = mask_key.encode("latin-1") if isinstance(mask_key, str) else mask_key
-        return key + xor_mask(key, self.data)
+        return key + xor_mask(key, self.payload)
 
 
 @lru_cache(maxsize=4)
