@@ -20,6 +20,7 @@ HEADER = b"--\n-- PostgreSQL database cluster dump\n"
 TRAILER = b"-- PostgreSQL database cluster dump complete"
 GZIP_MAGIC = b"\x1f\x8b"
 TAIL_BYTES = 256
+CHUNK = 1024 * 1024  # what is read, inflated and handed on at a time
 _COPY = re.compile(rb"^COPY (\S+) .*FROM stdin;$")
 _CONNECT = re.compile(rb'^\\connect (?:-reuse-previous=on )?"?([^"\s]+)"?')
 
@@ -32,7 +33,7 @@ def file_chunks(path: str, start: int = 0) -> Iterator[bytes]:
     try:
         with open(path, "rb") as f:
             f.seek(start)
-            while chunk := f.read(1024 * 1024):
+            while chunk := f.read(CHUNK):
                 yield chunk
     except FileNotFoundError:
         raise BackupError(f"dump file {path} is gone; re-plan") from None
@@ -41,16 +42,20 @@ def file_chunks(path: str, start: int = 0) -> Iterator[bytes]:
 
 
 def gunzip(chunks: Iterable[bytes], key: str) -> Iterator[bytes]:
-    """Inflate a gzip stream (several members, as pigz may write); CRC and length are checked."""
+    """Inflate a gzip stream (several members, as pigz may write); CRC and length are checked.
+    Each piece out is at most CHUNK: a 1 MiB chunk of a dump of repetitive rows inflates to
+    hundreds of MiB (zlib reaches ~1000:1), which must never be one buffer."""
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         for chunk in chunks:
             while chunk:
-                if out := inflate.decompress(chunk):
+                if out := inflate.decompress(chunk, CHUNK):
                     yield out
-                chunk = inflate.unused_data
-                if chunk:
-                    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                chunk = inflate.unconsumed_tail
+                if not chunk and inflate.eof:  # the next member, if any
+                    chunk = inflate.unused_data
+                    if chunk:
+                        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         if tail := inflate.flush():
             yield tail
     except zlib.error as e:
@@ -156,9 +161,11 @@ class VerifiedStream:
         self._sha, self._bytes = hashlib.sha256(), 0
 
     def _raw(self) -> Iterator[bytes]:
+        # Per chunk, not per byte: a length and one sha256 update (C, and it releases the GIL).
+        update = self._sha.update
         for c in location_chunks(self.loc, self.s3):
             self._bytes += len(c)
-            self._sha.update(c)
+            update(c)
             yield c
 
     def __iter__(self) -> Iterator[bytes]:
@@ -191,7 +198,7 @@ class DumpWriter:
         self.report.bytes_raw += len(chunk)
         self._sha.update(chunk)
         self._head = (self._head + chunk[: len(HEADER)])[: len(HEADER)]
-        self._tail = (self._tail + chunk)[-TAIL_BYTES:]
+        self._tail = (self._tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]  # not a copy of the whole chunk
         self._counter.feed(chunk)
 
     def finish(self) -> DumpReport:

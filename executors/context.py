@@ -32,6 +32,8 @@ class Context:
 
     def start_step(self, step: Step) -> None:
         self.deadline = time.monotonic() + step.timeout_seconds
+        if self.s3 is not None:  # S3 reads and writes stop at it too (core/adapters/s3.py)
+            self.s3.deadline = self.deadline
 
     def remaining(self) -> float:
         """Seconds left of the running step: every wait and exec inside it gets at most this."""

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import random
+import select
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 from datetime import datetime, timezone
 
@@ -19,7 +22,7 @@ import yaml
 from kubernetes import client, config, watch
 from kubernetes.stream import stream
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
-from websocket import WebSocketException
+from websocket import ABNF, WebSocketConnectionClosedException, WebSocketException
 
 from core.errors import (ConfigError, Conflict, KubernetesError, NotFound, PgRestoreError, StepTimeout,
                          Unreachable)
@@ -502,6 +505,8 @@ class Kube:
         `deadline` (time.monotonic()) bounds the whole exec: past it the stream is closed
         and StepTimeout raised, so a hung stream fails its step instead of hanging apply.
         `on_stdout` receives stdout as it arrives (a dump streamed out), instead of keeping a tail.
+        Memory is bounded by a constant whatever the command writes or reads (one frame each way,
+        the tails kept).
         """
         what = f"exec in pod {ns}/{pod}"
         with _translated(what):
@@ -510,55 +515,144 @@ class Kube:
                         _preload_content=False, binary=True)
         if getattr(ws, "sock", None) is not None:
             ws.sock.settimeout(STALL_SECONDS)
-        out, err, status = bytearray(), bytearray(), bytearray()
 
         def in_time() -> None:
             if deadline is not None and time.monotonic() > deadline:
                 raise StepTimeout(f"{what} ({argv[0]}) ran past its step's deadline; the stream was closed")
 
+        output = _ExecOutput(ws.sock, ws.subprotocol == V5, on_stdout, in_time)
         try:
             with _translated(what):
                 for chunk in stdin or ():
                     in_time()
-                    ws.write_stdin(chunk)
-                    self._drain(ws, out, err, status, timeout=0, on_stdout=on_stdout)
+                    _send_stdin(ws.sock, chunk)
+                    output.drain(timeout=0)
                 if stdin is not None:
                     if stdin_end:
-                        ws.write_stdin(stdin_end)
+                        _send_stdin(ws.sock, stdin_end)
                     if ws.subprotocol == V5:
                         ws.close_channel(0)
-                while ws.is_open():
+                while output.open:
                     in_time()
-                    self._drain(ws, out, err, status, timeout=1, on_stdout=on_stdout)
-                while ws.peek_stdout() or ws.peek_stderr() or ws.peek_channel(ERROR_CHANNEL):  # what is left
-                    self._drain(ws, out, err, status, timeout=0, on_stdout=on_stdout)
+                    output.drain(timeout=1)
         finally:
             ws.close()
-        if not status:  # v4 and v5 always end with the command's Status on channel 3
+        if not output.status:  # v4 and v5 always end with the command's Status on channel 3
             raise KubernetesError(f"{what} ({argv[0]}): the exec stream was dropped before the command reported how "
                                   f"it ended (API server, kubelet or network); it may have run in part")
-        return ExecResult(_exit_code(bytes(status)), out.decode(errors="replace"), err.decode(errors="replace"),
-                          ws.subprotocol or "")
+        return ExecResult(_exit_code(bytes(output.status)), output.out.decode(errors="replace"),
+                          output.err.decode(errors="replace"), ws.subprotocol or "")
 
-    @staticmethod
-    def _drain(ws, out: bytearray, err: bytearray, status: bytearray, timeout: float,
-               on_stdout: Callable[[bytes], None] | None = None) -> None:
-        if ws.is_open():
-            ws.update(timeout=timeout)
-        if ws.peek_stdout():
-            data = ws.read_stdout()
-            if on_stdout is not None:
-                on_stdout(data)
+
+# -- exec streams ---------------------------------------------------------------------
+# The client's WSClient is used to open the stream (handshake, v4/v5 negotiation, proxy and TLS
+# settings) and to close it; its frames are read and written here, directly on its websocket.
+# Why not WSClient.update()/peek_stdout()/read_stdout() (kubernetes 37.0.1, ws_client.py): update()
+# reads every frame already waiting and appends each to the channel's buffer with `bytes +=`, which is
+# quadratic when the pod writes faster than we read (a 106 MB pg_dumpall took 45 s instead of 1 s), and
+# it copies every stdout/stderr byte into WSClient._all, which stream() gives no way to turn off
+# (kubernetes-client/python #2302, #1013): memory grew with the dump (770 MiB at 425 MB).
+STDOUT_TAIL = 64 * 1024  # what is kept of stdout when no on_stdout takes it: a restore's can be long
+STDERR_TAIL = 4 * 1024 * 1024  # psql's errors of a restore, judged afterwards
+# Stdin goes out in frames of at most this: large enough that a frame's overhead (header, mask key,
+# a send, a poll for output) is small, small enough that one masked copy is all a write holds.
+STDIN_FRAME = 1024 * 1024
+STDIN_CHANNEL, STDOUT_CHANNEL, STDERR_CHANNEL, CLOSE_CHANNEL = 0, 1, 2, 255
+
+
+class _ExecOutput:
+    """The command's stdout, stderr and Status (channel 3), read off the websocket frame by frame."""
+
+    def __init__(self, sock: Any, v5: bool, on_stdout: Callable[[bytes], None] | None, in_time: Callable[[], None]):
+        self.sock, self.v5, self.on_stdout, self.in_time = sock, v5, on_stdout, in_time
+        self.out, self.err, self.status = bytearray(), bytearray(), bytearray()
+        self.open = sock is not None and sock.connected
+
+    def drain(self, timeout: float) -> None:
+        """Every frame waiting now, after waiting up to `timeout` seconds for the first. The deadline is
+        checked between frames: a pod writing faster than we read still stops at it."""
+        wait = timeout
+        while self.open and self._readable(wait):
+            self._frame()
+            self.in_time()
+            wait = 0
+
+    def _readable(self, timeout: float) -> bool:
+        raw = self.sock.sock
+        if raw is None:  # closed underneath
+            self.open = False
+            return False
+        # A TLS record may hold the next frames already decrypted, where poll cannot see them.
+        if isinstance(raw, ssl.SSLSocket) and raw.pending():
+            return True
+        poll = select.poll()  # not select(): it fails on descriptors over 1024
+        poll.register(raw, select.POLLIN)
+        return bool(poll.poll(timeout * 1000))
+
+    def _frame(self) -> None:
+        try:
+            opcode, frame = self.sock.recv_data_frame(True)
+        except WebSocketConnectionClosedException:
+            if self.status:  # the Status is the last thing sent: a close lost after it loses nothing
+                self.open = False
+                return
+            raise
+        if opcode == ABNF.OPCODE_CLOSE:
+            self.open = False
+            return
+        data = frame.data if opcode in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT) else b""
+        if not data:
+            return
+        channel = data[0]
+        if channel == STDOUT_CHANNEL:
+            if self.on_stdout is not None:
+                self.on_stdout(data[1:])
             else:
-                out += data
-                del out[:-65536]  # keep a tail: a restore's stdout can be long
-        if ws.peek_stderr():
-            err += ws.read_stderr()
-            del err[:-4 * 1024 * 1024]
-        if ws.peek_channel(ERROR_CHANNEL):
-            status += ws.read_channel(ERROR_CHANNEL)
-        # No read_all() here: every peek above calls update() and may receive more frames, which
-        # read_all() would drop unseen (stdout of a dump, or the stderr line of a failed restore).
+                self.out += memoryview(data)[1:]
+                del self.out[:-STDOUT_TAIL]
+        elif channel == STDERR_CHANNEL:
+            self.err += memoryview(data)[1:]
+            del self.err[:-STDERR_TAIL]
+        elif channel == ERROR_CHANNEL:
+            self.status += memoryview(data)[1:]
+        # v5's CLOSE (255) of a channel by the server, and anything else, needs nothing from us.
+
+
+def _send_stdin(sock: Any, data: bytes) -> None:
+    view = memoryview(data)
+    for start in range(0, len(view), STDIN_FRAME):
+        sock.send_frame(_StdinFrame(b"\x00" + view[start:start + STDIN_FRAME]))
+
+
+class _StdinFrame(ABNF):
+    """A binary frame to the server, masked (RFC 6455 5.3: a fresh random key per frame, as
+    websocket-client picks it) by one XOR of the whole payload as an integer instead of websocket-client
+    1.9's `_mask` (it builds the repeated key as a byte array and converts both; 2x slower, and 41 % of a
+    restore's time in the profile)."""
+
+    def __init__(self, payload: bytes):
+        super().__init__(fin=1, opcode=ABNF.OPCODE_BINARY, mask_value=1, data=payload)
+        self.payload = payload
+
+    def _get_masked(self, mask_key: str | bytes) -> bytes:
+        key = mask_key.encode("latin-1") if isinstance(mask_key, str) else mask_key
+        return key + xor_mask(key, self.payload)
+
+
+@lru_cache(maxsize=4)
+def _ones_per_word(words: int) -> int:
+    """The integer whose little-endian bytes are 01 00 00 00 repeated `words` times."""
+    return int.from_bytes(b"\x01\x00\x00\x00" * words, "little")
+
+
+def xor_mask(key: bytes, data: bytes) -> bytes:
+    """data XOR the 4-byte key repeated (RFC 6455 5.3): key * 0x..00000001 00000001 is the repeated key
+    as one integer (no carries: each word gets the key once), one multiplication by a small number."""
+    n = len(data)
+    words = (n + 3) // 4
+    mask = int.from_bytes(key, "little") * _ones_per_word(words)
+    masked = (int.from_bytes(data, "little") ^ mask).to_bytes(words * 4, "little")
+    return masked[:n] if words * 4 != n else masked
 
 
 def _owned_by(obj: dict, kind: str, name: str) -> bool:

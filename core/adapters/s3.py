@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError,
                                  IncompleteReadError, ReadTimeoutError, ResponseStreamingError)
 
-from core.errors import S3Error, S3NotFound, Unreachable
+from core.errors import S3Error, S3NotFound, StepTimeout, Unreachable
 
 CHUNK = 1024 * 1024
 PIECE = 64 * 1024
@@ -22,6 +22,11 @@ PIECE = 64 * 1024
 # is past botocore: `stream` resumes it from the byte it got to with a ranged GET, pinned by If-Match
 # to the ETag it started with, so a changed object is never spliced; `read_range` reads its range again.
 RETRIES = {"mode": "standard", "total_max_attempts": 5}
+# A slow or hung RGW must not hang apply: a connection that cannot be opened, or that says nothing for
+# READ_TIMEOUT seconds, fails (and is retried as above); every request and every piece of a body checks
+# the running step's deadline first (`S3.deadline`, set by the executor), so a step never runs past it by
+# more than one of these timeouts. (botocore's defaults are 60 s each.)
+CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 60.0
 BODY_ATTEMPTS = 5  # breaks in a row, without a whole CHUNK between them, before a read fails
 _BROKEN_BODY = (ResponseStreamingError, IncompleteReadError, ReadTimeoutError)
 
@@ -57,11 +62,26 @@ def _translated(what: str):
 class S3:
     def __init__(self, endpoint: str, access_key: str, secret_key: str, verify: bool = False):
         self.endpoint = endpoint
+        # time.monotonic() by which the running step must be done; None outside apply (plan, tools).
+        self.deadline: float | None = None
         self.client = boto3.client(
             "s3", endpoint_url=endpoint, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
             region_name="us-east-1", verify=verify,
-            config=Config(s3={"addressing_style": "path"}, retries=RETRIES),
+            config=Config(s3={"addressing_style": "path"}, retries=RETRIES, connect_timeout=CONNECT_TIMEOUT,
+                          read_timeout=READ_TIMEOUT),
         )
+        # Before every attempt, retries included: past the deadline the request is not sent. botocore
+        # raises what a before-send handler raises, without retrying it (botocore 1.3x endpoint.py).
+        self.client.meta.events.register("before-send.s3", self._before_send)
+
+    def _before_send(self, request, **_) -> None:
+        self.in_time(f"{request.method} {request.url.split('?')[0].removeprefix(self.endpoint)}")
+
+    def in_time(self, what: str) -> None:
+        """StepTimeout if the running step is past its deadline."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise StepTimeout(f"S3 ({what}) ran past its step's deadline; check the S3 endpoint "
+                              f"({self.endpoint}): it is slow or not answering")
 
     def list(self, bucket: str, prefix: str) -> list[S3Object]:
         out = []
@@ -86,7 +106,9 @@ class S3:
         """
         what = f"read s3://{bucket}/{key}"
         etag, got, broken, progress = if_match, 0, 0, 0
-        buffer = bytearray()  # read in pieces, handed on in CHUNKs: a break loses at most one piece
+        # Read in pieces, handed on in CHUNKs (joined once): a break loses at most one piece.
+        pieces: list[bytes] = []
+        held = 0
         while True:
             extra = {"IfMatch": f'"{etag}"'} if etag else {}
             if got:
@@ -103,14 +125,17 @@ class S3:
                 with _translated(what):
                     try:
                         for piece in body.iter_chunks(PIECE):
-                            buffer += piece
+                            self.in_time(what)  # a body that trickles in is as stuck as one that stopped
+                            pieces.append(piece)
                             got += len(piece)
                             progress += len(piece)
-                            if len(buffer) >= CHUNK:
-                                yield bytes(buffer)
-                                buffer.clear()
-                        if buffer:
-                            yield bytes(buffer)
+                            held += len(piece)
+                            if held >= CHUNK:
+                                yield b"".join(pieces)
+                                pieces.clear()
+                                held = 0
+                        if pieces:
+                            yield b"".join(pieces)
                         return
                     except _BROKEN_BODY as e:
                         broken = 1 if progress >= CHUNK else broken + 1
@@ -188,8 +213,10 @@ class MultipartWriter:
     def write(self, data: bytes) -> None:
         self._buffer += data
         while len(self._buffer) >= self.PART:
-            self._send(bytes(self._buffer[: self.PART]))
+            with memoryview(self._buffer) as view:
+                part = bytes(view[: self.PART])  # one copy, not a slice and then a copy of it
             del self._buffer[: self.PART]
+            self._send(part)
 
     def _send(self, body: bytes) -> None:
         number = len(self._parts) + 1
@@ -208,7 +235,11 @@ class MultipartWriter:
         return self.s3.head(self.bucket, self.key)
 
     def abort(self) -> None:
+        # Also past the deadline: the clean-up of a step that ran out of time (one short request).
+        deadline, self.s3.deadline = self.s3.deadline, None
         try:
             self.s3.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
         except (ClientError, BotoCoreError):
             pass  # nothing more to clean up than S3's own expiry of stale uploads
+        finally:
+            self.s3.deadline = deadline

@@ -1,0 +1,172 @@
+"""Every stream of an apply against the plain tool for the same bytes, and apply's peak memory.
+
+Usage: python benchmarks/streams.py [--mb 1024] [--state-dir DIR] [--keep]
+Needs a running sandbox (pgrestore sandbox up). Grows keycloak's database by --mb, takes a
+backup, plans and applies it (`pgrestore apply` as a child process, so its peak RSS is its own:
+wait4's ru_maxrss, Linux's VmHWM), then `pgrestore rollback` (which restores the safety dump).
+For each stream it prints bytes, seconds (the journal's step times), MB/s, the plain tool's
+seconds for the same bytes and the ratio plain/ours (>= 0.8 is the goal):
+
+| stream | ours | plain tool |
+|---|---|---|
+| verify-backup | read the dump from S3, check it | download it with boto3 to a file |
+| pin-backup | server-side copy | boto3's copy |
+| safety-dump | pg_dumpall -c in the leader over exec, into S3 | kubectl exec … pg_dumpall -c > file, then upload |
+| restore-dump, rollback restore | the dump over exec into psql in the leader | psql -f file into a scratch server |
+
+Without --keep the grown table, the backup and the plan's S3 objects are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from sandbox import registry
+from sandbox import s3 as sandbox_s3
+from sandbox.backup import backup
+from sandbox.drills import grow
+from sandbox.paths import StateDir, default_state_dir
+from sandbox.pgserver import discard, pg_bin, scratch_server
+
+NS, CLUSTER, BUCKET = "services", "keycloak-postgres", "postgres-backup"
+
+
+def cli_env(state: StateDir) -> dict[str, str]:
+    return {**os.environ, "KUBECONFIG": str(state.kubeconfig), "PGRESTORE_SANDBOX_DIR": str(state.root),
+            "PATH": f"{state.root / 'bin'}:{os.environ['PATH']}"}
+
+
+def pgrestore(state: StateDir, *args: str) -> tuple[int, float, float]:
+    """Run the CLI as a child: (exit code, seconds, peak RSS in MiB of that child)."""
+    start = time.monotonic()
+    with open(os.devnull, "wb") as quiet:
+        proc = subprocess.Popen([sys.executable, "-m", "pgrestore.cli", *args], env=cli_env(state),
+                                stdin=subprocess.DEVNULL, stdout=quiet, stderr=subprocess.PIPE)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        print(err.decode(errors="replace")[-2000:], file=sys.stderr)
+    return proc.returncode, time.monotonic() - start, usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def step_times(journal: Path) -> dict[str, tuple[float, dict]]:
+    """step id -> (seconds, observed) from an apply's journal."""
+    def t(stamp: str) -> float:
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+    data = json.loads(journal.read_text())
+    out = {}
+    for sid, rec in data["steps"].items():
+        if rec.get("started_at") and rec.get("finished_at"):
+            out[sid] = (t(rec["finished_at"]) - t(rec["started_at"]), rec.get("observed") or {})
+    return out
+
+
+def timed(fn) -> float:
+    start = time.monotonic()
+    fn()
+    return time.monotonic() - start
+
+
+def plain_download(s3, key: str, out: Path) -> float:
+    return timed(lambda: s3.download_file(BUCKET, key, str(out)))
+
+
+def plain_dump_and_upload(state: StateDir, leader: str, out: Path, s3, key: str) -> float:
+    def run() -> None:
+        with open(out, "wb") as f:
+            subprocess.run(["kubectl", "exec", "-n", NS, leader, "-c", "postgres", "--", "pg_dumpall", "-c", "-U",
+                            "postgres"], stdout=f, check=True, env=cli_env(state))
+        s3.upload_file(str(out), BUCKET, key)
+    return timed(run)
+
+
+def plain_restore(dump_file: Path) -> float:
+    server = scratch_server()
+    try:
+        return timed(lambda: subprocess.run(
+            [pg_bin("psql"), "-X", "-q", "-o", "/dev/null", "-d", "postgres", "-f", str(dump_file)],
+            check=True, env={**os.environ, **server.env()}, stderr=subprocess.DEVNULL))
+    finally:
+        discard(server)
+
+
+def row(name: str, size: int, ours: float, plain: float | None) -> str:
+    mb = size / 1e6
+    plain_s = f"{plain:7.1f}" if plain is not None else "      -"
+    ratio = f"{plain / ours:5.2f}" if plain is not None and ours > 0 else "    -"
+    return f"{name:18} {mb:9.1f} {ours:8.1f} {mb / ours if ours else 0:8.1f} {plain_s} {ratio}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mb", type=int, default=1024)
+    parser.add_argument("--state-dir", type=Path, default=default_state_dir())
+    parser.add_argument("--keep", action="store_true", help="leave the grown table and the S3 objects")
+    args = parser.parse_args()
+    state = StateDir(args.state_dir)
+    s3 = sandbox_s3.client(json.loads(state.config.read_text())["s3_endpoint"])
+    written: list[str] = []
+    try:
+        if args.mb:
+            print(grow(state, "keycloak", args.mb), flush=True)
+        objects = backup(state, "keycloak", "psql")
+        written += [key for key, _ in objects]
+        key, size = objects[0]
+        print(f"backup {key}: {size / 1e6:.1f} MB", flush=True)
+        with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+            plan = Path(tmp) / "plan.json"
+            rc, _, _ = pgrestore(state, "plan", "keycloak", "--backup", key, "-o", str(plan))
+            assert rc in (0, 2), f"plan exited {rc}"
+            steps = {s["kind"] + ("" if s["id"][0].isdigit() else "-rollback"): s for s in
+                     json.loads(plan.read_text())["steps"] + json.loads(plan.read_text())["rollback"]}
+            prefix = steps["safety-dump"]["params"]["dump"]["key"].rsplit("/", 1)[0]
+            rc, apply_s, apply_rss = pgrestore(state, "apply", str(plan), "--auto-approve")
+            assert rc == 0, f"apply exited {rc}"
+            journal = plan.with_name("plan.journal.json")
+            times = step_times(journal)
+            rc, rollback_s, rollback_rss = pgrestore(state, "rollback", str(plan))
+            rollback_times = step_times(journal) if rc == 0 else {}
+
+            dump_file, safety_file = Path(tmp) / "backup.psql", Path(tmp) / "safety.psql"
+            leader = times[steps["safety-dump"]["id"]][1]["leader"]
+            safety_size = times[steps["safety-dump"]["id"]][1]["bytes"]
+            plain = {
+                "verify-backup": plain_download(s3, key, dump_file),
+                "pin-backup": timed(lambda: s3.copy({"Bucket": BUCKET, "Key": key}, BUCKET, f"{prefix}/plain-pin")),
+                "safety-dump": plain_dump_and_upload(state, leader, safety_file, s3, f"{prefix}/plain-safety"),
+                "restore-dump": plain_restore(dump_file),
+            }
+            plain["restore-dump-rollback"] = plain_restore(safety_file)
+        print(f"\n{'stream':18} {'MB':>9} {'seconds':>8} {'MB/s':>8} {'plain s':>7} {'plain/ours':>5}")
+        for kind, size_of in (("verify-backup", size), ("pin-backup", size), ("safety-dump", safety_size),
+                              ("restore-dump", size), ("restore-dump-rollback", safety_size)):
+            sid = steps[kind]["id"] if kind in steps else ""
+            found = (rollback_times if kind.endswith("rollback") else times).get(sid)
+            if found is None:
+                print(f"{kind:18} (not run)")
+                continue
+            print(row(kind, size_of, found[0], plain.get(kind)))
+        print(f"\napply: {apply_s:.1f}s, peak RSS {apply_rss:.0f} MiB; rollback: exit {rc}, {rollback_s:.1f}s, "
+              f"peak RSS {rollback_rss:.0f} MiB")
+    finally:
+        if not args.keep:
+            server = registry.server_for(state.clusters, NS, CLUSTER)  # after apply: the new cluster's
+            server.psql("DROP TABLE IF EXISTS bulk_history", db="service_db")
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="pgrestore/keycloak/"):
+                written += [o["Key"] for o in page.get("Contents", [])]
+            for k in written:
+                s3.delete_object(Bucket=BUCKET, Key=k)
+
+
+if __name__ == "__main__":
+    main()
