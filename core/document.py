@@ -1,4 +1,4 @@
-"""The plan document: canonical form, checksum, keyed digests, drift, load and save.
+"""The plan document: canonical form, signature (keyed digest), drift, load and save.
 
 Shared by the planner (which writes plans) and the executors (which check them), so
 that neither imports the other.
@@ -7,7 +7,9 @@ that neither imports the other.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from deepdiff import DeepDiff
@@ -22,15 +24,27 @@ def canonical(document: dict) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def checksum(plan: Plan | dict) -> str:
-    body = {k: v for k, v in (to_dict(plan) if isinstance(plan, Plan) else plan).items() if k != "checksum"}
-    return "sha256:" + hashlib.sha256(canonical(body).encode()).hexdigest()
+SCHEME = "hmac-sha256:"
+# namespace, the plan's recorded cluster identity -> that namespace's plan key (core/plankey.py).
+KeyFor = Callable[[str, dict], bytes]
 
 
-def seal(plan: Plan) -> Plan:
-    """Set the checksum: the last thing done to a plan."""
-    plan.checksum = checksum(plan)
+def signature(document: Plan | dict, key: bytes) -> str:
+    """HMAC-SHA256 with the plan key over the canonical document without its `checksum`: a plain
+    hash anyone who edits the plan can recompute; this needs the key (core/plankey.py)."""
+    doc = to_dict(document) if isinstance(document, Plan) else document
+    body = {k: v for k, v in doc.items() if k != "checksum"}
+    return SCHEME + hmac.new(key, canonical(body).encode(), hashlib.sha256).hexdigest()
+
+
+def seal(plan: Plan, key: bytes) -> Plan:
+    """Sign the plan (its `checksum` field): the last thing done to a plan."""
+    plan.checksum = signature(plan, key)
     return plan
+
+
+def signed_by(doc: dict, key: bytes) -> bool:
+    return hmac.compare_digest(signature(doc, key), str(doc.get("checksum", "")))
 
 
 def render(plan: Plan | dict) -> str:
@@ -67,9 +81,15 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def load(path: Path) -> Plan:
+def load(path: Path, keys: KeyFor) -> Plan:
     """Read a plan file and refuse anything malformed, of another format, or edited."""
-    return plan_from(read_json(path), f"plan {path}")
+    return plan_from(read_json(path), f"plan {path}", keys)
+
+
+def read_unverified(path: Path) -> Plan:
+    """A plan file checked for format and schema only, not its signature: for rendering it
+    (`pgrestore show` without --verify), never for carrying it out."""
+    return parsed(read_json(path), f"plan {path}")
 
 
 def read_json(path: Path) -> dict:
@@ -88,8 +108,8 @@ def read_json(path: Path) -> dict:
     return doc
 
 
-def plan_from(doc: dict, what: str) -> Plan:
-    """A plan from its JSON: the format, the schema and the checksum checked."""
+def parsed(doc: dict, what: str) -> Plan:
+    """A plan from its JSON: the format and the schema checked, not the signature."""
     if doc.get("format_version") != PLAN_FORMAT:
         raise PlanRejected(f"{what} has format_version {doc.get('format_version')!r}; "
                            f"this pgrestore reads {PLAN_FORMAT!r}: re-plan with this version")
@@ -97,10 +117,17 @@ def plan_from(doc: dict, what: str) -> Plan:
         validate(doc, "plan", what)
     except PlanRejected as e:
         raise PlanRejected(f"{e}; re-run `pgrestore plan`") from None
-    if checksum(doc) != doc["checksum"]:
-        raise PlanRejected(f"{what} was changed after it was made (checksum mismatch); "
-                           f"re-run `pgrestore plan` and review the new plan")
     return from_dict(Plan, doc)
+
+
+def plan_from(doc: dict, what: str, keys: KeyFor) -> Plan:
+    """A plan from its JSON: the format, the schema and the signature checked."""
+    plan = parsed(doc, what)
+    if not signed_by(doc, keys(plan.namespace, doc["cluster"])):
+        raise PlanRejected(f"{what} was changed after it was made (checksum mismatch: its signature does not "
+                           f"verify with the plan key of namespace {plan.namespace}); re-run `pgrestore plan` "
+                           f"and review the new plan")
+    return plan
 
 
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink",

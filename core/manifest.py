@@ -43,7 +43,17 @@ def parse_manifest(text: str, where: str) -> tuple[ManifestSecret, ...]:
                               f"text; choose another backup") from None
     if not out:
         raise BackupError(f"manifest {where} holds no Secrets; choose another backup")
+    _refuse_repeated_names(out, where)
     return tuple(sorted(out, key=lambda s: s.name))
+
+
+def _refuse_repeated_names(secrets: list[ManifestSecret], where: str) -> None:
+    """A name twice is two passwords for one secret: `show` would list one and apply write either."""
+    names = [s.name for s in secrets]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise BackupError(f"manifest {where} names Secret {repeated[0]} {names.count(repeated[0])} times; a "
+                          f"backup's manifest holds each secret once: choose another backup")
 
 
 def _decoded(value: str) -> str:

@@ -128,14 +128,16 @@ STEPS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "manual": (),
 }.items()}
 
-# `plan` (commands/plan.py, planner/read.py): the lock and journal it refuses under, and what it reads.
+# `plan` (commands/plan.py, planner/read.py): the lock and journal it refuses under, what it reads, and
+# the plan key it signs with (Secret pgrestore-plan-key, created if absent: core/plankey.py).
 PLAN = frozenset({"get_lease", "get_configmap", "cluster_identity", "read", "list_secrets", "list_jobs",
+                  "read_secret", "create_secret",
                   "list_workloads", "list_cronjobs", "list_node_names",
                   "list_pods", "exec"})  # planner/prerequisites.py: the leader's schema version, a service's health
-# apply's own machinery: the cluster check, the freshness check (reads every recorded object), the lock
-# (executors/lock.py) and the journal (executors/journal.py).
-APPLY = frozenset({"cluster_identity", "read", "get_lease", "create_lease", "replace_lease", "delete_lease",
-                   "get_configmap", "upsert_configmap"})
+# apply's own machinery: the cluster check, the plan's signature (reads Secret pgrestore-plan-key), the
+# freshness check (reads every recorded object), the lock (executors/lock.py) and the journal (executors/journal.py).
+APPLY = frozenset({"cluster_identity", "read_secret", "read", "get_lease", "create_lease", "replace_lease",
+                   "delete_lease", "get_configmap", "upsert_configmap"})
 # plan and apply read the S3 keys from postgres-backup-s3-credentials (core/connect.py).
 S3_KEYS = Need(CORE, "secrets", "", "get", S3_NAMESPACE)
 

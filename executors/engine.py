@@ -11,6 +11,7 @@ from core.adapters.psql import Psql
 from core.adapters.s3 import S3
 from core.connect import s3_from_options
 from core.document import drift, load
+from core.plankey import ClusterKeys
 from core.errors import (
     ApplyFailedRollbackIncomplete,
     ApplyFailedRolledBack,
@@ -121,9 +122,14 @@ def connect(plan: Plan, opts: Options) -> tuple[Kube, S3 | None]:
     return kube, s3
 
 
+def plan_keys(opts: Options) -> ClusterKeys:
+    """The plan keys of the cluster the kubeconfig points at, to verify a plan's signature with."""
+    return ClusterKeys(lambda: Kube(opts.kubeconfig, opts.context))
+
+
 def prepare(plan_path: Path, opts: Options) -> tuple[Plan, Kube, S3 | None, Journal]:
-    """Checks that need no lock: the plan itself, the cluster it is for, the journal."""
-    plan = load(plan_path)
+    """Checks that need no lock: the plan itself (its signature too), the cluster it is for, the journal."""
+    plan = load(plan_path, plan_keys(opts))
     kube, s3 = connect(plan, opts)
     return plan, kube, s3, _journal(plan_path, plan, kube, opts.resume)
 
@@ -316,7 +322,7 @@ def _rolled_back_outcome(ctx: Context) -> str:
 def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], None], plan: Plan | None = None,
                        journal_path: Path | None = None) -> str:
     """`plan` and `journal_path` for one plan of a plan set at `plan_path`."""
-    plan = plan or load(plan_path)
+    plan = plan or load(plan_path, plan_keys(opts))
     kube, s3 = connect(plan, opts)
     journal = Journal.existing(journal_path or path_for(plan_path), kube, plan)
     if journal is None or not changed(plan, journal):
@@ -335,4 +341,4 @@ def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], No
 
 
 __all__ = ["Options", "prepare", "prepare_in_set", "journal_status", "run", "rollback_on_demand", "check_fresh",
-           "changed"]
+           "changed", "plan_keys"]

@@ -88,7 +88,7 @@ class Journal:
                     raise PlanRejected(f"journal {path} is of another plan ({local.plan_checksum[:19]}…) that "
                                        f"stopped while {local.status}; resume or roll back that plan first")
                 # A finished apply's record is kept beside it, under its plan's checksum.
-                path.rename(path.with_name(f"{path.name.removesuffix('.json')}.{local.plan_checksum[7:19]}.json"))
+                path.rename(path.with_name(f"{path.name.removesuffix('.json')}.{local.plan_checksum.rpartition(':')[2][:12]}.json"))
                 local = None
             copies.append(local)
         cm = kube.get_configmap(plan.namespace, configmap_name(plan.service))

@@ -189,18 +189,13 @@ class ShowFormat(str, Enum):
 
 
 @app.command()
-def show(plan_file: Path, format: ShowFormat = typer.Option(ShowFormat.text, "--format")) -> None:
-    """Render a plan for review: backup, changes, destructive steps, rollback, checksum."""
-    from core.model import PlanSet
-    from core.planset import load_any
-
-    from . import show as render
-    loaded = load_any(plan_file)
-    if isinstance(loaded, PlanSet):
-        text = render.set_as_text(loaded) if format == ShowFormat.text else render.set_as_markdown(loaded)
-    else:
-        text = render.as_text(loaded) if format == ShowFormat.text else render.as_markdown(loaded)
-    typer.echo(text, nl=False)
+def show(plan_file: Path, format: ShowFormat = typer.Option(ShowFormat.text, "--format"),
+         verify: bool = typer.Option(False, "--verify", help="Check the plan's signature with the cluster's plan "
+                                                             "key first, as apply does (needs the cluster)."),
+         kubeconfig: str = KubeconfigOpt, context: str = ContextOpt) -> None:
+    """Render a plan for review: backup, changes, every step's SQL, commands and targets, rollback, signature."""
+    from .commands.show import run as render
+    typer.echo(render(plan_file, format == ShowFormat.markdown, verify, kubeconfig, context), nl=False)
 
 
 @app.command()

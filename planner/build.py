@@ -1,7 +1,8 @@
 """build_plan: a pure function from a snapshot to a plan.
 
-The same snapshot, salt and time give a byte-identical plan. No I/O here: reading is
-planner/read.py's; the steps come from the service's strategy (planner/strategies).
+The same snapshot, salt, time and plan key give a byte-identical plan. No I/O here: reading is
+planner/read.py's (the plan key is read by `plan`, core/plankey.py); the steps come from the
+service's strategy (planner/strategies).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def choose_secrets_mode(requested: str | None, backup: BackupState) -> str:
 
 
 def build_plan(snapshot: Snapshot, service: ServiceDef, now: datetime, salt: str,
-               options: PlanOptions | None = None) -> Plan:
+               options: PlanOptions | None = None, *, key: bytes) -> Plan:
+    """`key`: the plan key of the service's namespace, which signs the plan (core/plankey.py)."""
     options = options or PlanOptions()
     cluster = snapshot.cluster
     backup = BackupState(_backup_ref(snapshot.backup, salt), snapshot.backup.manifest_secrets)
@@ -71,7 +73,7 @@ def build_plan(snapshot: Snapshot, service: ServiceDef, now: datetime, salt: str
         rollback=strategy.rollback(snapshot, service, choices, steps),
         postgresql_source=cluster.recovered.source if cluster.recovered else None,
     )
-    return seal(plan)
+    return seal(plan, key)
 
 
 def _absent(cluster: ClusterState) -> PriorObject:

@@ -36,11 +36,16 @@ def existing(ctx: Context, ns: str, leader: str, names: list[str]) -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
+def drop_script(name: str) -> str:
+    """The SQL run for one database (also what `pgrestore show` prints)."""
+    return (f"REVOKE CONNECT ON DATABASE {ident(name)} FROM PUBLIC;\n"
+            f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            f"WHERE datname = {literal(name)} AND pid <> pg_backend_pid();\n"
+            f"DROP DATABASE IF EXISTS {ident(name)};")
+
+
 def _drop(ctx: Context, ns: str, leader: str, name: str) -> None:
-    script = (f"REVOKE CONNECT ON DATABASE {ident(name)} FROM PUBLIC;\n"
-              f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-              f"WHERE datname = {literal(name)} AND pid <> pg_backend_pid();\n"
-              f"DROP DATABASE IF EXISTS {ident(name)};")
+    script = drop_script(name)
     for attempt in range(1, ATTEMPTS + 1):
         try:
             ctx.psql.run(ns, leader, script, deadline=ctx.deadline)

@@ -16,6 +16,10 @@ def run(step: Step, ctx: Context) -> dict:
     leader = pods.find_leader(ctx.kube, t.namespace, t.name, ctx.deadline)
     found = existing(ctx, t.namespace, leader, step.params["databases"])
     if found:
-        ctx.psql.run(t.namespace, leader, "\n".join(f"GRANT CONNECT ON DATABASE {ident(n)} TO PUBLIC;" for n in found),
-                     deadline=ctx.deadline)
+        ctx.psql.run(t.namespace, leader, grant_script(found), deadline=ctx.deadline)
     return {"databases": found, "leader": leader}
+
+
+def grant_script(names: list[str]) -> str:
+    """The SQL run (also what `pgrestore show` prints)."""
+    return "\n".join(f"GRANT CONNECT ON DATABASE {ident(n)} TO PUBLIC;" for n in names)

@@ -14,7 +14,11 @@ from ..context import Context
 def run(step: Step, ctx: Context) -> dict:
     t, p = step.target, step.params
     leader = pods.find_leader(ctx.kube, t.namespace, t.name, ctx.deadline)
-    statement = p["statement"].strip().rstrip(";")
-    ctx.psql.run(t.namespace, leader, f"SET ROLE {ident(p['user'])};\n{statement};", db=p["database"],
-                 deadline=ctx.deadline)
+    ctx.psql.run(t.namespace, leader, script(p), db=p["database"], deadline=ctx.deadline)
     return {"leader": leader, "database": p["database"], "user": p["user"]}
+
+
+def script(params: dict) -> str:
+    """The SQL run in params["database"] (also what `pgrestore show` prints)."""
+    statement = params["statement"].strip().rstrip(";")
+    return f"SET ROLE {ident(params['user'])};\n{statement};"

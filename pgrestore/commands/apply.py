@@ -48,7 +48,7 @@ def apply(plan_path: Path, auto_approve: bool, resume: bool, as_json: bool, kube
     _terminate_as_interrupt()
     opts = engine.Options(auto_approve=auto_approve, resume=resume, kubeconfig=kubeconfig, s3=s3_opts,
                           context=context, confirmed=confirmed)
-    document = load_any(plan_path)
+    document = load_any(plan_path, engine.plan_keys(opts))
     if isinstance(document, PlanSet):
         _needs_terminal(auto_approve)
         try:
@@ -82,7 +82,7 @@ def _confirm_hint(e: AwaitingOperator, plan_path: Path) -> AwaitingOperator:
 
 def rollback(plan_path: Path, kubeconfig: str | None, as_json: bool, context: str | None = None) -> None:
     opts = engine.Options(kubeconfig=kubeconfig, context=context)
-    document = load_any(plan_path)
+    document = load_any(plan_path, engine.plan_keys(opts))
     if isinstance(document, PlanSet):
         typer.echo(f"Rollback complete: {rollback_set(plan_path, document, opts, as_json)}.", err=True)
         return

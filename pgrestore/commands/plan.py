@@ -1,4 +1,5 @@
-"""`pgrestore plan`: read the cluster and the backup, write a plan. Changes nothing."""
+"""`pgrestore plan`: read the cluster and the backup, write a signed plan. Changes nothing, but creates the
+namespace's plan key (Secret pgrestore-plan-key, core/plankey.py) the first time."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core import local_backup, permissions, services
+from core import local_backup, permissions, plankey, services
 from core.adapters.kube import Kube
 from core.connect import s3_from_options
 from core.document import render
@@ -93,7 +94,8 @@ def run(service_name: str, backup: str, dump: Path | None, manifest: Path | None
     permissions.check(kube, service, s3_opts)
     snap = take_snapshot(kube, service, backup, dump, manifest, s3_opts, options.postgresql_spec)
     snap = replace(snap, volume=volume_archive)
-    plan = build_plan(snap, service, now=datetime.now(timezone.utc), salt=secrets.token_hex(16), options=options)
+    plan = build_plan(snap, service, now=datetime.now(timezone.utc), salt=secrets.token_hex(16), options=options,
+                      key=plankey.ensure(kube, service.namespace))
     write_plan(render(plan), output)
     sys.stderr.write("\n".join(show.summary_lines(plan)) + "\n\n" + "\n".join(show.step_lines(plan)) + "\n\n"
                      + f"Plan: {show.counts(plan)}.\n" + (f"Saved to {output}; review it with "

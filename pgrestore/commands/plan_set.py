@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core import permissions, services
+from core import permissions, plankey, services
 from core.adapters.kube import Kube
 from core.document import render
 from core.errors import UsageError
@@ -44,15 +44,17 @@ def run_set(names: list[str], options: PlanOptions, output: Path | None, detaile
         refuse_while_applying(kube, service)
         permissions.check(kube, service, s3_opts)
     now = datetime.now(timezone.utc)
+    keys = {ns: plankey.ensure(kube, ns) for ns in sorted({s.namespace for s in chosen})}
     plans = []
     for i, service in enumerate(chosen):
         earlier = frozenset(s.name for s in chosen[:i])
         reasons += [f"{service.name}: {dep} is not checked for health now; it is restored first in this set"
                     for dep in service.requires_healthy if dep in earlier]
         snap = take_snapshot(kube, service, "latest", None, None, s3_opts, restored_first=earlier)
-        plans.append(build_plan(snap, service, now=now, salt=secrets.token_hex(16), options=options))
+        plans.append(build_plan(snap, service, now=now, salt=secrets.token_hex(16), options=options,
+                                key=keys[service.namespace]))
     plan_set = seal_set(PlanSet(PLAN_SET_FORMAT, KIND, now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                [s.name for s in chosen], reasons, plans))
+                                [s.name for s in chosen], reasons, plans), lambda ns, cluster: keys[ns])
     write_plan(render_set(plan_set), output)
     sys.stderr.write(show.set_summary(plan_set) + (f"Saved to {output}; review it with `pgrestore show {output}`.\n"
                                                    if output else ""))

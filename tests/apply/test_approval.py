@@ -39,7 +39,7 @@ def test_anything_but_yes_changes_nothing_and_yes_applies(sandbox, cli, tmp_path
 
     code, screen = _apply_on_a_terminal(cli, plan, "no")
     assert code == 1 and "not approved" in screen
-    assert "DESTRUCTIVE" in screen and "Checksum: sha256:" in screen, "the plan is shown before the question"
+    assert "DESTRUCTIVE" in screen and "Signature: hmac-sha256:" in screen, "the plan is shown before the question"
     assert cluster_uid(sandbox) == uid and settings(sandbox) == before
 
     code, screen = _apply_on_a_terminal(cli, plan, "yes")

@@ -25,10 +25,12 @@ from typing import Any
 import pytest
 import yaml
 
-from core.document import checksum, load, render
+from core.document import read_unverified, render
 from core.model import to_dict
 from executors.journal import Journal, path_for
 from sandbox import s3 as sandbox_s3
+
+from tests.helpers import resigned
 
 from .conftest import CLUSTER, NS, Cli, cluster_uid, make_backup, settings, wait_healthy
 
@@ -121,7 +123,7 @@ def edit_plan(edit: Callable[[dict], object]) -> Setup:
     def setup(w: World) -> Iterator[None]:
         doc = json.loads(w.plan.read_text())
         edit(doc)
-        doc["checksum"] = checksum(doc)
+        resigned(doc, w.sandbox)
         w.plan.write_text(render(doc))
         yield
     return setup
@@ -191,8 +193,8 @@ def another_clusters_manifest(w: World) -> bytes:
 def journal_of_another_plan(w: World) -> bytes:
     """What an earlier apply of another plan, written to the same file name, left beside it when it stopped
     mid-way (a finished one is kept under its checksum and the new plan goes ahead)."""
-    data = Journal.fresh(path_for(w.plan), None, load(w.plan)).data
-    data.plan_checksum, data.status = "sha256:" + "0" * 64, "running"
+    data = Journal.fresh(path_for(w.plan), None, read_unverified(w.plan)).data
+    data.plan_checksum, data.status = "hmac-sha256:" + "0" * 64, "running"
     return json.dumps(to_dict(data), indent=2).encode()
 
 

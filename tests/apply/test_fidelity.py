@@ -9,7 +9,7 @@ import time
 from core.adapters.kube import Kube
 from core.adapters.psql import Psql
 from core.connect import s3_from_options
-from core.document import load
+from core.document import read_unverified as load
 from core.errors import PlanRejected
 from executors.context import Context
 from executors.engine import check_fresh

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from core import services
 from core.adapters.kube import Kube
-from core.document import checksum, render
+from core.document import render, signed_by
 from core.model import to_dict
 from core.schema import errors
 from planner import build_plan
@@ -16,6 +16,7 @@ from .conftest import make_backup
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 SALT = "00112233445566778899aabbccddeeff"
+KEY = bytes(range(32))  # a plan key of the test's own
 
 
 def test_same_snapshot_salt_and_time_give_a_byte_identical_plan(sandbox):
@@ -24,19 +25,19 @@ def test_same_snapshot_salt_and_time_give_a_byte_identical_plan(sandbox):
     kube = Kube(str(sandbox.state.kubeconfig))
     first = take_snapshot(kube, service, key, None, None, {})
     second = take_snapshot(kube, service, key, None, None, {})  # read again: nothing changed in between
-    plans = [render(build_plan(s, service, now=NOW, salt=SALT)) for s in (first, first, second)]
+    plans = [render(build_plan(s, service, now=NOW, salt=SALT, key=KEY)) for s in (first, first, second)]
     assert plans[0] == plans[1] == plans[2]
 
-    other_salt = build_plan(first, service, now=NOW, salt="ff" * 16)
+    other_salt = build_plan(first, service, now=NOW, salt="ff" * 16, key=KEY)
     assert render(other_salt) != plans[0], "digests are keyed by the salt"
 
 
 def test_plan_matches_its_schema_and_checksum(sandbox):
     service = services.load("keycloak")
     snap = take_snapshot(Kube(str(sandbox.state.kubeconfig)), service, make_backup(sandbox, "psql"), None, None, {})
-    plan = to_dict(build_plan(snap, service, now=NOW, salt=SALT))
+    plan = to_dict(build_plan(snap, service, now=NOW, salt=SALT, key=KEY))
     assert errors(plan, "plan") == []
-    assert plan["checksum"] == checksum(plan)
+    assert signed_by(plan, KEY)
     assert [s["kind"] for s in plan["steps"]][:8] == [
         "verify-backup", "pin-backup", "suspend-backup-jobs", "scale-workload", "safety-dump", "delete-cluster",
         "create-cluster", "restore-dump"]

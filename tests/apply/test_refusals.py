@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from core.document import checksum, render
+from core.document import render
 from sandbox import s3 as sandbox_s3
+
+from tests.helpers import resigned
 
 from .conftest import CLIENT, NS, cluster_uid, make_backup, settings, wait_healthy
 
@@ -53,7 +55,7 @@ def test_plan_for_another_cluster_is_refused(sandbox, cli, tmp_path):
     plan = _plan(cli, tmp_path, make_backup(sandbox, "psql"))
     doc = json.loads(plan.read_text())
     doc["cluster"]["kube_system_uid"] = "00000000-0000-0000-0000-000000000000"
-    doc["checksum"] = checksum(doc)  # a well-formed plan, just made elsewhere
+    resigned(doc, sandbox)  # a well-formed plan, just made elsewhere
     plan.write_text(render(doc))
     uid, before = cluster_uid(sandbox), settings(sandbox)
     res = cli("apply", str(plan), "--auto-approve")

@@ -66,6 +66,6 @@ def test_every_step_kind_the_planner_emits_has_an_executor(layout, options):
     service = services.load("keycloak")
     snapshot = Snapshot(read_cluster(kube, service), read_backup_s3(keycloak_s3(kube.stage, layout),
                                                                     service.cluster, "latest"))
-    plan = build_plan(snapshot, service, NOW, SALT, options)
+    plan = build_plan(snapshot, service, NOW, SALT, options, key=bytes(32))
     emitted = {s.kind for s in plan.steps + plan.rollback}
     assert emitted <= set(STEP_KINDS), f"no executor for {emitted - set(STEP_KINDS)}"

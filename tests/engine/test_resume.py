@@ -68,7 +68,8 @@ def test_rollback_on_demand_of_a_plan_never_applied_is_refused_and_changes_nothi
     assert err.value.exit_code == 64
     assert rehearsal.kube.snapshot() == before
     assert not path.with_name("plan.journal.json").exists()
-    assert {c.method for c in rehearsal.stage.calls[planned:]} <= {"cluster_identity", "get_configmap"}
+    # reads only (read_secret: the plan key its signature is checked with)
+    assert {c.method for c in rehearsal.stage.calls[planned:]} <= {"cluster_identity", "read_secret", "get_configmap"}
 
 
 def test_rollback_on_demand_of_a_plan_that_stopped_before_any_change_is_refused(rehearsal):

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core import services
+from core import plankey, services
 from core.backups import BUCKET
 from core.document import load, render, seal
 from core.manifest import parse_manifest, render_manifest
 from core.model import Plan, ServiceDef
+from core.plankey import ClusterKeys
 from executors import engine
 from executors.lock import Lock
 from planner import build_plan, prerequisites
@@ -158,7 +159,7 @@ class Rehearsal:
             volume = read_volume_archive(options.volume_backup, self.service.data_volume.path)
         snapshot = Snapshot(cluster, chosen, volume)
         prerequisites.check(self.kube, self.s3 if dump is None else None, self.service, snapshot)  # as plan does
-        return build_plan(snapshot, self.service, NOW, SALT, options)
+        return build_plan(snapshot, self.service, NOW, SALT, options, key=self.plan_key)
 
     def plan(self, options: PlanOptions | str | None = None, edit: Callable[[Plan], None] | None = None,
              name: str = "plan.json", dump: Path | None = None, manifest: Path | None = None) -> Path:
@@ -166,7 +167,7 @@ class Rehearsal:
         plan = self.build(options, dump=dump, manifest=manifest)
         if edit is not None:
             edit(plan)
-            seal(plan)
+            seal(plan, self.plan_key)
         path = self.workdir / name
         path.write_text(render(plan))
         return path
@@ -175,7 +176,7 @@ class Rehearsal:
     def apply(self, plan_path: Path, resume: bool = False) -> str:
         """As `apply --auto-approve` by an operator who runs each manual step when asked (HSM's `cray`
         checks): its confirmation is given up front. tests/engine/test_host_steps.py tests the stop."""
-        manual = tuple(s.id for s in load(plan_path).steps if s.kind == "manual")
+        manual = tuple(s.id for s in self.loaded(plan_path).steps if s.kind == "manual")
         opts = engine.Options(auto_approve=True, resume=resume, confirmed=manual)
         plan, kube, s3, journal = engine.prepare(plan_path, opts)
         result = engine.run(plan, kube, s3, journal, opts, self.stage.on_event)
@@ -199,7 +200,16 @@ class Rehearsal:
         return json.loads(plan_path.with_name(plan_path.name.removesuffix(".json") + ".journal.json").read_text())
 
     def loaded(self, plan_path: Path) -> Plan:
-        return load(plan_path)
+        return load(plan_path, self.keys())
+
+    @property
+    def plan_key(self) -> bytes:
+        """The service namespace's plan key, made in the fake cluster as `plan` makes it."""
+        return plankey.ensure(self.kube, self.service.namespace)
+
+    def keys(self) -> ClusterKeys:
+        """The plan keys as apply reads them from the (fake) cluster."""
+        return ClusterKeys(lambda: self.kube)
 
     def step(self, plan_path: Path, kind: str, nth: int = 0, rollback: bool = False) -> str:
         """The id of the plan's nth step (or rollback step) of this kind."""

@@ -58,6 +58,9 @@ LOCAL_DUMP = FIXTURES / GOOD_PSQL
 LOCAL_MANIFEST = FIXTURES / GOOD_PSQL.replace(".psql", ".manifest")
 PIN_DIR, SAFETY_DIR = FIXTURES / "pin", FIXTURES / "safety"
 
+# A fixed plan key (in a cluster: Secret pgrestore-plan-key), so the goldens' signatures stay byte-stable.
+PLAN_KEY = bytes.fromhex("70" * 32)
+
 
 @dataclass(frozen=True)
 class Case:
@@ -118,7 +121,7 @@ def make_plan(case: str, monkeypatch) -> Plan:
         backup = read_backup_file(LOCAL_DUMP, LOCAL_MANIFEST)
     else:
         backup = read_backup_s3(keycloak_s3(kube.stage, c.layout), service.cluster, "latest")
-    return build_plan(Snapshot(cluster, backup), service, NOW, SALT, c.options)
+    return build_plan(Snapshot(cluster, backup), service, NOW, SALT, c.options, key=PLAN_KEY)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -316,7 +319,7 @@ def test_the_safety_dump_and_the_pinning_get_time_that_grows_with_the_data(monke
     kube = FakeKube.from_world(WORLDS / "keycloak.json")
     backup = read_backup_s3(keycloak_s3(kube.stage), service.cluster, "latest")
     backup.ref.size = size
-    plan = build_plan(Snapshot(read_cluster(kube, service), backup), service, NOW, SALT)
+    plan = build_plan(Snapshot(read_cluster(kube, service), backup), service, NOW, SALT, key=PLAN_KEY)
     timeout = {s.kind: s.timeout_seconds for s in plan.steps}
     assert timeout["restore-dump"] >= size // RESTORE_BYTES_PER_SECOND
     assert timeout["safety-dump"] >= size // RESTORE_BYTES_PER_SECOND, "safety-dump keeps the fallback timeout"
@@ -343,7 +346,7 @@ def make_hms_plan(case: str, monkeypatch, layout: str = "both", kube: FakeKube |
     s3 = hms_s3(kube.stage, layout)
     snapshot = Snapshot(read_cluster(kube, service), read_backup_s3(s3, service.cluster, "latest"))
     prerequisites.check(kube, s3, service, snapshot)
-    return build_plan(snapshot, service, NOW, SALT, options)
+    return build_plan(snapshot, service, NOW, SALT, options, key=PLAN_KEY)
 
 
 @pytest.mark.parametrize("case", sorted(HMS_CASES))
