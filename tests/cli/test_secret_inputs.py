@@ -65,21 +65,15 @@ def test_a_secret_key_on_the_command_line_is_refused_saying_where_it_goes(argv):
     assert not list(home.rglob("crash-*.log"))
 
 
-def test_the_key_from_a_file_is_used_without_asking_the_cluster(tmp_path):
+def test_the_key_from_a_file_or_the_environment_is_used_without_asking_the_cluster(tmp_path):
     key_file = tmp_path / "s3.key"
     key_file.write_text(KEY + "\n")
     res, _ = run("backups", "keycloak", *UNREACHABLE_S3, "--s3-secret-key-file", str(key_file))
     assert res.returncode == 69 and "cannot reach the S3 endpoint" in one_line(res)  # the keys were complete
     assert KEY not in res.stderr + res.stdout
-
-
-def test_the_key_from_the_environment_is_used_without_asking_the_cluster():
     res, _ = run("backups", "keycloak", *UNREACHABLE_S3, env={"PGRESTORE_S3_SECRET_KEY": KEY})
     assert res.returncode == 69 and "cannot reach the S3 endpoint" in one_line(res)
-
-
-def test_without_a_key_the_cluster_is_asked_for_it():
-    res, _ = run("backups", "keycloak", *UNREACHABLE_S3)
+    res, _ = run("backups", "keycloak", *UNREACHABLE_S3)  # no key: the cluster's credentials secret is read
     assert res.returncode == 69 and "cannot reach the API server" in one_line(res)
 
 

@@ -5,7 +5,6 @@ line) before anything else, and a file swapped after the check never reaches `ta
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import os
 import subprocess
@@ -48,36 +47,35 @@ def _tar(*members: tuple[str, str, str | bytes]) -> bytes:
     return out.getvalue()
 
 
-GOOD = _tar(("dir", "var/lib/gitea", ""), ("file", f"{REPO}/config", "[core]\n"),
-            ("symlink", f"{REPO}/HEAD.link", "config"), ("symlink", "var/lib/gitea/abs", f"{GITEA}/git"),
-            ("hardlink", f"{REPO}/config.hard", f"{REPO}/config"), ("file", "./var/lib/gitea/dotted", "x"))
+# A backup's links and folders that stay inside the volume: each bad case below has them first, so the
+# refusal must name the bad member and nothing else.
+INSIDE = (("dir", "var/lib/gitea", ""), ("file", f"{REPO}/config", "[core]\n"),
+          ("symlink", f"{REPO}/HEAD.link", "config"), ("symlink", "var/lib/gitea/abs", f"{GITEA}/git"),
+          ("hardlink", f"{REPO}/config.hard", f"{REPO}/config"), ("file", "./var/lib/gitea/dotted", "x"))
+
+
+def _bad(*members: tuple[str, str, str | bytes]) -> bytes:
+    return _tar(*INSIDE, *members)
+
 
 BAD = {
-    "dot-dot": (_tar(("file", "../x", "x")), "member '../x' climbs out with '..'"),
-    "dot-dot-inside": (_tar(("file", "var/lib/gitea/../../../etc/passwd", "root::0:0")),
-                       "climbs out with '..'"),
-    "absolute": (_tar(("file", "/etc/passwd", "root::0:0")), "member '/etc/passwd' is an absolute path"),
-    "absolute-inside": (_tar(("file", f"{GITEA}/x", "x")), "is an absolute path"),
-    "outside": (_tar(("file", "etc/passwd", "root::0:0")), "'etc/passwd' lies outside /var/lib/gitea"),
-    "symlink-out": (_tar(("symlink", "var/lib/gitea/etc", "/etc")),
+    "dot-dot": (_bad(("file", "../x", "x")), "member '../x' climbs out with '..'"),
+    "dot-dot-inside": (_bad(("file", "var/lib/gitea/../../../etc/passwd", "root::0:0")),
+                       "member 'var/lib/gitea/../../../etc/passwd' climbs out with '..'"),
+    "absolute": (_bad(("file", "/etc/passwd", "root::0:0")), "member '/etc/passwd' is an absolute path"),
+    "absolute-inside": (_bad(("file", f"{GITEA}/x", "x")), f"member '{GITEA}/x' is an absolute path"),
+    "symlink-out": (_bad(("symlink", "var/lib/gitea/etc", "/etc")),
                     "symlink 'var/lib/gitea/etc' points to '/etc', outside /var/lib/gitea"),
-    "symlink-relative-out": (_tar(("symlink", "var/lib/gitea/up", "../../../root")),
+    "symlink-relative-out": (_bad(("symlink", "var/lib/gitea/up", "../../../root")),
                              "symlink 'var/lib/gitea/up' points to '../../../root', through '..'"),
-    "symlink-then-write-through": (_tar(("symlink", "var/lib/gitea/l", "/root/.ssh"),
+    "symlink-then-write-through": (_bad(("symlink", "var/lib/gitea/l", "/root/.ssh"),
                                         ("file", "var/lib/gitea/l/authorized_keys", "ssh-ed25519 AAAA")),
-                                   "points to '/root/.ssh', outside"),
-    "hardlink-out": (_tar(("hardlink", "var/lib/gitea/shadow", "etc/shadow")),
+                                   "symlink 'var/lib/gitea/l' points to '/root/.ssh', outside /var/lib/gitea"),
+    "hardlink-out": (_bad(("hardlink", "var/lib/gitea/shadow", "etc/shadow")),
                      "hard link 'var/lib/gitea/shadow' links to 'etc/shadow', outside /var/lib/gitea"),
-    "device": (_tar(("chr", "var/lib/gitea/mem", "")), "member 'var/lib/gitea/mem' is a device file or fifo"),
-    "fifo": (_tar(("fifo", "var/lib/gitea/pipe", "")), "is a device file or fifo"),
+    "device": (_bad(("chr", "var/lib/gitea/mem", "")), "member 'var/lib/gitea/mem' is a device file or fifo"),
+    "fifo": (_bad(("fifo", "var/lib/gitea/pipe", "")), "member 'var/lib/gitea/pipe' is a device file or fifo"),
 }
-
-
-def test_a_backup_of_the_volume_with_links_inside_it_passes_with_the_sha256_of_its_bytes(tmp_path):
-    path = tmp_path / "vcs.tar"
-    path.write_bytes(GOOD)
-    archive = read_volume_archive(path, GITEA)
-    assert (archive.size, archive.sha256) == (len(GOOD), hashlib.sha256(GOOD).hexdigest())
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
@@ -85,9 +83,9 @@ def test_a_member_that_would_land_outside_the_volume_is_refused(tmp_path, case):
     data, words = BAD[case]
     path = tmp_path / "vcs.tar"
     path.write_bytes(data)
-    with pytest.raises(BackupError, match="choose another backup") as e:
+    with pytest.raises(BackupError) as e:
         read_volume_archive(path, GITEA)
-    assert f"volume backup {path} is not a backup of {GITEA}" in str(e.value) and words in str(e.value)
+    assert str(e.value) == f"volume backup {path} is not a backup of {GITEA}: {words}; choose another backup"
 
 
 @pytest.mark.parametrize("case", ["dot-dot", "absolute", "symlink-out"])
