@@ -11,6 +11,8 @@ from core.adapters.s3 import S3
 from core.errors import ConfigError, UsageError
 
 S3_SECRET = "postgres-backup-s3-credentials"
+# Never on the command line (pgrestore/cli.py refuses --s3-secret-key).
+SECRET_KEY_HINT = "--s3-secret-key-file (or PGRESTORE_S3_SECRET_KEY)"
 
 
 def _is_url(endpoint: str) -> bool:
@@ -35,12 +37,12 @@ def s3_from_cluster(kube: Kube, namespace: str = "services", endpoint: str | Non
             data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
         except (binascii.Error, UnicodeDecodeError):
             raise ConfigError(f"secret {namespace}/{S3_SECRET} holds a value that is not base64 text; fix it "
-                              f"or pass --s3-endpoint, --s3-access-key and --s3-secret-key") from None
+                              f"or pass --s3-endpoint, --s3-access-key and {SECRET_KEY_HINT}") from None
         missing = [k for k, given in (("access_key", access_key), ("secret_key", secret_key))
                    if not given and not data.get(k)]
         if missing:
             raise ConfigError(f"secret {namespace}/{S3_SECRET} has no {' or '.join(missing)}; fix it or pass "
-                              f"--s3-access-key and --s3-secret-key")
+                              f"--s3-access-key and {SECRET_KEY_HINT}")
         if not endpoint and data.get("s3_endpoint") and not _is_url(data["s3_endpoint"]):
             raise ConfigError(f"secret {namespace}/{S3_SECRET} has s3_endpoint {data['s3_endpoint']!r}, not an "
                               f"http(s) URL; fix it or pass --s3-endpoint")

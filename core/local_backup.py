@@ -5,16 +5,19 @@
 - A `.tgz` / `.tar.gz` as CSM 1.6's `backup_vcs.sh` writes it (docs-csm
   scripts/operations/configuration/backup_vcs.sh and bash_lib/vcs.sh): `gitea-vcs-postgres.sql`
   (`pg_dumpall --if-exists -c`), `gitea-vcs-postgres.manifest` (the Secrets) and `vcs.tar` (the
-  Gitea data volume). All three are extracted, streamed, into `<archive>.d/` beside it, and the
-  plan reads them from there: the dump and manifest as the backup, `vcs.tar` as the volume backup
-  of a service with a `data_volume`.
+  Gitea data volume). All three are extracted, streamed, into a fresh private
+  `<archive>.<random>.d/` beside it, and the plan reads them from there: the dump and manifest as
+  the backup, `vcs.tar` as the volume backup of a service with a `data_volume`.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
+import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from core.errors import BackupError, UsageError
 
@@ -47,9 +50,15 @@ def _from_folder(folder: Path, manifest: Path | None) -> tuple[Path, Path | None
 
 
 def _extract(archive: Path) -> Path:
-    """The archive's dump, manifest and volume tar, copied out member by member (never whole in memory)."""
-    target = archive.with_name(archive.name + ".d")
-    target.mkdir(exist_ok=True)
+    """The archive's dump, manifest and volume tar, copied out member by member (never whole in memory)
+    into a folder made fresh for this plan: private (0700, files 0600: the manifest holds every
+    credential), beside the archive so it outlives the plan until apply reads it, never reused (a folder
+    found there could be anyone's, with anything already in it)."""
+    try:
+        target = Path(tempfile.mkdtemp(prefix=archive.name + ".", suffix=".d", dir=archive.parent))
+    except OSError as e:
+        raise UsageError(f"--dump {archive}: cannot make a folder beside it to extract into ({e.strerror}); copy "
+                         f"the archive to a folder you can write") from None
     try:
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
@@ -58,8 +67,16 @@ def _extract(archive: Path) -> Path:
                     continue
                 source = tar.extractfile(member)
                 assert source is not None  # a regular file
-                with source, open(target / name, "wb") as out:
+                with source, _private_file(target / name, archive) as out:
                     shutil.copyfileobj(source, out, 1 << 20)
     except (tarfile.TarError, EOFError, OSError) as e:
         raise BackupError(f"--dump {archive} is not an intact .tgz ({e}); choose another backup") from None
     return target
+
+
+def _private_file(path: Path, archive: Path) -> BinaryIO:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise BackupError(f"--dump {archive} holds two members named {path.name}; choose another backup") from None
+    return os.fdopen(fd, "wb")

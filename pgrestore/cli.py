@@ -69,11 +69,42 @@ ContextOpt = typer.Option(None, "--context", help="The kubeconfig's context to u
 S3EndpointOpt = typer.Option(None, "--s3-endpoint", envvar="PGRESTORE_S3_ENDPOINT",
                              help="S3 endpoint; default: from the postgres-backup-s3-credentials secret.")
 S3AccessOpt = typer.Option(None, "--s3-access-key", envvar="PGRESTORE_S3_ACCESS_KEY", help="S3 access key.")
-S3SecretOpt = typer.Option(None, "--s3-secret-key", envvar="PGRESTORE_S3_SECRET_KEY", help="S3 secret key.")
+# The S3 secret key never comes on the command line (the process list, shell history and crash
+# logs would show it): from PGRESTORE_S3_SECRET_KEY or a file; main() refuses --s3-secret-key.
+S3_SECRET_ENV = "PGRESTORE_S3_SECRET_KEY"
+S3SecretFileOpt = typer.Option(None, "--s3-secret-key-file", help=f"A file holding the S3 secret key (or set "
+                                                                  f"{S3_SECRET_ENV}); default: from the "
+                                                                  f"postgres-backup-s3-credentials secret.")
+_SECRET_FLAG = "--s3-secret-key"
+_secrets_read: list[str] = []  # kept out of crash logs
 
 
-def _s3_opts(endpoint: str | None, access: str | None, secret: str | None) -> dict:
-    return {"s3_endpoint": endpoint, "s3_access_key": access, "s3_secret_key": secret}
+def _s3_secret_key(path: Path | None) -> str | None:
+    if path is None:
+        key = os.environ.get(S3_SECRET_ENV) or None
+    else:
+        try:
+            key = path.read_text().strip() or None
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"--s3-secret-key-file {path}: cannot read it "
+                             f"({getattr(e, 'strerror', None) or 'not text'}); name a file holding the key") from None
+        if key is None:
+            raise UsageError(f"--s3-secret-key-file {path} is empty; name a file holding the key")
+    if key:
+        _secrets_read.append(key)
+    return key
+
+
+def _s3_opts(endpoint: str | None, access: str | None, secret_file: Path | None) -> dict:
+    return {"s3_endpoint": endpoint, "s3_access_key": access, "s3_secret_key": _s3_secret_key(secret_file)}
+
+
+def _refused_secret_flag(argv: list[str]) -> str | None:
+    """The one-line refusal of a secret key on the command line, if argv has one."""
+    if any(a == _SECRET_FLAG or a.startswith(_SECRET_FLAG + "=") for a in argv):
+        return (f"Error: {_SECRET_FLAG} would show the key in the process list and shell history; put it in "
+                f"{S3_SECRET_ENV} or in a file named by --s3-secret-key-file; see `{_command_path(argv)} --help`")
+    return None
 
 
 @app.command()
@@ -92,11 +123,11 @@ def services() -> None:
 @app.command()
 def backups(service: str, kubeconfig: str = KubeconfigOpt, context: str = ContextOpt,
             s3_endpoint: str = S3EndpointOpt, s3_access_key: str = S3AccessOpt,
-            s3_secret_key: str = S3SecretOpt) -> None:
+            s3_secret_key_file: Path = S3SecretFileOpt) -> None:
     """List SERVICE's backups in S3 (both formats), newest first."""
     from .commands.listing import backups_table
-    typer.echo(backups_table(service, kubeconfig, _s3_opts(s3_endpoint, s3_access_key, s3_secret_key), context),
-               nl=False)
+    typer.echo(backups_table(service, kubeconfig, _s3_opts(s3_endpoint, s3_access_key, s3_secret_key_file),
+                             context), nl=False)
 
 
 class SecretsMode(str, Enum):
@@ -133,7 +164,7 @@ def plan(
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode",
                                            help="Exit 0 with no changes, 1 on error, 2 with changes."),
     kubeconfig: str = KubeconfigOpt, context: str = ContextOpt, s3_endpoint: str = S3EndpointOpt,
-    s3_access_key: str = S3AccessOpt, s3_secret_key: str = S3SecretOpt,
+    s3_access_key: str = S3AccessOpt, s3_secret_key_file: Path = S3SecretFileOpt,
 ) -> None:
     """Write a restore plan for SERVICE (JSON on stdout, summary on stderr). Changes nothing."""
     from planner.options import PlanOptions
@@ -158,7 +189,7 @@ def plan(
                           safety_dump=not no_safety_dump, manual_hosts=_manual_hosts(no_host_steps),
                           storage_nodes=_node_list(storage_nodes), postgresql_spec=postgresql_spec,
                           volume_backup=pvc_backup)
-    s3 = _s3_opts(s3_endpoint, s3_access_key, s3_secret_key)
+    s3 = _s3_opts(s3_endpoint, s3_access_key, s3_secret_key_file)
     if len(names) > 1:
         raise typer.Exit(run_set(names, choices, output, detailed_exitcode, kubeconfig, s3, context))
     raise typer.Exit(run(names[0], backup, dump, manifest, choices, output, detailed_exitcode, kubeconfig, s3,
@@ -207,14 +238,14 @@ def apply(
                                                               "service/id) you have run."),
     json_events: bool = typer.Option(False, "--json", help="One JSON event per line on stdout."),
     kubeconfig: str = KubeconfigOpt, context: str = ContextOpt, s3_endpoint: str = S3EndpointOpt,
-    s3_access_key: str = S3AccessOpt, s3_secret_key: str = S3SecretOpt,
+    s3_access_key: str = S3AccessOpt, s3_secret_key_file: Path = S3SecretFileOpt,
 ) -> None:
     """Carry out a reviewed plan: refuse stale plans, lock, checkpoint every step, roll back on failure."""
     from .commands.apply import apply as do_apply
     if confirm and not resume:
         raise UsageError("--confirm goes with --resume: it says a manual step of a stopped apply was done")
     do_apply(plan_file, auto_approve, resume, json_events, kubeconfig,
-             _s3_opts(s3_endpoint, s3_access_key, s3_secret_key), context, tuple(confirm or ()))
+             _s3_opts(s3_endpoint, s3_access_key, s3_secret_key_file), context, tuple(confirm or ()))
 
 
 @app.command()
@@ -269,9 +300,15 @@ def _crash_log(exc: BaseException) -> Path:
     path = folder / f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(f"pgrestore {__version__}: {' '.join(sys.argv)}\n")
-        f.write("".join(traceback.format_exception(exc)))
+        f.write(_hide_secrets(f"pgrestore {__version__}: {' '.join(sys.argv)}\n"
+                              + "".join(traceback.format_exception(exc))))
     return path
+
+
+def _hide_secrets(text: str) -> str:
+    for secret in _secrets_read:
+        text = text.replace(secret, "***")
+    return text
 
 
 def _command_path(argv: list[str]) -> str:
@@ -292,6 +329,10 @@ def _usage_line(e: Any, argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    refusal = _refused_secret_flag(sys.argv[1:] if argv is None else argv)
+    if refusal is not None:  # before anything can log or crash with the key in argv
+        typer.secho(refusal, err=True, fg=typer.colors.RED)
+        return UsageError.exit_code
     try:
         code = app(args=argv, prog_name="pgrestore", standalone_mode=False)
         return code if isinstance(code, int) else 0

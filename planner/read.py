@@ -6,13 +6,11 @@ memory only to be digested; they are never written anywhere.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import tarfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from core import backups, dumps, helm
+from core import backups, dumps, helm, volume_archive
 from core.adapters.kube import Kube
 from core.adapters.s3 import S3
 from core.document import strip_server_fields
@@ -355,22 +353,9 @@ def read_backup(kube_s3: S3 | None, cluster: str, wanted: str, dump: Path | None
 
 
 def read_volume_archive(path: Path, data_path: str) -> VolumeArchive:
-    """A volume backup: a tar whose members lie under the volume's path (tar strips the leading /),
-    read through once for its sha256 (streamed, never whole in memory)."""
+    """A volume backup whose every member lands inside the volume's path, with the sha256 of the
+    very bytes checked (core/volume_archive.py)."""
     if not path.is_file():
         raise UsageError(f"volume backup {path} not found or not a file; pass the vcs.tar backup_vcs.sh wrote")
-    prefix = data_path.strip("/") + "/"
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            members = [m.name for m in tar]
-    except (tarfile.TarError, OSError):
-        raise BackupError(f"volume backup {path} is not a tar archive; choose another backup") from None
-    outside = [m for m in members if not (m.lstrip("./") + "/").startswith(prefix)]
-    if not members or outside:
-        what = f"{outside[0]!r} lies outside {data_path}" if outside else "it is empty"
-        raise BackupError(f"volume backup {path} is not a backup of {data_path}: {what}; choose another backup")
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            sha.update(chunk)
-    return VolumeArchive(str(path.resolve()), path.stat().st_size, sha.hexdigest())
+    size, sha256 = volume_archive.check(path, data_path)
+    return VolumeArchive(str(path.resolve()), size, sha256)

@@ -41,7 +41,18 @@ log_filename = 'postgresql-%u.log'
 log_file_mode = 0644
 log_rotation_age = '1d'
 log_truncate_on_rotation = on
+# Spilo's bootstrap.dcs parameters that say what is logged, and its pg_stat_statements setting
+# (zalando/spilo 2.1-p7 postgres-appliance/scripts/configure_spilo.py; shared_preload_libraries is
+# pgserver.py's): every DDL statement, ALTER ROLE included, is logged, utility statements not tracked.
+log_statement = 'ddl'
+log_min_duration_statement = 500
+pg_stat_statements.track_utility = off
 """
+
+# What Patroni sets before it creates or alters a role with a password, so the statement is neither
+# logged nor tracked (patroni/postgresql/bootstrap.py create_or_update_role).
+_PATRONI_QUIET = ("SET log_statement TO none", "SET log_min_duration_statement TO -1",
+                  "SET log_min_error_statement TO 'log'", "SET pg_stat_statements.track_utility TO 'off'")
 
 
 def wipe_volume(pgroot: Path) -> None:
@@ -60,20 +71,27 @@ def _spilo_log_dir(pgroot: Path) -> None:
             shutil.chown(path, "postgres", "postgres")
 
 
-def bootstrap_volume(pgroot: Path, passwords: dict[str, str]) -> PgServer:
+def bootstrap_volume(pgroot: Path, passwords: dict[str, str], parameters: dict | None = None) -> PgServer:
     """A fresh, running server as Spilo leaves it before the operator's first login.
 
-    Spilo's volume layout: PGROOT (the volume) holds data/ (PGDATA) and pg_log/."""
+    Spilo's volume layout: PGROOT (the volume) holds data/ (PGDATA) and pg_log/. `parameters` are the
+    resource's spec.postgresql.parameters: the operator hands them to Patroni, which writes them into
+    postgresql.conf over Spilo's (postgres-operator v1.8.2 pkg/cluster/k8sres.go
+    generateSpiloJSONConfiguration)."""
     wipe_volume(pgroot)
     server = PgServer(pgroot / "data", free_port())
     server.init()
     _spilo_log_dir(pgroot)
     with open(server.datadir / "postgresql.conf", "a") as conf:
         conf.write(SPILO_LOGGING)
+        conf.write("".join(f"{k} = {_literal(str(v))}\n" for k, v in sorted((parameters or {}).items())))
     server.start()
-    server.psql(
-        f"ALTER ROLE postgres WITH PASSWORD {_literal(passwords['postgres'])};\n"
-        f"CREATE ROLE standby WITH REPLICATION LOGIN PASSWORD {_literal(passwords['standby'])};")
+    with psycopg.connect(host=server.socket_dir, port=server.port, user="postgres", dbname="postgres",
+                         autocommit=True) as conn:
+        for setting in _PATRONI_QUIET:
+            conn.execute(setting)
+        conn.execute(sql.SQL("ALTER ROLE postgres WITH PASSWORD {}").format(passwords["postgres"]))
+        conn.execute(sql.SQL("CREATE ROLE standby WITH REPLICATION LOGIN PASSWORD {}").format(passwords["standby"]))
     for db in ("postgres", "template1"):  # post_init.sh's loop at bootstrap time
         server.psql_file(_post_init_path(), db=db)
     return server

@@ -154,7 +154,7 @@ class ClusterActions:
         passwords = self._adopted[key] = sync_secrets(self.api, ns, name, spec)
         volume = self.state.pg / f"{ns}.{name}"
         with self.locks.get(key):
-            server = bootstrap_volume(volume, passwords)
+            server = bootstrap_volume(volume, passwords, (spec.get("postgresql") or {}).get("parameters"))
             registry.save_entry(self.state.clusters, key, {
                 "uid": cr["metadata"]["uid"], "namespace": ns, "name": name, "spec": spec,
                 "port": server.port, "datadir": str(server.datadir), "volume": str(volume),

@@ -260,8 +260,8 @@ CASES = [
     # -- S3 keys and endpoints ---------------------------------------------------------------------------------
     case("s3-wrong-access-key", "backups keycloak --s3-access-key wrong-access-key", 1,
          "InvalidAccessKeyId", "--s3-access-key"),
-    case("s3-wrong-secret-key", f"{PLAN} --s3-secret-key wrong-secret-key", 1,
-         "SignatureDoesNotMatch", "--s3-secret-key"),
+    case("s3-wrong-secret-key", f"{PLAN} --s3-secret-key-file {{tmp}}/s3.key", 1,
+         "SignatureDoesNotMatch", "--s3-secret-key", setup=files(s3_key=lambda w: b"wrong-secret-key\n")),
     case("s3-wrong-access-key-on-apply", f"{APPLY} --s3-access-key wrong-access-key", 1,
          "{good}", "--s3-access-key"),
     case("s3-endpoint-unreachable", f"{PLAN} --s3-endpoint http://127.0.0.1:9", 69,

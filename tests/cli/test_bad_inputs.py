@@ -91,7 +91,8 @@ def _tar_of(name: str, body: bytes) -> bytes:
 
 ETC_TAR = _tar_of("etc/passwd", b"root:x:0:0::/root:/bin/bash\n")
 DIR = object()  # a folder instead of a file
-S3_KEYS = "--s3-access-key a --s3-secret-key b"  # with --s3-endpoint: no cluster is asked for the keys
+S3_KEYS = "--s3-access-key a --s3-secret-key-file {tmp}/s3.key"  # with --s3-endpoint: no cluster is asked
+KEYED = {"files": {"s3.key": "b\n"}, "env": {"KUBECONFIG": "{kubeconfig}"}}
 NOT_A_SERVICE = "name: keycloak\nnamespace: services\n"
 
 
@@ -198,13 +199,13 @@ CASES = [
          "cannot reach the API server", "check the kubeconfig's server"),
     # -- S3 endpoints -----------------------------------------------------------------------------------------
     case("s3-endpoint-unreachable", f"backups keycloak --s3-endpoint http://127.0.0.1:9 {S3_KEYS}", 69,
-         "cannot reach the S3 endpoint", "check --s3-endpoint", env={"KUBECONFIG": "{kubeconfig}"}),
+         "cannot reach the S3 endpoint", "check --s3-endpoint", **KEYED),
     case("s3-endpoint-without-scheme", f"backups keycloak --s3-endpoint rgw-vip.nmn {S3_KEYS}", 64,
-         "--s3-endpoint 'rgw-vip.nmn' is not an http(s) URL", "pass e.g. http://", env={"KUBECONFIG": "{kubeconfig}"}),
+         "--s3-endpoint 'rgw-vip.nmn' is not an http(s) URL", "pass e.g. http://", **KEYED),
     case("s3-endpoint-other-scheme", f"backups keycloak --s3-endpoint ftp://rgw-vip.nmn {S3_KEYS}", 64,
-         "--s3-endpoint 'ftp://rgw-vip.nmn' is not an http(s) URL", env={"KUBECONFIG": "{kubeconfig}"}),
+         "--s3-endpoint 'ftp://rgw-vip.nmn' is not an http(s) URL", **KEYED),
     case("s3-endpoint-malformed", f"backups keycloak --s3-endpoint http://[::1 {S3_KEYS}", 64,
-         "--s3-endpoint 'http://[::1' is not an http(s) URL", env={"KUBECONFIG": "{kubeconfig}"}),
+         "--s3-endpoint 'http://[::1' is not an http(s) URL", **KEYED),
     # -- services ---------------------------------------------------------------------------------------------
     case("service-unknown", "plan nosuch", 64, "unknown service 'nosuch'", "`pgrestore services` lists"),
     case("site-service-not-yaml", "plan keycloak", 78, "service definition", "bad.yaml is not valid YAML",

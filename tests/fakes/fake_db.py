@@ -22,7 +22,9 @@ fresh cluster brings the same roles and rows back.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass, field
 
@@ -61,6 +63,20 @@ _APP_ROLE_OPTIONS = "NOSUPERUSER INHERIT NOCREATEROLE CREATEDB LOGIN NOREPLICATI
 
 def verifier(role: str, password: str) -> str:
     return "md5" + hashlib.md5((password + role).encode()).hexdigest()
+
+
+def opens(stored: str, role: str, password: str) -> bool:
+    """Does this password match the stored verifier: md5, or SCRAM-SHA-256 (RFC 5802, as
+    PostgreSQL 15's scram_verify_plain_password checks it; ASCII passwords need no SASLprep)?"""
+    if not stored.startswith("SCRAM-SHA-256$"):
+        return stored == verifier(role, password)
+    m = re.fullmatch(r"SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):.+", stored)
+    if m is None:
+        return False
+    iterations, salt, stored_key = m.groups()
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    return base64.b64encode(hashlib.sha256(client_key).digest()).decode() == stored_key
 
 
 def unquote_literal(text: str) -> str:
@@ -261,7 +277,7 @@ class FakeDatabase:
     def login(self, role: str, password: str, database: str) -> str | None:
         """None if these credentials open that database over TCP; else psql's error."""
         stored = self.roles.get(role)
-        if stored is None or stored != verifier(role, password):
+        if stored is None or not opens(stored, role, password):
             return f'psql: error: FATAL:  password authentication failed for user "{role}"'
         if database not in self.databases:
             return f'psql: error: FATAL:  database "{database}" does not exist'
