@@ -176,11 +176,11 @@ def _fence(ctx: Context, step: Step) -> None:
         raise LockLost(f"lost lease pgrestore-{ctx.plan.service} before step {step.id} ({ctx.lock_lost()})")
 
 
-def _rollback_stopped(e: LockLost, plan_path_hint: str) -> ApplyFailedRollbackIncomplete:
+def _rollback_stopped(e: LockLost, plan: Plan, plan_path: str) -> ApplyFailedRollbackIncomplete:
     return ApplyFailedRollbackIncomplete(
         f"{e}; the rollback stopped there, so as not to act over the apply that may hold the lease now (the "
-        f"journal says rolling-back): check who holds it (kubectl get lease -n <namespace> pgrestore-<service>), "
-        f"then finish with `pgrestore rollback {plan_path_hint}`")
+        f"journal says rolling-back): check who holds it (kubectl get lease -n {plan.namespace} "
+        f"pgrestore-{plan.service}), then finish with `pgrestore rollback {plan_path}`")
 
 
 def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, emit: Callable[[dict], None],
@@ -199,10 +199,11 @@ def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, 
     ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit,
                   still_locked=lock.held, lock_lost=lambda: lock.lost or "", confirmed=frozenset(opts.confirmed))
     try:
-        journal.set_status("running")
-        _reset_interrupted(plan.steps, journal)
-        _run_steps(ctx, plan.steps)
-        journal.set_status("done")
+        with lock.stop_when_lost(lambda why: LockLost(f"lost lease pgrestore-{plan.service} while running ({why})")):
+            journal.set_status("running")
+            _reset_interrupted(plan.steps, journal)
+            _run_steps(ctx, plan.steps)
+            journal.set_status("done")
         return f"restored {plan.namespace}/{plan.postgresql} from {plan.backup.key}"
     except AwaitingOperator:
         journal.set_status("waiting")  # not a failure: nothing rolls back, `--resume --confirm` goes on
@@ -221,9 +222,11 @@ def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, 
                 raise ApplyFailedRollbackIncomplete(f"{e}; nothing was rolled back: check who holds the lease, "
                                                     f"then resume or roll back this plan") from None
             try:
-                _roll_back(ctx, f"apply failed ({reason})")  # raises how the rollback ended
+                with lock.stop_when_lost(lambda why: LockLost(f"lost lease pgrestore-{plan.service} during the "
+                                                              f"rollback ({why})")):
+                    _roll_back(ctx, f"apply failed ({reason})")  # raises how the rollback ended
             except LockLost as lost:
-                raise _rollback_stopped(lost, "<plan>") from None
+                raise _rollback_stopped(lost, plan, "PLAN") from None
             raise
     finally:
         _release(lock)
@@ -331,10 +334,11 @@ def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], No
     try:
         ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit,
                       still_locked=lock.held, lock_lost=lambda: lock.lost or "")
-        with rollback_shield(emit):
+        with rollback_shield(emit), lock.stop_when_lost(
+                lambda why: LockLost(f"lost lease pgrestore-{plan.service} during the rollback ({why})")):
             _roll_back(ctx, "rollback on demand")
     except LockLost as lost:
-        raise _rollback_stopped(lost, str(plan_path)) from None
+        raise _rollback_stopped(lost, plan, str(plan_path)) from None
     except ApplyFailedRolledBack as done:
         return str(done).removeprefix("rollback on demand; ").removesuffix(". Fix the cause, re-plan and apply again")
     finally:

@@ -16,7 +16,8 @@ watched the lease record unchanged, on our own monotonic clock: observedTime + l
 - The holder counts the lease lost when a renewal finds it taken or deleted, or when no renewal has
   succeeded for RENEW_DEADLINE (< DURATION, as client-go requires RenewDeadline < LeaseDuration):
   by then another apply that watched our record may be about to take over. The engine checks
-  `held()` before every step, forward and rollback.
+  `held()` before every step, forward and rollback, and while a step runs `stop_when_lost` has the
+  renewer interrupt it at once (SIGUSR1 to the main thread, raising the engine's LockLost there).
 - The renewer is a non-daemon thread that release() stops and joins, and that stops by itself
   once the main thread has finished: no renewal is ever under way while the interpreter shuts
   down (a daemon thread mid-HTTPS call then made a clean exit 7 end in SIGABRT).
@@ -26,11 +27,13 @@ from __future__ import annotations
 
 import getpass
 import os
+import signal
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from core.adapters.kube import Kube
@@ -91,6 +94,8 @@ class Lock:
         self._thread: threading.Thread | None = None
         self._renewed_at = 0.0  # time.monotonic() when our last successful write was sent
         self.lost: str | None = None  # why we no longer hold the lease (taken, deleted, not renewed)
+        self._on_lost: Callable[[], None] | None = None  # set by stop_when_lost
+        self._on_lost_lock = threading.Lock()
 
     # -- holding -----------------------------------------------------------------------------
     def held(self) -> bool:
@@ -101,9 +106,36 @@ class Lock:
         return self.lost is None
 
     def _lose(self, why: str) -> None:
-        if self.lost is None:
-            self.lost = why
-            self.say(f"lost lease {self.ns}/{self.name}: {why}; the apply stops before its next step")
+        if self.lost is not None:
+            return
+        self.lost = why
+        self.say(f"lost lease {self.ns}/{self.name}: {why}; the apply stops here and touches nothing more")
+        if threading.current_thread() is not threading.main_thread():
+            with self._on_lost_lock:
+                if self._on_lost is not None:
+                    self._on_lost()
+
+    @contextmanager
+    def stop_when_lost(self, error: Callable[[str], BaseException]) -> Iterator[None]:
+        """While inside, a loss the renewer finds raises error(why) in the main thread at once, also
+        mid-step (a signal interrupts a blocking read). Outside, only the checks before each step."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: object) -> None:
+            raise error(self.lost or "lost")
+        before = signal.signal(signal.SIGUSR1, handler)
+        main = threading.main_thread().ident
+        assert main is not None
+        with self._on_lost_lock:
+            self._on_lost = lambda: signal.pthread_kill(main, signal.SIGUSR1)
+        try:
+            yield
+        finally:
+            with self._on_lost_lock:  # no signal can come once this is None: the default would kill us
+                self._on_lost = None
+            signal.signal(signal.SIGUSR1, before)
 
     # -- acquiring ---------------------------------------------------------------------------
     def _body(self, existing: dict | None = None) -> dict:

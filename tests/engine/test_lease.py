@@ -33,10 +33,16 @@ def _other_holds(kube, renewed: datetime, duration: int = 60) -> None:
                                            "leaseTransitions": 1}})
 
 
-def _renewing(kube, skew: timedelta, stop: threading.Event) -> threading.Thread:
-    """The other apply is alive: it renews its lease every second, stamping renewTime by its own clock."""
+def _renewing(rehearsal, skew: timedelta, stop: threading.Event) -> threading.Thread:
+    """The other apply is alive: it renews its lease every second, stamping renewTime by its own clock;
+    its next renewal comes just after our apply first read the lease."""
+    kube, seen = rehearsal.kube, len(rehearsal.stage.calls)
+
     def renew() -> None:
-        while not stop.wait(1.0):
+        while not any(c.method == "get_lease" for c in rehearsal.stage.calls[seen:]):
+            if stop.wait(0.01):
+                return
+        while not stop.wait(0.5):
             current = kube.get_lease(NS, NAME)
             current["spec"]["renewTime"] = _stamp(datetime.now(timezone.utc) - skew)
             kube.replace_lease(NS, current)
@@ -62,7 +68,7 @@ def test_a_renewing_holder_whose_clock_is_behind_ours_is_not_taken_over(rehearsa
     path = rehearsal.plan()
     _other_holds(rehearsal.kube, datetime.now(timezone.utc) - skew - timedelta(seconds=12))
     stop = threading.Event()
-    other = _renewing(rehearsal.kube, skew, stop)  # its next renewal comes after our first read
+    other = _renewing(rehearsal, skew, stop)
     try:
         with pytest.raises(LockHeld) as err:
             rehearsal.apply(path)
@@ -111,59 +117,90 @@ def _from_renewer(call) -> bool:
     return threading.current_thread().name == "lease-renew"
 
 
-def test_a_renewer_that_cannot_renew_stops_the_apply_before_its_next_step_without_rolling_back(
-        rehearsal, fast_renewals):
-    """The API server stops answering the renewals during the restore: by the time it is done, another
-    apply may have taken the lease over, so the apply stops there and rolls nothing back over it."""
+def _taking(seconds: float, only=lambda call: True):
+    """A `where` for stage.inject that injects nothing: the matching call just takes this long
+    (a long exec, or an API server that does not answer)."""
+    def where(call) -> bool:
+        if only(call):
+            time.sleep(seconds)
+        return False
+    return where
+
+
+def test_a_renewer_that_cannot_renew_stops_the_apply_at_once_without_rolling_back(rehearsal, fast_renewals):
+    """The API server stops answering the renewals during the restore's long exec: once no renewal has
+    succeeded for the renew deadline another apply may take the lease over, so the apply stops at once,
+    mid-step, and rolls nothing back over it."""
     path = rehearsal.plan()
     restore = rehearsal.step(path, "restore-dump")
-    steps = [s.id for s in rehearsal.loaded(path).steps]
-    after = steps[steps.index(restore) + 1]
-
-    def renewals_fail_for_a_while() -> None:
-        rehearsal.stage.inject("get_lease", error=Unreachable("the API VIP dropped the connection"), times=None,
-                               where=_from_renewer)
-        time.sleep(1.5)
-    rehearsal.stage.at_step(restore, renewals_fail_for_a_while)
+    rehearsal.stage.at_step(restore, lambda: rehearsal.stage.inject(
+        "get_lease", error=Unreachable("the API VIP dropped the connection"), times=None, where=_from_renewer))
+    rehearsal.stage.inject("exec", step=restore, where=_taking(3.0), error=StepFailed("never raised"))
+    started = time.monotonic()
     with pytest.raises(ApplyFailedRollbackIncomplete) as err:
         rehearsal.apply(path)
+    assert time.monotonic() - started < 3.0 + 2, "stopped mid-step, not after it"
     assert err.value.exit_code == 6
-    assert f"lost lease {NAME} before step {after}" in str(err.value)
-    assert "not renewed for 0.6 s" in str(err.value) and "nothing was rolled back" in str(err.value)
+    assert f"lost lease {NAME} while running (not renewed for 0.6 s" in str(err.value)
+    assert "nothing was rolled back" in str(err.value)
     journal = rehearsal.journal(path)
     assert journal["status"] == "failed"
-    assert journal["steps"][restore]["status"] == "done" and journal["steps"][after]["status"] == "pending"
+    assert journal["steps"][restore]["status"] == "failed" and "lost lease" in journal["steps"][restore]["error"]
+    steps = [s.id for s in rehearsal.loaded(path).steps]
+    assert {journal["steps"][s]["status"] for s in steps[steps.index(restore) + 1:]} == {"pending"}
     assert {v["status"] for v in journal["rollback"].values()} == {"pending"}
-    assert any("not renewed" in m and "stops before its next step" in m for m in _messages(rehearsal))
+    assert any("not renewed" in m and "touches nothing more" in m for m in _messages(rehearsal))
 
 
-def test_the_rollback_checks_the_lease_before_each_step_and_stops_when_it_is_taken(rehearsal, fast_renewals):
-    """The restore fails, the rollback starts; during its first step another apply takes the lease
-    (force-unlock and a new apply): the rollback stops before its next step instead of putting its
-    safety dump over a cluster the new holder now works on."""
-    path = rehearsal.plan()
+def _failed_restore_then(rehearsal, path, during_first_rollback_step) -> list[str]:
     restore = rehearsal.step(path, "restore-dump")
     rehearsal.stage.inject("exec", step=restore, error=StepFailed("the exec stream broke"))
     rollback = [s.id for s in rehearsal.loaded(path).rollback]
+    rehearsal.stage.at_step(rollback[0], during_first_rollback_step)
+    return rollback
+
+
+def test_a_lease_taken_during_the_rollback_stops_it_at_once(rehearsal, fast_renewals):
+    """The restore fails, the rollback starts; during its first step another apply takes the lease
+    (force-unlock and a new apply): the rollback stops at once instead of putting its safety dump into
+    a cluster the new holder now works on."""
+    path = rehearsal.plan()
 
     def taken_over() -> None:
         current = rehearsal.kube.get_lease(NS, NAME)
         current["spec"]["holderIdentity"] = OTHER
         rehearsal.kube.replace_lease(NS, current)
-        deadline = time.monotonic() + 5
-        while not any("taken over" in m for m in _messages(rehearsal)) and time.monotonic() < deadline:
-            time.sleep(0.01)
-    rehearsal.stage.at_step(rollback[0], taken_over)
+        time.sleep(5)  # the renewer notices within 50 ms and stops us here
+    rollback = _failed_restore_then(rehearsal, path, taken_over)
     with pytest.raises(ApplyFailedRollbackIncomplete) as err:
         rehearsal.apply(path)
     assert err.value.exit_code == 6
-    assert f"lost lease {NAME} before step {rollback[1]} (taken over by {OTHER})" in str(err.value)
-    assert "the rollback stopped there" in str(err.value) and "pgrestore rollback" in str(err.value)
+    assert f"lost lease {NAME} during the rollback (taken over by {OTHER})" in str(err.value)
+    assert "the rollback stopped there" in str(err.value)
+    assert "finish with `pgrestore rollback PLAN`" in str(err.value)
+    journal = rehearsal.journal(path)
+    assert journal["status"] == "rolling-back"
+    assert {journal["rollback"][s]["status"] for s in rollback} == {"pending"}
+    assert _holder(rehearsal.kube) == OTHER  # not deleted by our release: it is not ours
+
+
+def test_the_rollback_checks_the_lease_before_each_step(rehearsal, fast_renewals):
+    """The renewer is stuck in a call the API server does not answer, so it cannot tell us anything; our
+    own view still says that after the renew deadline the lease may be another's: the rollback stops
+    before its next step."""
+    path = rehearsal.plan()
+
+    def renewer_stuck_and_a_long_step() -> None:
+        rehearsal.stage.inject("get_lease", where=_taking(3.0, only=_from_renewer), error=StepFailed("never"))
+        time.sleep(1.0)
+    rollback = _failed_restore_then(rehearsal, path, renewer_stuck_and_a_long_step)
+    with pytest.raises(ApplyFailedRollbackIncomplete) as err:
+        rehearsal.apply(path)
+    assert f"lost lease {NAME} before step {rollback[1]} (not renewed for 0.6 s" in str(err.value)
     journal = rehearsal.journal(path)
     assert journal["status"] == "rolling-back"
     assert journal["rollback"][rollback[0]]["status"] == "done"
     assert {journal["rollback"][s]["status"] for s in rollback[1:]} == {"pending"}
-    assert _holder(rehearsal.kube) == OTHER  # not deleted by our release: it is not ours
 
 
 class SlowLeases:
