@@ -89,24 +89,25 @@ def apply(plan_path: Path, auto_approve: bool, resume: bool, as_json: bool, kube
     if isinstance(document, PlanSet):
         _needs_terminal(auto_approve)
         set_events = Events(as_json, log_path_for(plan_path))
-        try:
-            result = _run_logged(set_events, lambda: apply_set(
-                plan_path, document, opts, as_json, lambda p, again: _approve(p, auto_approve, again), set_events))
-        except AwaitingOperator as e:
-            raise _confirm_hint(e, plan_path) from None
+        with _logged(set_events):
+            try:
+                result = apply_set(plan_path, document, opts, as_json,
+                                   lambda p, again: _approve(p, auto_approve, again), set_events)
+            except AwaitingOperator as e:
+                raise _confirm_hint(e, plan_path) from None
         if not as_json:
             typer.secho(f"Apply complete: {result}.", err=True, fg=typer.colors.GREEN)
         return
     plan, kube, s3, journal = engine.prepare(plan_path, opts)
     _needs_terminal(auto_approve)
     events = Events(as_json, log_path_for(plan_path))
-    try:
-        with _logged(events):
+    with _logged(events):
+        try:
             result = engine.run(plan, kube, s3, journal, opts, events,
                                 approve=lambda p: _approve(p, auto_approve, resume))
-            events({"event": "apply_finished", "status": "done", "detail": result})
-    except AwaitingOperator as e:
-        raise _confirm_hint(e, plan_path) from None
+        except AwaitingOperator as e:
+            raise _confirm_hint(e, plan_path) from None
+        events({"event": "apply_finished", "status": "done", "detail": result})
     if not as_json:
         typer.secho(f"Apply complete: {result}.", err=True, fg=typer.colors.GREEN)
 

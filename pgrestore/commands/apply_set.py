@@ -33,7 +33,7 @@ def apply_set(set_path: Path, plan_set: PlanSet, opts: engine.Options, as_json: 
         if status == "done":
             done.append(plan.service)
             _say(as_json, f"== {i}/{len(plan_set.plans)} {plan.service}: restored by an earlier run of this set ==",
-             events)
+                 events)
             continue
         if status is not None and not opts.resume:
             raise UsageError(f"this plan set was started before ({plan.service}: {status}); continue it with "

@@ -37,3 +37,31 @@ def test_ctrl_c_twice_during_the_rollback_does_not_skip_the_restore_of_the_safet
     assert [e["signal"] for e in deferred] == ["SIGINT", "SIGINT"]
     # Left as it was: a Ctrl-C after the rollback interrupts again.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_events_go_on_to_the_log_file_once_the_terminal_is_gone(tmp_path, monkeypatch):
+    """The pipe to the terminal closed (an SSH session that dropped): writing to it fails with EPIPE.
+    The write is dropped, the process goes on, and every event still reaches the log file."""
+    from executors.events import Events, SafeStream, log_path_for
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    gone = os.fdopen(write_end, "w", buffering=1)
+    monkeypatch.setattr("sys.stdout", SafeStream(gone))
+    monkeypatch.setattr("sys.stderr", SafeStream(gone))
+    log = log_path_for(tmp_path / "plan.json")
+    try:
+        for as_json in (True, False):
+            events = Events(as_json, log)
+            events({"event": "step_started", "step": "05-restore-dump", "kind": "restore-dump",
+                    "description": "restore"})
+            events({"event": "step_finished", "step": "05-restore-dump", "status": "done"})
+            events.close()
+    finally:
+        try:
+            gone.close()
+        except OSError:  # what it still buffers cannot go anywhere
+            pass
+    lines = log.read_text().splitlines()
+    assert log.name == "plan.log" and len(lines) == 4
+    assert [line.split()[1:3] for line in lines] == [["…", "05-restore-dump"], ["done", "05-restore-dump"]] * 2
