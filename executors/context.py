@@ -3,8 +3,12 @@ running step's deadline. Executors read their step (target and params), never th
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,7 +30,8 @@ class Context:
     journal: Journal
     emit: Callable[[dict], None]
     manifest: tuple[ManifestSecret, ...] | None = field(default=None, repr=False)
-    still_locked: Callable[[], bool] = lambda: True
+    still_locked: Callable[[], bool] = lambda: True  # our own view that we still hold the lease
+    lock_lost: Callable[[], str] = lambda: ""  # why not, when still_locked() is False
     deadline: float = 0.0  # time.monotonic() by which the running step must be done
     confirmed: frozenset[str] = frozenset()  # manual steps the operator says are done (--confirm)
 
@@ -44,3 +49,41 @@ class StepKind(Protocol):
     """One module per step kind. `run` must be safe to call again after a crash inside it."""
 
     def run(self, step: Step, ctx: Context) -> dict: ...
+
+
+SHIELDED = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def rollback_shield(emit: Callable[[dict], None]) -> Iterator[list[str]]:
+    """While a rollback runs, Ctrl-C and SIGTERM are recorded and announced, never raised: a second
+    Ctrl-C once skipped the rollback's restore of the safety dump (the data half). kill -9 still stops
+    it; the journal then says rolling-back and `pgrestore rollback PLAN` finishes it.
+
+    The handler only appends and writes with os.write (no buffered stream: it may interrupt a write to
+    the same stream); the engine's events then carry it to the log when the shield is left."""
+    received: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signals are delivered to the main thread only: nothing to shield here
+        return
+
+    def note(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        received.append(name)
+        try:
+            os.write(2, (f"\n{name} received: rollback in progress, it will not be interrupted; it puts the "
+                         f"service back as it was, wait for it to finish\n").encode())
+        except OSError:  # the terminal is gone: the log has it below
+            pass
+
+    before = {s: signal.getsignal(s) for s in SHIELDED}
+    for s in SHIELDED:
+        signal.signal(s, note)
+    try:
+        yield received
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        for name in received:
+            emit({"event": "signal_deferred", "signal": name,
+                  "text": f"{name} received during the rollback: recorded, the rollback was not interrupted"})

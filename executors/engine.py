@@ -27,7 +27,7 @@ from core.errors import (
 from core.model import Plan, PriorObject, Step, Target
 from core.observe import observe
 
-from .context import Context
+from .context import Context, rollback_shield
 from .journal import Journal, path_for
 from .lock import Lock
 from .outcome import committed, data_present, held_message, kept_message
@@ -169,12 +169,31 @@ def changed(plan: Plan, journal: Journal) -> bool:
 
 
 class LockLost(StepFailed):
-    """Another apply took the lease: stop at once and touch nothing more."""
+    """We may no longer hold the lease (taken, deleted, or not renewed in time): stop at once and touch
+    nothing more, forward or rollback, so we never act over another apply that holds it now."""
+
+
+def _lock(kube: Kube, plan: Plan, emit: Callable[[dict], None]) -> Lock:
+    return Lock(kube, plan.namespace, plan.service, plan.checksum,
+                say=lambda text: emit({"event": "message", "text": text}))
+
+
+def _fence(ctx: Context, step: Step) -> None:
+    """Before every step that may change the cluster, forward and rollback."""
+    if not ctx.still_locked():
+        raise LockLost(f"lost lease pgrestore-{ctx.plan.service} before step {step.id} ({ctx.lock_lost()})")
+
+
+def _rollback_stopped(e: LockLost, plan: Plan, plan_path: str) -> ApplyFailedRollbackIncomplete:
+    return ApplyFailedRollbackIncomplete(
+        f"{e}; the rollback stopped there, so as not to act over the apply that may hold the lease now (the "
+        f"journal says rolling-back): check who holds it (kubectl get lease -n {plan.namespace} "
+        f"pgrestore-{plan.service}), then finish with `pgrestore rollback {plan_path}`")
 
 
 def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, emit: Callable[[dict], None],
         approve: Callable[[Plan], None] = lambda plan: None) -> str:
-    lock = Lock(kube, plan.namespace, plan.service, plan.checksum)
+    lock = _lock(kube, plan, emit)
     lock.acquire(resume=opts.resume)
     try:
         # Under the lock, so nothing of ours changes the cluster between this check and the steps.
@@ -189,34 +208,41 @@ def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, 
         _release(lock)
         raise
     ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit,
-                  still_locked=lambda: not lock.lost, confirmed=frozenset(opts.confirmed))
+                  still_locked=lock.held, lock_lost=lambda: lock.lost or "", confirmed=frozenset(opts.confirmed))
     try:
-        journal.set_status("running")
-        _reset_interrupted(plan.steps, journal)
-        _run_steps(ctx, plan.steps)
-        journal.set_status("done")
+        with lock.stop_when_lost(lambda why: LockLost(f"lost lease pgrestore-{plan.service} while running ({why})")):
+            journal.set_status("running")
+            _reset_interrupted(plan.steps, journal)
+            _run_steps(ctx, plan.steps)
+            journal.set_status("done")
         return f"restored {plan.namespace}/{plan.postgresql} from {plan.backup.key}"
     except AwaitingOperator:
         journal.set_status("waiting")  # not a failure: nothing rolls back, `--resume --confirm` goes on
         raise
     except (Exception, KeyboardInterrupt) as e:  # a bug after a change must still roll back
-        reason = "interrupted (Ctrl-C or SIGTERM)" if isinstance(e, KeyboardInterrupt) else (
-            str(e) if isinstance(e, PgRestoreError) else f"internal error {type(e).__name__}: {e}")
-        if not changed(plan, journal):
-            journal.set_status("failed")
-            if isinstance(e, KeyboardInterrupt):
-                raise Interrupted("interrupted before any change; nothing to roll back") from None
+        with rollback_shield(emit):  # from here on a further Ctrl-C or SIGTERM cannot cut the rollback short
+            reason = "interrupted (Ctrl-C or SIGTERM)" if isinstance(e, KeyboardInterrupt) else (
+                str(e) if isinstance(e, PgRestoreError) else f"internal error {type(e).__name__}: {e}")
+            if not changed(plan, journal):
+                journal.set_status("failed")
+                if isinstance(e, KeyboardInterrupt):
+                    raise Interrupted("interrupted before any change; nothing to roll back") from None
+                raise
+            if isinstance(e, LockLost):
+                journal.set_status("failed")
+                raise ApplyFailedRollbackIncomplete(f"{e}; nothing was rolled back: check who holds the lease, "
+                                                    f"then resume or roll back this plan") from None
+            if committed(plan, journal):
+                journal.set_status("failed")
+                failed = next((s.id for s in plan.steps if journal.status_of(s.id) == "failed"), "a step")
+                raise RestoreKept(kept_message(plan, journal, f"{failed} failed ({reason})")) from None
+            try:
+                with lock.stop_when_lost(lambda why: LockLost(f"lost lease pgrestore-{plan.service} during the "
+                                                              f"rollback ({why})")):
+                    _roll_back(ctx, f"apply failed ({reason})")  # raises how the rollback ended
+            except LockLost as lost:
+                raise _rollback_stopped(lost, plan, "PLAN") from None
             raise
-        if isinstance(e, LockLost):
-            journal.set_status("failed")
-            raise ApplyFailedRollbackIncomplete(f"{e}; nothing was rolled back: check who holds the lease, then "
-                                                f"resume or roll back this plan") from None
-        if committed(plan, journal):
-            journal.set_status("failed")
-            failed = next((s.id for s in plan.steps if journal.status_of(s.id) == "failed"), "a step")
-            raise RestoreKept(kept_message(plan, journal, f"{failed} failed ({reason})")) from None
-        _roll_back(ctx, f"apply failed ({reason})")  # raises how the rollback ended
-        raise
     finally:
         _release(lock)
 
@@ -261,8 +287,7 @@ def _run_step(ctx: Context, step: Step) -> None:
 
 def _run_steps(ctx: Context, steps: list[Step]) -> None:
     for step in steps:
-        if not ctx.still_locked():
-            raise LockLost(f"lost lease pgrestore-{ctx.plan.service} before step {step.id}")
+        _fence(ctx, step)
         if ctx.journal.status_of(step.id) in ("done", "skipped"):
             ctx.emit({"event": "step_finished", "step": step.id, "status": "skipped", "reason": "done before"})
             continue
@@ -278,6 +303,7 @@ def _rollback_steps(ctx: Context) -> tuple[list[str], list[Step]]:
     for step in ctx.plan.rollback:
         if ctx.journal.status_of(step.id) in ("done", "skipped"):
             continue
+        _fence(ctx, step)  # not caught below: a lost lease stops the rollback, it does not skip a step
         if step.hold_unless_data and not data_present(ctx.plan, ctx.journal):
             ctx.journal.mark(step.id, "held")
             ctx.emit({"event": "step_finished", "step": step.id, "status": "held", "reason": "the data is not back"})
@@ -285,6 +311,8 @@ def _rollback_steps(ctx: Context) -> tuple[list[str], list[Step]]:
             continue
         try:
             _run_step(ctx, step)
+        except LockLost:
+            raise
         except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - every rollback step gets its chance
             detail = str(e) if isinstance(e, PgRestoreError) else f"{type(e).__name__}: {e}"
             failed.append(f"{step.description}: {detail}")
@@ -328,11 +356,16 @@ def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], No
     if journal is None or not changed(plan, journal):
         raise UsageError(f"plan {plan_path} was never applied (no journal with a change, beside it or in the "
                          f"cluster); there is nothing to roll back")
-    lock = Lock(kube, plan.namespace, plan.service, plan.checksum)
+    lock = _lock(kube, plan, emit)
     lock.acquire(resume=True)
     try:
-        ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit)
-        _roll_back(ctx, "rollback on demand")
+        ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit,
+                      still_locked=lock.held, lock_lost=lambda: lock.lost or "")
+        with rollback_shield(emit), lock.stop_when_lost(
+                lambda why: LockLost(f"lost lease pgrestore-{plan.service} during the rollback ({why})")):
+            _roll_back(ctx, "rollback on demand")
+    except LockLost as lost:
+        raise _rollback_stopped(lost, plan, str(plan_path)) from None
     except ApplyFailedRolledBack as done:
         return str(done).removeprefix("rollback on demand; ").removesuffix(". Fix the cause, re-plan and apply again")
     finally:

@@ -1,21 +1,78 @@
-"""Progress for people (rich, on stderr) or machines (--json: one JSON object per line)."""
+"""Progress for people (rich, on stderr) or machines (--json: one JSON object per line), and the
+same events as plain lines in a log file beside the journal (`<plan>.log`).
+
+A restore must outlive its terminal (an SSH session that drops): once the terminal is gone, a
+write to it fails with EIO (a hung-up tty) or EPIPE (a closed pipe). Those failures are swallowed
+(`SafeStream`, put in place of sys.stdout and sys.stderr by `survive_terminal_loss`), and the log
+file goes on receiving every event.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from rich.console import Console
 
 
+class SafeStream:
+    """A text stream whose write and flush never fail for a terminal that went away: from the first
+    OSError on, what is written is dropped (the log file beside the journal has it)."""
+
+    def __init__(self, inner: IO[str]):
+        self._inner = inner
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._inner.write(text)
+            except OSError:  # EIO, EPIPE: the terminal (or the pipe to it) is gone
+                self.gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._inner.flush()
+            except OSError:
+                self.gone = True
+
+    def isatty(self) -> bool:
+        return not self.gone and self._inner.isatty()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, errors, fileno, ...
+        return getattr(self._inner, name)
+
+
+def survive_terminal_loss() -> None:
+    """Make sys.stdout and sys.stderr SafeStreams (once)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, SafeStream):
+            setattr(sys, name, SafeStream(stream))
+
+
+def log_path_for(plan_path: Path) -> Path:
+    """`plan.json` -> `plan.log`, beside the plan and its journal."""
+    return plan_path.with_name(plan_path.name.removesuffix(".json") + ".log")
+
+
 class Events:
-    def __init__(self, as_json: bool):
+    def __init__(self, as_json: bool, log: Path | None = None):
         self.as_json = as_json
         self.console = Console(stderr=True, highlight=False)
         self._status: Any = None
         self._started: dict[str, float] = {}
+        self._log: IO[str] | None = None
+        self._log_console: Console | None = None
+        if log is not None:
+            self._log = log.open("a", encoding="utf-8")
+            self._log_console = Console(file=self._log, color_system=None, width=200, highlight=False,
+                                        emoji=False, soft_wrap=True)
 
     def __call__(self, event: dict) -> None:
         event = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **event}
@@ -23,12 +80,51 @@ class Events:
             self._started[event["step"]] = time.monotonic()
         if event["event"] == "step_finished":
             event["elapsed_seconds"] = round(time.monotonic() - self._started.get(event["step"], time.monotonic()), 2)
-        if self.as_json:
-            sys.stdout.write(json.dumps(event, sort_keys=True) + "\n")
-            sys.stdout.flush()
-        else:
-            self._show(event)
+        self._to_log(event)
+        try:
+            if self.as_json:
+                sys.stdout.write(json.dumps(event, sort_keys=True) + "\n")
+                sys.stdout.flush()
+            else:
+                self._show(event)
+        except OSError:  # the terminal is gone (without a SafeStream): the log goes on
+            self._status = None
 
+    def note(self, text: str) -> None:
+        """A line for the log file only (the terminal shows it its own way: the CLI's last line)."""
+        if self._log_console is not None:
+            self._log_console.print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {text}", markup=False)
+            self._log_flush()
+
+    def close(self) -> None:
+        """Stop the spinner (its refresh thread must not outlive the command) and close the log."""
+        self._stop_status()
+        if self._log is not None:
+            self._log.close()
+            self._log, self._log_console = None, None
+
+    # -- the log file ------------------------------------------------------------------------
+    def _to_log(self, e: dict) -> None:
+        if self._log_console is None:
+            return
+        kind = e["event"]
+        if kind == "step_started":
+            self._log_console.print(f"{e['ts']} … {e['step']:<26} {e['description']}", markup=False)
+        elif kind == "step_finished":
+            detail = e.get("error") or e.get("reason") or ""
+            self._log_console.print(f"{e['ts']} {e['status']:<8} {e['step']:<26} {e['elapsed_seconds']:7.1f}s  "
+                                    f"{detail}".rstrip(), markup=False)
+        else:
+            text = e.get("text") or e.get("detail") or e.get("description") or ""
+            status = f" {e['status']}" if e.get("status") else ""
+            self._log_console.print(f"{e['ts']} {kind}{status}: {text}".rstrip(), markup=False)
+        self._log_flush()
+
+    def _log_flush(self) -> None:
+        if self._log is not None:
+            self._log.flush()
+
+    # -- the terminal ------------------------------------------------------------------------
     def _show(self, e: dict) -> None:
         kind = e["event"]
         if kind == "step_started":
@@ -53,8 +149,12 @@ class Events:
             self.console.print(f"  [{colour}]{e['status']}[/]: {e['detail']}")
         elif kind == "message":
             self.console.print(e["text"])
+        # signal_deferred: the terminal was told when the signal came (executors/context.py)
 
     def _stop_status(self) -> None:
         if self._status is not None:
-            self._status.stop()
+            try:
+                self._status.stop()
+            except OSError:
+                pass
             self._status = None

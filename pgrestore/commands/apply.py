@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import typer
 
 from core import services
 from core.adapters.kube import Kube
-from core.errors import AwaitingOperator, Declined, UsageError
+from core.errors import AwaitingOperator, Declined, PgRestoreError, UsageError
 from core.model import Plan, PlanSet
 from core.planset import load_any
 from executors import engine
-from executors.events import Events
+from executors.events import Events, log_path_for, survive_terminal_loss
 from executors.lock import force_unlock
 from pgrestore import show
 
@@ -34,13 +37,47 @@ def _approve(plan: Plan, auto_approve: bool, resume: bool) -> None:
 
 
 def _terminate_as_interrupt() -> None:
-    """SIGTERM (kill, a closing SSH session's supervisor) rolls back like Ctrl-C does; and Ctrl-C
-    itself always does, also when apply was started from a shell that ignores SIGINT for
-    background jobs (Python then keeps SIGINT ignored)."""
+    """SIGTERM (kill, a supervisor) rolls back like Ctrl-C does; and Ctrl-C itself always does, also
+    when apply was started from a shell that ignores SIGINT for background jobs (Python then keeps
+    SIGINT ignored). Once a rollback runs, both are only recorded (engine: rollback_shield).
+
+    SIGHUP (the SSH session or terminal went away) is ignored: the restore goes on, its progress in
+    the log file beside the journal, and writes to the gone terminal are dropped."""
     def handler(signum, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    survive_terminal_loss()
+
+
+T = TypeVar("T")
+
+
+@contextmanager
+def _logged(events: Events) -> Iterator[None]:
+    """How the command ended goes to the log file too (the terminal gets it as the CLI's last line)."""
+    try:
+        yield
+    except AwaitingOperator as e:
+        events.note(f"stopped at a manual step (exit {e.exit_code}): {e}")
+        raise
+    except PgRestoreError as e:
+        events.note(f"failed (exit {e.exit_code}): {e}")
+        raise
+    except KeyboardInterrupt:
+        events.note("interrupted (exit 130)")
+        raise
+    except Exception as e:
+        events.note(f"internal error {type(e).__name__} (exit 70)")
+        raise
+    finally:
+        events.close()
+
+
+def _run_logged(events: Events, fn: Callable[[], T]) -> T:
+    with _logged(events):
+        return fn()
 
 
 def apply(plan_path: Path, auto_approve: bool, resume: bool, as_json: bool, kubeconfig: str | None,
@@ -51,22 +88,26 @@ def apply(plan_path: Path, auto_approve: bool, resume: bool, as_json: bool, kube
     document = load_any(plan_path, engine.plan_keys(opts))
     if isinstance(document, PlanSet):
         _needs_terminal(auto_approve)
-        try:
-            result = apply_set(plan_path, document, opts, as_json, lambda p, again: _approve(p, auto_approve, again))
-        except AwaitingOperator as e:
-            raise _confirm_hint(e, plan_path) from None
+        set_events = Events(as_json, log_path_for(plan_path))
+        with _logged(set_events):
+            try:
+                result = apply_set(plan_path, document, opts, as_json,
+                                   lambda p, again: _approve(p, auto_approve, again), set_events)
+            except AwaitingOperator as e:
+                raise _confirm_hint(e, plan_path) from None
         if not as_json:
             typer.secho(f"Apply complete: {result}.", err=True, fg=typer.colors.GREEN)
         return
     plan, kube, s3, journal = engine.prepare(plan_path, opts)
     _needs_terminal(auto_approve)
-    events = Events(as_json)
-    try:
-        result = engine.run(plan, kube, s3, journal, opts, events,
-                            approve=lambda p: _approve(p, auto_approve, resume))
-    except AwaitingOperator as e:
-        raise _confirm_hint(e, plan_path) from None
-    events({"event": "apply_finished", "status": "done", "detail": result})
+    events = Events(as_json, log_path_for(plan_path))
+    with _logged(events):
+        try:
+            result = engine.run(plan, kube, s3, journal, opts, events,
+                                approve=lambda p: _approve(p, auto_approve, resume))
+        except AwaitingOperator as e:
+            raise _confirm_hint(e, plan_path) from None
+        events({"event": "apply_finished", "status": "done", "detail": result})
     if not as_json:
         typer.secho(f"Apply complete: {result}.", err=True, fg=typer.colors.GREEN)
 
@@ -81,13 +122,15 @@ def _confirm_hint(e: AwaitingOperator, plan_path: Path) -> AwaitingOperator:
 
 
 def rollback(plan_path: Path, kubeconfig: str | None, as_json: bool, context: str | None = None) -> None:
+    _terminate_as_interrupt()
     opts = engine.Options(kubeconfig=kubeconfig, context=context)
     document = load_any(plan_path, engine.plan_keys(opts))
+    events = Events(as_json, log_path_for(plan_path))
     if isinstance(document, PlanSet):
-        typer.echo(f"Rollback complete: {rollback_set(plan_path, document, opts, as_json)}.", err=True)
+        done = _run_logged(events, lambda: rollback_set(plan_path, document, opts, as_json, events))
+        typer.echo(f"Rollback complete: {done}.", err=True)
         return
-    events = Events(as_json)
-    result = engine.rollback_on_demand(plan_path, opts, events)
+    result = _run_logged(events, lambda: engine.rollback_on_demand(plan_path, opts, events))
     typer.echo(f"Rollback complete: {result}.", err=True)
 
 

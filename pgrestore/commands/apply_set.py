@@ -25,20 +25,21 @@ from executors.events import Events
 
 
 def apply_set(set_path: Path, plan_set: PlanSet, opts: engine.Options, as_json: bool,
-              approve: Callable[[Plan, bool], None]) -> str:
-    events = Events(as_json)
+              approve: Callable[[Plan, bool], None], events: Events | None = None) -> str:
+    events = events or Events(as_json)
     done: list[str] = []
     for i, plan in enumerate(plan_set.plans, 1):
         status = _status(set_path, plan, opts)
         if status == "done":
             done.append(plan.service)
-            _say(as_json, f"== {i}/{len(plan_set.plans)} {plan.service}: restored by an earlier run of this set ==")
+            _say(as_json, f"== {i}/{len(plan_set.plans)} {plan.service}: restored by an earlier run of this set ==",
+                 events)
             continue
         if status is not None and not opts.resume:
             raise UsageError(f"this plan set was started before ({plan.service}: {status}); continue it with "
                              f"`pgrestore apply {set_path} --resume`")
         this = replace(opts, resume=status is not None, confirmed=_confirmed_for(plan.service, opts.confirmed))
-        _say(as_json, f"== {i}/{len(plan_set.plans)} {plan.service} ==")
+        _say(as_json, f"== {i}/{len(plan_set.plans)} {plan.service} ==", events)
         try:
             kube, s3, journal = engine.prepare_in_set(set_path, plan, this)
             engine.run(plan, kube, s3, journal, this, events, approve=partial(_approve_one, approve, this.resume))
@@ -59,12 +60,13 @@ def _approve_one(approve: Callable[[Plan, bool], None], resume: bool, plan: Plan
     approve(plan, resume)
 
 
-def rollback_set(set_path: Path, plan_set: PlanSet, opts: engine.Options, as_json: bool) -> str:
+def rollback_set(set_path: Path, plan_set: PlanSet, opts: engine.Options, as_json: bool,
+                 events: Events | None = None) -> str:
     """Roll back the one service whose apply stopped part-way; finished services stay restored."""
     for plan in plan_set.plans:
         status = _status(set_path, plan, opts)
         if status not in (None, "done"):
-            result = engine.rollback_on_demand(set_path, opts, Events(as_json), plan,
+            result = engine.rollback_on_demand(set_path, opts, events or Events(as_json), plan,
                                                engine.set_journal_path(set_path, plan.service))
             return f"{plan.service}: {result}"
     raise UsageError(f"no service of plan set {set_path} stopped part-way; there is nothing to roll back "
@@ -88,7 +90,8 @@ def _where(e: PgRestoreError, plan_set: PlanSet, plan: Plan, done: list[str]) ->
     return out
 
 
-def _say(as_json: bool, line: str) -> None:
+def _say(as_json: bool, line: str, events: Events) -> None:
+    events.note(line)
     if not as_json:
         typer.secho(line, err=True, bold=True)
     sys.stderr.flush()
