@@ -48,3 +48,17 @@ def test_hsm_is_not_restored_when_its_client_image_changed_after_the_plan(hms): 
     path = r.plan()
     pod["containers"][0]["image"] = "artifactory/cray-smd:9.9.9"  # upgraded meanwhile
     _refused_before_any_change(r, path, "cray-smd:9.9.9", "re-plan")
+
+
+def test_a_dump_from_a_newer_postgresql_major_is_refused_at_plan(hms, workdir):  # noqa: F811
+    from core.errors import BackupError
+    from tests.fakes.rehearsal import SLS_DUMP, SLS_MANIFEST
+    r = hms("sls")
+    newer = workdir / "sls-from-16.pg_dumpall.sql"
+    newer.write_bytes(SLS_DUMP.read_bytes().replace(b"-- Dumped from database version 14.5",
+                                                     b"-- Dumped from database version 16.2"))
+    with pytest.raises(BackupError) as err:
+        r.build(dump=newer, manifest=SLS_MANIFEST)
+    assert err.value.exit_code == 65
+    assert "dumped from PostgreSQL 16, newer than the cluster's PostgreSQL 14" in str(err.value)
+    r.build(dump=SLS_DUMP, manifest=SLS_MANIFEST)  # the same dump from 14 is planned
