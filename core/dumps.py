@@ -127,7 +127,7 @@ def dumped_from_major(backup: BackupRef, s3: S3 | None) -> str | None:
     if m is None:
         return None
     major = int(m[1])
-    return str(major) if major >= 10 else f"{major}.{m[2] or 0}"
+    return str(major) if major >= 10 else f"{major}.{int(m[2] or 0)}"
 
 
 @dataclass
