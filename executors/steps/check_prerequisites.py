@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from core.errors import PsqlError, StepFailed
 from core.model import BackupRef, SchemaVersion, Step, Target, from_dict
-from planner.prerequisites import client_images, dump_values, health_problem, live_values
+from core.prerequisites import client_images, dump_values, health_problem, live_values
 
 from ..context import Context
 
