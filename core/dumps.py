@@ -15,14 +15,13 @@ from pathlib import Path
 from core.adapters.s3 import S3
 from core.errors import BackupError
 from core.model import BackupRef, Location
+from core.restore_errors import DumpIndex
 
 HEADER = b"--\n-- PostgreSQL database cluster dump\n"
 TRAILER = b"-- PostgreSQL database cluster dump complete"
 GZIP_MAGIC = b"\x1f\x8b"
 TAIL_BYTES = 256
 CHUNK = 1024 * 1024  # what is read, inflated and handed on at a time
-_COPY = re.compile(rb"^COPY (\S+) .*FROM stdin;$")
-_CONNECT = re.compile(rb'^\\connect (?:-reuse-previous=on )?"?([^"\s]+)"?')
 
 
 def gzipped(fmt: str, key: str) -> bool:
@@ -99,6 +98,43 @@ def probe(backup: BackupRef, s3: S3 | None) -> None:
     check_tail(tail, backup.key)
 
 
+# pg_dump writes this at the top of every database's part of a pg_dumpall (pg_backup_archiver.c
+# RestoreArchive, v15): the server the dump was read from. The globals before the first database are
+# roles and tablespaces, small: the first MiB of SQL holds the line.
+_DUMPED_FROM = re.compile(rb"^-- Dumped from database version (\d+)(?:\.(\d+))?", re.M)
+VERSION_PROBE_BYTES = 1024 * 1024
+
+
+def major_key(version: str) -> tuple[int, int]:
+    """A PostgreSQL major for comparing: "14" -> (14, 0), "9.6" -> (9, 6) (before 10 a major had two parts)."""
+    first, _, second = version.partition(".")
+    major = int(first)
+    return (major, 0) if major >= 10 else (major, int(second or 0))
+
+
+def dumped_from_major(backup: BackupRef, s3: S3 | None) -> str | None:
+    """The major version of the server the dump was taken from ("14", "9.6"), read from the first
+    MiB of its SQL; None if the dump does not say (pg_dumpall without any database)."""
+    loc = Location(backup.source, backup.bucket, backup.key)
+    if backup.source == "s3" and not gzipped(backup.format, backup.key):
+        assert s3 is not None and backup.bucket is not None
+        head = s3.read_range(backup.bucket, backup.key, 0, min(backup.size, VERSION_PROBE_BYTES) - 1)
+    else:
+        chunks = location_chunks(loc, s3)
+        sql = gunzip(chunks, backup.key) if gzipped(backup.format, backup.key) else chunks
+        buf = bytearray()
+        for chunk in sql:
+            buf += chunk
+            if len(buf) >= VERSION_PROBE_BYTES:
+                break
+        head = bytes(buf[:VERSION_PROBE_BYTES])
+    m = _DUMPED_FROM.search(head)
+    if m is None:
+        return None
+    major = int(m[1])
+    return str(major) if major >= 10 else f"{major}.{int(m[2] or 0)}"
+
+
 @dataclass
 class DumpReport:
     bytes_raw: int = 0
@@ -108,28 +144,20 @@ class DumpReport:
 
 
 class RowCounter:
-    """Counts the rows of every COPY block per database as SQL lines pass."""
+    """Counts the rows of every COPY block per database as the SQL passes: database -> table -> rows, the
+    table as SQL (schema.table, quoted where the dump quotes it). psql's own reading of the dump
+    (core.restore_errors.DumpIndex): quoted names, \\connect forms, and COPY-like text inside a function
+    body are read as psql reads them; COPY data is skipped with byte searches."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, dict[str, int]] = {}
-        self._db: str = "postgres"
-        self._table: str | None = None
-        self._carry = b""
+        self._index = DumpIndex()
 
     def feed(self, chunk: bytes) -> None:
-        lines = (self._carry + chunk).split(b"\n")
-        self._carry = lines.pop()
-        for line in lines:
-            if self._table is not None:
-                if line == b"\\.":
-                    self._table = None
-                else:
-                    self.rows[self._db][self._table] += 1
-            elif m := _COPY.match(line):
-                self._table = m.group(1).decode()
-                self.rows.setdefault(self._db, {})[self._table] = 0
-            elif m := _CONNECT.match(line):
-                self._db = m.group(1).decode()
+        self._index.feed(chunk)
+
+    @property
+    def rows(self) -> dict[str, dict[str, int]]:
+        return self._index.rows
 
 
 def check(backup: BackupRef, s3: S3 | None) -> DumpReport:

@@ -99,6 +99,8 @@ _LEADER = ("list_pods", "wait_pods", "exec")  # core.pods.find_leader / wait_lea
 # Step kind -> the adapter methods it (and the helpers it calls) uses.
 STEPS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "verify-backup": (),
+    # planner/prerequisites.py again, at apply: the client, another service's health, the leader's schema version
+    "check-prerequisites": ("read", "list_pods", "exec"),
     "pin-backup": (),
     "suspend-backup-jobs": ("get_cronjob", "suspend_cronjob", "wait_jobs_of_cronjob_finished"),
     "resume-backup-jobs": ("get_cronjob", "suspend_cronjob"),

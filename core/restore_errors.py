@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 
 from core import spilo
 
-__all__ = ["DumpIndex", "Entry", "Finding", "Verdict", "distinct", "judge"]
+__all__ = ["CopyHeader", "DumpIndex", "Entry", "Finding", "Verdict", "distinct", "judge", "parse_copy"]
 
 GLOBALS = None  # Entry.database before the dump's first \connect: roles and DROP DATABASE.
 
@@ -129,6 +129,154 @@ def _unquote(ident: str) -> str:
     return ident
 
 
+# ---------------------------------------------------------------------------------------------------
+# COPY headers
+
+# PostgreSQL's scanner (scan.l, v15): ident_start [A-Za-z\200-\377_], ident_cont adds [0-9\$]; a bare
+# name is folded to lower case (ASCII letters only, downcase_identifier), a "quoted" one is kept, "" is one ".
+_BARE_IDENT = re.compile(r"[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*")
+_SPACE = re.compile(r"\s*")
+_COPY_WORD = re.compile(r"\s*COPY\s+", re.I)
+_FROM_STDIN_END = re.compile(r"\s*FROM\s+stdin\s*;\s*", re.I)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+@dataclass(frozen=True, slots=True)
+class CopyHeader:
+    """``COPY schema.table (col, ...) FROM stdin;`` as PostgreSQL reads it: names unquoted, bare names
+    folded. ``columns`` is None when there is no column list (or it was not parsed). ``quoted`` says, per
+    part of the name (schema, table), whether the dump quoted it: pg_dump quotes every name that is not
+    a plain lower-case identifier or that is a keyword (fmtId), so a bare part is safe bare again."""
+
+    schema: str | None
+    table: str
+    columns: tuple[str, ...] | None
+    quoted: tuple[bool, ...]
+
+    @property
+    def qualified(self) -> str:
+        """schema.table unquoted, as a service definition names a table ("public.system")."""
+        return f"{self.schema}.{self.table}" if self.schema is not None else self.table
+
+    def sql_name(self) -> str:
+        """The name as SQL again: bare parts as the dump wrote them, quoted parts re-quoted by us (so a
+        name read from a dump can never end the identifier early)."""
+        parts = [self.table] if self.schema is None else [self.schema, self.table]
+        return ".".join('"' + p.replace('"', '""') + '"' if q else p for p, q in zip(parts, self.quoted, strict=True))
+
+
+def _read_ident(text: str, pos: int) -> tuple[str, bool, int] | None:
+    """One identifier at text[pos:]: (name, quoted, end), or None."""
+    if text.startswith('"', pos):
+        pieces, i = [], pos + 1
+        while True:
+            j = text.find('"', i)
+            if j < 0:
+                return None
+            pieces.append(text[i:j])
+            if text.startswith('"', j + 1):
+                pieces.append('"')
+                i = j + 2
+                continue
+            name = "".join(pieces)
+            return (name, True, j + 1) if name else None  # "" is not a name (zero-length delimited identifier)
+    m = _BARE_IDENT.match(text, pos)
+    return (m.group().translate(_ASCII_LOWER), False, m.end()) if m else None
+
+
+def parse_copy(text: str, name_only: bool = False) -> CopyHeader | None:
+    """A ``COPY name [(columns)] FROM stdin;`` statement, or None if text is not one. With ``name_only``
+    the statement may be cut after the name (DumpIndex keeps only a statement's first characters)."""
+    m = _COPY_WORD.match(text)
+    if m is None:
+        return None
+    parts: list[tuple[str, bool]] = []
+    pos = m.end()
+    while True:
+        got = _read_ident(text, pos)
+        if got is None:
+            return None
+        parts.append(got[:2])
+        pos = _SPACE.match(text, got[2]).end()  # type: ignore[union-attr]  # \s* always matches
+        if not text.startswith(".", pos):
+            break
+        if len(parts) == 2:
+            return None  # database.schema.table: pg_dump never writes it
+        pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+    schema = parts[0][0] if len(parts) == 2 else None
+    header = CopyHeader(schema, parts[-1][0], None, tuple(q for _, q in parts))
+    if name_only:
+        return header
+    columns: list[str] | None = None
+    if text.startswith("(", pos):
+        columns = []
+        pos += 1
+        while True:
+            pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+            got = _read_ident(text, pos)
+            if got is None:
+                return None
+            columns.append(got[0])
+            pos = _SPACE.match(text, got[2]).end()  # type: ignore[union-attr]
+            if text.startswith(",", pos):
+                pos += 1
+                continue
+            if not text.startswith(")", pos):
+                return None
+            pos += 1
+            break
+    if _FROM_STDIN_END.fullmatch(text, pos) is None:
+        return None
+    return CopyHeader(header.schema, header.table, tuple(columns) if columns is not None else None, header.quoted)
+
+
+# Python's codec for each PostgreSQL client encoding a dump can be written in (PostgreSQL 15, Table 24.3,
+# server-side encodings). SQL_ASCII has none: its bytes above 127 mean nothing PostgreSQL knows of.
+_CODECS = {
+    "UTF8": "utf-8", "LATIN1": "latin-1", "LATIN2": "iso8859-2", "LATIN3": "iso8859-3", "LATIN4": "iso8859-4",
+    "LATIN5": "iso8859-9", "LATIN6": "iso8859-10", "LATIN7": "iso8859-13", "LATIN8": "iso8859-14",
+    "LATIN9": "iso8859-15", "LATIN10": "iso8859-16", "ISO_8859_5": "iso8859-5", "ISO_8859_6": "iso8859-6",
+    "ISO_8859_7": "iso8859-7", "ISO_8859_8": "iso8859-8", "WIN866": "cp866", "WIN874": "cp874",
+    "WIN1250": "cp1250", "WIN1251": "cp1251", "WIN1252": "cp1252", "WIN1253": "cp1253", "WIN1254": "cp1254",
+    "WIN1255": "cp1255", "WIN1256": "cp1256", "WIN1257": "cp1257", "WIN1258": "cp1258", "KOI8R": "koi8-r",
+    "KOI8U": "koi8-u", "EUC_JP": "euc-jp", "EUC_CN": "gb2312", "EUC_KR": "euc-kr", "EUC_TW": "euc-tw",
+    "EUC_JIS_2004": "euc-jis-2004",
+}
+_CLIENT_ENCODING = re.compile(r"SET\s+client_encoding\s*(?:=|TO)\s*'(?P<enc>[^']*)'\s*;", re.I)
+
+
+def _count_name(header: CopyHeader, encoding: str | None) -> str | None:
+    """The table's name as SQL the row-count query can send (as UTF-8), or None if it cannot be.
+
+    The index reads the dump's bytes as UTF-8 with surrogateescape: the bytes of a name are exact. A
+    database whose dump is in another encoding (its ``SET client_encoding``) is decoded with that; its
+    non-ASCII names are written as Unicode escapes (U&"..."), which PostgreSQL >= 13 converts to the
+    server's encoding, so the query means the same whatever encoding psql sends it in. SQL_ASCII (or an
+    encoding Python lacks) gives non-ASCII bytes no meaning: such a table cannot be named, and is not
+    counted."""
+    codec = "utf-8" if encoding is None else _CODECS.get(encoding.upper().replace("-", "_"))
+    parts = [header.table] if header.schema is None else [header.schema, header.table]
+    out = []
+    for part, quoted in zip(parts, header.quoted, strict=True):
+        raw = part.encode("utf-8", "surrogateescape")
+        if raw.isascii():
+            out.append('"' + part.replace('"', '""') + '"' if quoted else part)
+            continue
+        if codec is None:
+            return None
+        try:
+            text = raw.decode(codec)
+        except UnicodeDecodeError:
+            return None
+        if codec == "utf-8":
+            out.append('"' + text.replace('"', '""') + '"')
+        else:
+            escaped = "".join(c if c.isascii() and c != "\\" else
+                              ("\\\\" if c == "\\" else f"\\+{ord(c):06X}") for c in text.replace('"', '""'))
+            out.append(f'U&"{escaped}"')
+    return ".".join(out)
+
+
 class DumpIndex:
     """Line numbers, databases and TOC sections of a plain-text pg_dumpall, fed as it streams.
 
@@ -137,6 +285,10 @@ class DumpIndex:
     ``\\connect`` or a TOC comment, and keeps one small entry per TOC section and per role or database
     statement. Memory is proportional to the number of objects in the dump, not to its size; COPY data
     is skipped with byte searches.
+
+    ``rows`` counts each COPY block's rows: database -> table (as SQL, see _count_name) -> rows.
+    ``uncounted`` names the COPY blocks whose table cannot be named in a query (a SQL_ASCII database's
+    non-ASCII names); their rows are not counted.
     """
 
     def __init__(self) -> None:
@@ -158,6 +310,12 @@ class DumpIndex:
         self._section: Entry | None = None
         self._database: str | None = GLOBALS
         self._by_key: dict[str, list[int]] | None = None
+        self.rows: dict[str, dict[str, int]] = {}
+        self.uncounted: list[str] = []
+        self._encoding: str | None = None   # the dump's SET client_encoding since the last \connect
+        self._database_exact = True         # the database's name is valid UTF-8 (can be passed to psql -d)
+        self._copy_into: tuple[str, str] | None = None  # (database, table) the open COPY block counts for
+        self._copy_first = 0                # the line of the COPY statement
 
     # -- feeding -------------------------------------------------------------------------------------
 
@@ -180,16 +338,18 @@ class DumpIndex:
                 self._pending = buf[pos:]
                 return
             self.lines += 1
-            self._sql_line(buf[pos:nl].decode("utf-8", "replace"))
+            self._sql_line(buf[pos:nl].decode("utf-8", "surrogateescape"))
             pos = nl + 1
 
     def close(self) -> None:
         """The stream ended: count a last line without a newline (psql reads it too)."""
         if self._pending and not self._copy:
             self.lines += 1
-            self._sql_line(self._pending.decode("utf-8", "replace"))
+            self._sql_line(self._pending.decode("utf-8", "surrogateescape"))
         elif self._copy and (self._pending or self._copy_midline):
             self.lines += 1
+        if self._copy:
+            self._end_copy(terminated=False)
         self._pending = b""
         self._copy_midline = False
         self._close_section()
@@ -209,7 +369,7 @@ class DumpIndex:
             for term in (b"\\.\n", b"\\.\r\n"):
                 if buf.startswith(term, pos):
                     self.lines += 1
-                    self._copy = False
+                    self._end_copy(terminated=True)
                     return pos + len(term)
             rest = buf[pos:pos + 4]
             if len(rest) < 4 and b"\n" not in rest and (b"\\.\r\n".startswith(rest) or b"\\.\n".startswith(rest)):
@@ -347,17 +507,40 @@ class DumpIndex:
         for kind, pattern in _STATEMENTS:
             m = pattern.match(head)
             if m:
-                self._append(Entry("stmt", kind, _unquote(m.group("q")), None, None, self._database, first, line))
+                self._append(Entry("stmt", kind, _clean(_unquote(m.group("q"))), None, None, self._database, first,
+                                   line))
                 return
         if _COPY_START.match(head) and _FROM_STDIN.search(tail):
-            self._copy = True
+            self._start_copy(head, line)
+        elif m := _CLIENT_ENCODING.match(head):
+            self._encoding = m["enc"]
+
+    def _start_copy(self, head: str, line: int) -> None:
+        self._copy, self._copy_first, self._copy_into = True, line, None
+        header = parse_copy(head, name_only=True)
+        name = _count_name(header, self._encoding) if header is not None and self._database_exact else None
+        if name is None:
+            self.uncounted.append(_clean(head[:200]))
+            return
+        database = self._database if self._database is not None else "postgres"
+        self.rows.setdefault(database, {}).setdefault(name, 0)
+        self._copy_into = (database, name)
+
+    def _end_copy(self, terminated: bool) -> None:
+        """The COPY block ended (at its \\. line, or with the stream): its rows are the lines between."""
+        self._copy = False
+        if self._copy_into is not None:
+            database, name = self._copy_into
+            self.rows[database][name] += self.lines - self._copy_first - (1 if terminated else 0)
+            self._copy_into = None
 
     def _comment_line(self, stripped: str, line: int) -> None:
         m = _TOC.fullmatch(stripped.rstrip())
         if m:
             self._close_section(line - 1)
-            schema = None if m["schema"] == "-" else m["schema"]
-            entry = Entry("toc", m["type"], m["tag"], schema, m["owner"] or None, self._database, line)
+            schema = None if m["schema"] == "-" else _clean(m["schema"])
+            entry = Entry("toc", m["type"], _clean(m["tag"]), schema, _clean(m["owner"]) or None, self._database,
+                          line)
             self._section = entry
             self._append(entry)
         elif _BOUNDARY.match(stripped):
@@ -371,8 +554,10 @@ class DumpIndex:
         if db is None:
             return
         self._close_section(line - 1)
-        self._database = db
-        self.connects.append((line, db))
+        self._database = _clean(db)
+        self._database_exact = self._database == db
+        self._encoding = None  # a new session: the database's own encoding until the dump SETs one
+        self.connects.append((line, self._database))
         self._connect_lines.append(line)
 
     def _append(self, entry: Entry) -> None:
@@ -417,6 +602,11 @@ class DumpIndex:
                 by_key.setdefault(e.key, []).append(pos)
             self._by_key = by_key
         return self._by_key.get(key, [])
+
+
+def _clean(text: str) -> str:
+    """Text read with surrogateescape, made printable: bytes that are not UTF-8 become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _meta_words(rest: str) -> list[str]:

@@ -20,6 +20,7 @@ from core.schema import errors as schema_errors
 # (planner/timeouts.py).
 DEFAULT_TIMEOUTS = {
     "verify-backup": 1800,
+    "check-prerequisites": 900,  # reads the dump up to the schema version's COPY block
     "suspend-backup-jobs": 900,  # waits for a running backup job to finish
     "pin-backup": 1800,
     "safety-dump": 1800,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from .context import StepKind
-from .steps import (alter_users, create_cluster, delete_cluster, drop_databases, ensure_cluster, grant_connect,
-                    host_command, manual, pin_backup, rerun_job, restart_leader, restart_members, restore_dump,
-                    restore_volume, resume_backup_jobs, rollout_restart, run_sql, safety_dump, safety_volume,
-                    scale_workload, secrets_from_manifest, set_instances, suspend_backup_jobs, verify, verify_backup)
+from .steps import (alter_users, check_prerequisites, create_cluster, delete_cluster, drop_databases, ensure_cluster,
+                    grant_connect, host_command, manual, pin_backup, rerun_job, restart_leader, restart_members,
+                    restore_dump, restore_volume, resume_backup_jobs, rollout_restart, run_sql, safety_dump,
+                    safety_volume, scale_workload, secrets_from_manifest, set_instances, suspend_backup_jobs, verify,
+                    verify_backup)
 
 STEP_KINDS: dict[str, StepKind] = {
     "verify-backup": verify_backup,
+    "check-prerequisites": check_prerequisites,
     "suspend-backup-jobs": suspend_backup_jobs,
     "pin-backup": pin_backup,
     "safety-dump": safety_dump,

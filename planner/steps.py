@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.model import BackupRef, Condition, DataVolume, Location, SqlStatement, Step, Target, to_dict
+from core.model import BackupRef, Condition, DataVolume, Location, ServiceDef, SqlStatement, Step, Target, to_dict
+from core import services
 from core.observe import spilo_selector
 
 from .options import Choices, pinned
+from .prerequisites import client_images, healthy_params
 from .read import ClusterState, Live, logical_backup_cronjob
 
 
@@ -56,6 +58,22 @@ def verify_backup(steps: StepList, backup: BackupRef) -> str:
                      "check the backup before anything changes: size and ETag (or sha256) as planned, pg_dumpall "
                      "header and completion trailer, gzip intact, row counts per table, manifest as planned",
                      {"backup": to_dict(backup)})
+
+
+def check_prerequisites(steps: StepList, state: ClusterState, backup: BackupRef, service: ServiceDef) -> str:
+    """What plan checked of the world, checked again at apply before anything changes: the client's
+    images as planned, each service that must be healthy, and the live schema version against the dump."""
+    params: dict = {"client": {"target": to_dict(state.client.target), "images": client_images(state.client.obj)},
+                    "healthy": [healthy_params(services.load(name)) for name in service.requires_healthy]}
+    checks = [f"{state.client.target.kind.lower()} {state.client.target.name} still runs the images planned"]
+    checks += [f"{h['service'].upper()} healthy" for h in params["healthy"]]
+    if service.schema_version is not None and state.postgresql is not None:
+        sv = service.schema_version
+        params["schema_version"] = {"backup": to_dict(backup), "database": sv.database, "table": sv.table,
+                                    "column": sv.column, "namespace": service.namespace, "cluster": service.cluster}
+        checks.append(f"live {sv.table}.{sv.column} equals the backup's")
+    return steps.add("check-prerequisites", pg_target(state),
+                     f"check again what plan checked, before anything changes: {', '.join(checks)}", params)
 
 
 def scale_client(steps: StepList, client: Live, selector: str, before: int, replicas: int, wait: str,

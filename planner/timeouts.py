@@ -21,6 +21,8 @@ def timeouts(service: ServiceDef, dump_size: int, instances: int) -> Callable[[s
             return base  # an operator's explicit choice stands
         if kind in ("restore-dump", "safety-dump"):  # the live cluster is about the backup's size
             return max(base, 600 + dump_size // RESTORE_BYTES_PER_SECOND)
+        if kind == "check-prerequisites":  # reads the dump up to the schema version's block: at most through
+            return max(base, 600 + dump_size // CLONE_BYTES_PER_SECOND)
         if kind in ("pin-backup", "verify-backup"):  # a copy, then a read through
             return max(base, 600 + 2 * dump_size // CLONE_BYTES_PER_SECOND)
         if kind in ("set-instances", "ensure-cluster"):

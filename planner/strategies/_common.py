@@ -17,6 +17,7 @@ def before_changes(out: s.StepList, snapshot: Snapshot, service: ServiceDef, cho
     reads, the step that checked them, and the step that verified the backup."""
     state, backup = snapshot.cluster, snapshot.backup.ref
     verified = s.verify_backup(out, backup)
+    s.check_prerequisites(out, state, backup, service)
     # Pin first: a backup job already running finishes while the CronJobs are suspended, and
     # deletes every older backup, the planned one included.
     dump, manifest, checked = s.pinned_backup(out, backup, service.name, choices, verified)

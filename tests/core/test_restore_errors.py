@@ -567,3 +567,57 @@ def test_create_database_racing_the_operators_sync_is_benign_and_only_there():
     first = verdict.findings[0]
     assert (first.benign, first.reason) == (True, "database created meanwhile by the operator's Sync")
     assert [f.entry for f in verdict.findings if not f.benign] == ["TABLE DATA public.parent"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Row counts of tables with unusual names (issue 12, finding 10a)
+
+def _psql_bytes(server: PgServer, sql: bytes, db: str) -> str:
+    """As core/adapters/psql.py runs SQL: on stdin, no client_encoding asked for (so the database's own)."""
+    res = subprocess.run([pg_bin("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db], input=sql,
+                         capture_output=True, env={**os.environ, **server.env()})
+    assert res.returncode == 0, res.stderr.decode(errors="replace")
+    return res.stdout.decode(errors="replace")
+
+
+def test_row_counts_of_tables_with_spaces_quotes_and_non_utf8_names_match_the_restored_counts():
+    from core.adapters.psql import literal
+    from core.dumps import RowCounter
+    source = scratch_server()
+    try:
+        _psql(source, "CREATE DATABASE app")
+        _psql(source, "CREATE DATABASE lat ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+        _psql(source, "CREATE DATABASE raw ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+        _psql(source, 'CREATE TABLE "my table" (id int, "odd ""col""" text); '
+                      'INSERT INTO "my table" SELECT g, \'x\' FROM generate_series(1, 7) g; '
+                      'CREATE SCHEMA "we""ird"; CREATE TABLE "we""ird"."a""b" (id int); '
+                      'INSERT INTO "we""ird"."a""b" SELECT generate_series(1, 3)', db="app")
+        for db in ("lat", "raw"):  # é as one LATIN1 byte; in SQL_ASCII just a byte
+            _psql_bytes(source, b'CREATE TABLE "caf\xe9" (id int); INSERT INTO "caf\xe9" SELECT generate_series(1, 5);',
+                        db)
+        env = {**os.environ, **source.env()}
+        dump = subprocess.run([pg_bin("pg_dumpall")], check=True, capture_output=True, env=env).stdout
+        counter = RowCounter()
+        for i in range(0, len(dump), 97):  # chunks that split names and COPY headers
+            counter.feed(dump[i:i + 97])
+        rows = counter.rows
+        assert rows["app"] == {'public."my table"': 7, '"we""ird"."a""b"': 3}
+        assert rows["lat"] == {'public.U&"caf\\+0000E9"': 5}
+        assert "raw" not in rows  # a SQL_ASCII name's bytes above 127 name nothing a query can send
+        for db, tables in rows.items():  # restore-dump's query (core/adapters/psql.py row_counts), sent as UTF-8
+            sql = " UNION ALL ".join(f"SELECT {literal(t)}, count(*) FROM ONLY {t}" for t in sorted(tables))
+            out = _psql_bytes(source, (sql + ";").encode(), db)
+            live = {line.rsplit("|", 1)[0]: int(line.rsplit("|", 1)[1]) for line in out.splitlines() if "|" in line}
+            assert live == tables, db
+    finally:
+        discard(source)
+
+
+def test_a_copy_header_is_read_as_postgresql_reads_it():
+    from core.restore_errors import parse_copy
+    h = parse_copy('COPY "we""ird"."my table" (id, "odd ""col""", Name) FROM stdin;')
+    assert h is not None
+    assert (h.schema, h.table, h.columns) == ('we"ird', "my table", ("id", 'odd "col"', "name"))
+    assert h.sql_name() == '"we""ird"."my table"'
+    assert parse_copy("COPY public.system (id, schema_version) FROM stdin;").qualified == "public.system"
+    assert parse_copy('COPY public."unterminated (id) FROM stdin;') is None

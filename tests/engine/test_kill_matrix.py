@@ -270,7 +270,8 @@ def _idle_cpus() -> int:
 
 
 # The rows in the order a plan of any variant runs them.
-ORDER = ["verify-backup", "pin-backup", "suspend-backup-jobs", "safety-dump", "scale-workload #1",
+ORDER = ["verify-backup", "check-prerequisites", "pin-backup",
+         "suspend-backup-jobs", "safety-dump", "scale-workload #1",
          "rerun-job", "drop-databases", "delete-cluster", "create-cluster", "restore-dump", "grant-connect", "run-sql",
          "secrets-from-manifest", "alter-users", "restart-leader", "restart-members", "set-instances",
          "scale-workload #2", "rerun-job #1", "rerun-job #2", "rollout-restart", "manual #1", "manual #2",

@@ -182,7 +182,7 @@ def test_a_truncated_backup_asked_for_by_name_is_refused(monkeypatch):
 def test_a_logical_backup_has_no_manifest_so_the_roles_are_altered(monkeypatch):
     plan = make_plan("keycloak-logical", monkeypatch)
     assert (plan.backup.key, plan.backup.format, plan.secrets_mode) == (LOGICAL, "logical", "alter-users")
-    assert [s.kind for s in plan.steps][8] == "alter-users"
+    assert [s.kind for s in plan.steps][9] == "alter-users"
     assert not any(s.kind == "secrets-from-manifest" for s in plan.steps + plan.rollback[:2])
 
 
@@ -223,7 +223,8 @@ def test_secrets_are_recorded_as_keyed_digests_of_what_the_cluster_and_backup_ho
     assert "keycloak-postgres-tls" not in {o.name for o in plan.prior_state}  # not a credential secret
 
 
-FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "scale-workload", "safety-dump", "delete-cluster",
+FORWARD = ["verify-backup", "check-prerequisites", "pin-backup", "suspend-backup-jobs", "scale-workload", "safety-dump",
+           "delete-cluster",
            "create-cluster", "restore-dump", "secrets-from-manifest", "restart-leader", "set-instances",
            "scale-workload", "rerun-job", "rerun-job", "rollout-restart", "resume-backup-jobs", "verify"]
 ROLLBACK = ["ensure-cluster", "restore-dump", "secrets-from-manifest", "restart-leader", "set-instances",
@@ -363,10 +364,12 @@ def test_hsm_and_sls_plans_match_their_golden_files(case, monkeypatch):
         pytest.fail(f"plan {case} differs from its golden file (PGRESTORE_UPDATE_GOLDENS=1 to accept):\n{diff[:6000]}")
 
 
-HSM_FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "scale-workload", "safety-dump", "rerun-job",
+HSM_FORWARD = ["verify-backup", "check-prerequisites", "pin-backup", "suspend-backup-jobs", "scale-workload",
+               "safety-dump", "rerun-job",
                "delete-cluster", "create-cluster", "restore-dump", "run-sql", "secrets-from-manifest",
                "restart-members", "scale-workload", "manual", "manual", "resume-backup-jobs", "verify"]
-SLS_FORWARD = ["verify-backup", "pin-backup", "suspend-backup-jobs", "scale-workload", "safety-dump", "rerun-job",
+SLS_FORWARD = ["verify-backup", "check-prerequisites", "pin-backup", "suspend-backup-jobs", "scale-workload",
+               "safety-dump", "rerun-job",
                "drop-databases", "restore-dump", "grant-connect", "secrets-from-manifest", "restart-members",
                "scale-workload", "resume-backup-jobs", "verify"]
 
