@@ -355,7 +355,7 @@ def check_s_head_503_always(b: Bench) -> str:
 def check_exec_drop(b: Bench) -> str:
     run = b.outcome("exec-drop", rolled_back_data_included)
     assert [r.status for r in hits(run.kube, E_DROP)][0] == "dropped"
-    failed = run.step("08-restore-dump")
+    failed = run.step("09-restore-dump")
     assert failed["status"] == "failed" and "exec stream" in failed["error"]
     assert len([r for r in hits(run.kube, E_DROP)]) == 2, "never retried: the second is the rollback's restore"
     return f"step 08 failed, not retried; rolled back in {run.seconds:.0f} s"
@@ -364,7 +364,7 @@ def check_exec_drop(b: Bench) -> str:
 def check_create_lost_not_resent(b: Bench) -> str:
     run = b.get("create-lost")
     assert run.res.returncode == 5, run.res.stderr
-    assert run.failed_step() == "07-create-cluster"
+    assert run.failed_step() == "08-create-cluster"
     lost, *later = hits(run.kube, X_POST_RESET)
     assert lost.status == "reset"
     for post in later:  # only the rollback creates again, once it has deleted what the lost create made
@@ -396,7 +396,7 @@ def check_journal_503(b: Bench) -> str:
 def check_patch_reset(b: Bench) -> str:
     run = b.outcome("recover", restored)
     assert statuses(run.kube, K_PATCH_RESET)[:2] == ["reset", 200]
-    assert run.step("04-scale-workload")["status"] == "done"
+    assert run.step("05-scale-workload")["status"] == "done"
     return "reset after it acted, re-sent (same absolute replicas), step done"
 
 
@@ -426,10 +426,10 @@ def check_watch_410(b: Bench) -> str:
 
 def check_exec_slow(b: Bench) -> str:
     run = b.outcome("recover", restored)
-    step = run.step("08-restore-dump")
+    step = run.step("09-restore-dump")
     assert step["status"] == "done" and hits(run.kube, K_EXEC_SLOW)[0].fault == K_EXEC_SLOW.describe()
     assert step["elapsed_seconds"] >= 3
-    return f"step 08 done in {step['elapsed_seconds']:.1f} s (its deadline: {step_deadline(run, '08-restore-dump')} s)"
+    return f"step 09 done in {step['elapsed_seconds']:.1f} s (its deadline: {step_deadline(run, '09-restore-dump')} s)"
 
 
 def check_patch_429(b: Bench) -> str:

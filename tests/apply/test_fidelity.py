@@ -146,10 +146,10 @@ def test_a_bad_statement_fails_the_restore_before_clients_return_and_the_rollbac
         res = cli("apply", str(plan_path), "--auto-approve")
         assert res.returncode == 5, res.stderr
         journal = json.loads(plan_path.with_name("plan.journal.json").read_text())
-        restore = journal["steps"]["08-restore-dump"]
+        restore = journal["steps"]["09-restore-dump"]
         assert restore["status"] == "failed"
         assert "no_such_type" in restore["error"]
-        assert journal["steps"]["12-scale-workload"]["status"] == "pending", "clients never went back to a bad restore"
+        assert journal["steps"]["13-scale-workload"]["status"] == "pending", "clients never went back to a bad restore"
         assert "data included" in res.stderr
     finally:
         for suffix in (".psql", ".manifest"):
@@ -205,7 +205,7 @@ def test_backup_jobs_fired_mid_apply_change_nothing_and_cronjobs_are_held_meanwh
     fired, held = [], []
     for line in proc.stdout:
         event = json.loads(line)
-        if event["event"] == "step_finished" and event["step"] in ("04-scale-workload", "07-create-cluster"):
+        if event["event"] == "step_finished" and event["step"] in ("05-scale-workload", "08-create-cluster"):
             held.append(suspended())  # as the apply goes on: the runs below do not wait
             fired.append(backup_job(sandbox.state, "keycloak", wait=False).job)
     assert proc.wait() == 0, proc.stderr.read()

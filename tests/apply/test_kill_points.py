@@ -6,10 +6,10 @@ apply: every table as in the backup (row count and contents: a restore replayed 
 double rows or fail on existing objects), the client Ready, every credential secret opening the database,
 replicas and numberOfInstances as recorded, the backup CronJobs' `suspend` as before.
 
-Kill points covered elsewhere: after 06-delete-cluster, 08-restore-dump and 12-scale-workload
-(tests/apply/test_resilience.py). Here: after 07-create-cluster, 09-secrets-from-manifest (destructive),
-10-restart-leader and 11-set-instances; and mid-stream in 02-pin-backup (the copy made, its read-back held
-by the S3 fault proxy), 05-safety-dump and 08-restore-dump (slowed by the sandbox's exec-rate drill,
+Kill points covered elsewhere: after 07-delete-cluster, 09-restore-dump and 13-scale-workload
+(tests/apply/test_resilience.py). Here: after 08-create-cluster, 10-secrets-from-manifest (destructive),
+11-restart-leader and 12-set-instances; and mid-stream in 03-pin-backup (the copy made, its read-back held
+by the S3 fault proxy), 06-safety-dump and 09-restore-dump (slowed by the sandbox's exec-rate drill,
 settings.exec_bytes_per_second, and killed half-way through).
 
 All cases restore one backup; each breaks the data first, so the resumed restore has something to do.
@@ -41,11 +41,11 @@ from .conftest import (NS, Cli, break_keycloak, client_ready, confirm_manual_ste
                        secrets_not_opening, settings, wait_healthy)
 
 # A sample: every step of every strategy is killed on the fakes (tests/engine/test_kill_matrix.py); here the
-# destructive steps (06-delete-cluster in test_resilience.py, HSM's delete and SLS's drop below), every stream,
+# destructive steps (07-delete-cluster in test_resilience.py, HSM's delete and SLS's drop below), every stream,
 # and the step after the secrets changed. PGRESTORE_ALL_KILL_POINTS=1 adds the other steps of the sample.
-AFTER = ["09-secrets-from-manifest"] + (["07-create-cluster", "10-restart-leader", "11-set-instances"]
+AFTER = ["10-secrets-from-manifest"] + (["08-create-cluster", "11-restart-leader", "12-set-instances"]
                                         if os.environ.get("PGRESTORE_ALL_KILL_POINTS") == "1" else [])
-MID_STREAM = ["02-pin-backup", "05-safety-dump", "08-restore-dump"]
+MID_STREAM = ["03-pin-backup", "06-safety-dump", "09-restore-dump"]
 # The exec-rate drill is set so that the backup's size takes this long to stream: long enough to be killed
 # half-way for sure, short enough to keep the module near five minutes. It applies to execs started while
 # it is set (sandbox/execserver.py).
@@ -182,17 +182,17 @@ def test_sigkill_mid_pin_copy_then_resume_pins_and_proves_the_copy_again(sandbox
     held = Fault("GET", PINNED_READ, Delay(120), label="pinned read-back held")
     s3_proxy.script(held)
     run = Apply(cli, plan)
-    run.until("02-pin-backup", "step_started")
+    run.until("03-pin-backup", "step_started")
     wait_until("the pinned copy's read-back to start", lambda: s3_proxy.fired(held), timeout=60)
     run.kill()
     s3_proxy.script()
     j = journal(plan)
-    assert j["steps"]["02-pin-backup"]["status"] == "running"
-    assert all(j["steps"][s]["status"] == "pending" for s in ("03-suspend-backup-jobs", "06-delete-cluster"))
+    assert j["steps"]["03-pin-backup"]["status"] == "running"
+    assert all(j["steps"][s]["status"] == "pending" for s in ("04-suspend-backup-jobs", "07-delete-cluster"))
 
     events = resume(cli, plan)
-    assert ran(events)[0] == "02-pin-backup"
-    pinned = journal(plan)["steps"]["02-pin-backup"]["observed"]
+    assert ran(events)[0] == "03-pin-backup"
+    pinned = journal(plan)["steps"]["03-pin-backup"]["observed"]
     assert pinned["sha256"] == journal(plan)["steps"]["01-verify-backup"]["observed"]["sha256"]
     assert_as_uninterrupted(sandbox, good, plan)
 
@@ -213,12 +213,12 @@ def test_sigkill_mid_safety_dump_then_resume_takes_a_whole_safety_dump(sandbox, 
     plan = plan_for(cli, sandbox, good, tmp_path)
     exec_rate(rate(good))
     run = Apply(cli, plan)
-    _kill_half_way(run, "05-safety-dump")
+    _kill_half_way(run, "06-safety-dump")
     exec_rate(0)
     j = journal(plan)
-    assert j["steps"]["05-safety-dump"]["status"] == "running", "killed mid-stream, not after"
-    assert j["steps"]["04-scale-workload"]["status"] == "done", "the client stopped before the dump began"
-    assert j["steps"]["06-delete-cluster"]["status"] == "pending"
+    assert j["steps"]["06-safety-dump"]["status"] == "running", "killed mid-stream, not after"
+    assert j["steps"]["05-scale-workload"]["status"] == "done", "the client stopped before the dump began"
+    assert j["steps"]["07-delete-cluster"]["status"] == "pending"
     safety = next(s for s in json.loads(plan.read_text())["steps"] if s["kind"] == "safety-dump")["params"]["dump"]
     s3 = s3_client(sandbox.s3_endpoint)
     uploads = s3.list_multipart_uploads(Bucket=safety["bucket"], Prefix=safety["key"]).get("Uploads", [])
@@ -226,9 +226,9 @@ def test_sigkill_mid_safety_dump_then_resume_takes_a_whole_safety_dump(sandbox, 
     assert s3.list_objects_v2(Bucket=safety["bucket"], Prefix=safety["key"]).get("KeyCount") == 0
 
     events = resume(cli, plan)
-    assert ran(events)[0] == "05-safety-dump"
+    assert ran(events)[0] == "06-safety-dump"
     body = s3.get_object(Bucket=safety["bucket"], Key=safety["key"])["Body"].read()
-    observed = journal(plan)["steps"]["05-safety-dump"]["observed"]
+    observed = journal(plan)["steps"]["06-safety-dump"]["observed"]
     assert (len(body), hashlib.sha256(body).hexdigest()) == (observed["bytes"], observed["sha256"]), \
         "the safety dump in S3 is the whole one the resume checked, not the half the kill left"
     assert body.rstrip().endswith(b"-- PostgreSQL database cluster dump complete\n--"), "pg_dumpall's trailer"
@@ -240,20 +240,20 @@ def test_sigkill_mid_restore_then_resume_restarts_from_the_delete_and_restores_o
     cli = Cli(sandbox)
     plan = plan_for(cli, sandbox, good, tmp_path)
     run = Apply(cli, plan)
-    run.until("06-delete-cluster", "step_started")  # the safety dump is done: only the restore is slowed
+    run.until("07-delete-cluster", "step_started")  # the safety dump is done: only the restore is slowed
     exec_rate(rate(good))
-    _kill_half_way(run, "08-restore-dump")
+    _kill_half_way(run, "09-restore-dump")
     exec_rate(0)
     j = journal(plan)
-    assert j["steps"]["08-restore-dump"]["status"] == "running", "killed mid-stream, not after"
-    restart_from = next(s for s in json.loads(plan.read_text())["steps"] if s["id"] == "08-restore-dump")[
+    assert j["steps"]["09-restore-dump"]["status"] == "running", "killed mid-stream, not after"
+    restart_from = next(s for s in json.loads(plan.read_text())["steps"] if s["id"] == "09-restore-dump")[
         "restart_from"]
-    assert restart_from == "06-delete-cluster"
+    assert restart_from == "07-delete-cluster"
 
     events = resume(cli, plan)
-    assert ran(events)[:3] == ["06-delete-cluster", "07-create-cluster", "08-restore-dump"], \
+    assert ran(events)[:3] == ["07-delete-cluster", "08-create-cluster", "09-restore-dump"], \
         "the half-restored cluster is deleted and made afresh before the dump is streamed again"
-    assert "04-scale-workload" not in ran(events) and "05-safety-dump" not in ran(events)
+    assert "05-scale-workload" not in ran(events) and "06-safety-dump" not in ran(events)
     assert_as_uninterrupted(sandbox, good, plan)
 
 

@@ -21,7 +21,7 @@ def test_rollback_on_demand_puts_back_the_planned_scale_settings(sandbox, cli, t
     assert never.returncode == 64 and "never applied" in never.stderr and settings(sandbox) == (3, 3)
     proc = cli.popen("apply", str(plan), "--auto-approve", "--json")
     for line in proc.stdout:
-        if json.loads(line) == {**json.loads(line), "event": "step_finished", "step": "04-scale-workload"}:
+        if json.loads(line) == {**json.loads(line), "event": "step_finished", "step": "05-scale-workload"}:
             proc.kill()  # a crash after the client went to 0
             break
     proc.wait()
@@ -42,7 +42,7 @@ def test_force_unlock_frees_a_dead_applys_lock_and_resume_finishes(sandbox, cli,
         assert cli("plan", "keycloak", "--backup", key, "-o", str(p)).returncode == 0
     proc = cli.popen("apply", str(first), "--auto-approve", "--json")
     for line in proc.stdout:
-        if json.loads(line) == {**json.loads(line), "event": "step_finished", "step": "04-scale-workload"}:
+        if json.loads(line) == {**json.loads(line), "event": "step_finished", "step": "05-scale-workload"}:
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait()

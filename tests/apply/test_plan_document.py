@@ -38,10 +38,10 @@ def test_plan_matches_its_schema_and_checksum(sandbox):
     plan = to_dict(build_plan(snap, service, now=NOW, salt=SALT, key=KEY))
     assert errors(plan, "plan") == []
     assert signed_by(plan, KEY)
-    assert [s["kind"] for s in plan["steps"]][:8] == [
-        "verify-backup", "pin-backup", "suspend-backup-jobs", "scale-workload", "safety-dump", "delete-cluster",
-        "create-cluster", "restore-dump"]
-    assert [s["id"] for s in plan["steps"] if s["destructive"]] == ["06-delete-cluster", "09-secrets-from-manifest"]
+    assert [s["kind"] for s in plan["steps"]][:9] == [
+        "verify-backup", "check-prerequisites", "pin-backup", "suspend-backup-jobs", "scale-workload", "safety-dump",
+        "delete-cluster", "create-cluster", "restore-dump"]
+    assert [s["id"] for s in plan["steps"] if s["destructive"]] == ["07-delete-cluster", "10-secrets-from-manifest"]
     # Secrets appear only as keyed digests.
     secret_fields = [o["fields"] for o in plan["prior_state"] if o["kind"] == "Secret"]
     assert len(secret_fields) == 3

@@ -51,7 +51,7 @@ def test_plan_all_in_declared_order_killed_in_the_second_service_resumes_to_all_
     second = tmp_path / "all.keycloak.journal.json"
     proc = cli.popen("apply", str(plan_set), "--auto-approve")
     deadline = time.monotonic() + 600
-    while _journal(second).get("steps", {}).get("06-delete-cluster", {}).get("status") != "done":
+    while _journal(second).get("steps", {}).get("07-delete-cluster", {}).get("status") != "done":
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "keycloak never reached its delete"
         time.sleep(0.2)

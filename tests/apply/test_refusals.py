@@ -107,7 +107,7 @@ def test_second_concurrent_apply_is_refused_with_the_holder(sandbox, cli, tmp_pa
     first, second = _plan(cli, tmp_path, key, "a.json"), _plan(cli, tmp_path, key, "b.json")
     proc = cli.popen("apply", str(first), "--auto-approve", "--json")
     for line in proc.stdout:
-        if json.loads(line).get("step") == "04-scale-workload":
+        if json.loads(line).get("step") == "05-scale-workload":
             break
     res = cli("apply", str(second), "--auto-approve")
     assert res.returncode == 4
@@ -130,7 +130,7 @@ def test_planning_is_refused_while_an_apply_is_unfinished(sandbox, cli, tmp_path
     plan = _plan(cli, tmp_path, make_backup(sandbox, "psql"))
     proc = cli.popen("apply", str(plan), "--auto-approve", "--json")
     for line in proc.stdout:
-        if json.loads(line) == {**json.loads(line), "event": "step_finished", "step": "04-scale-workload"}:
+        if json.loads(line) == {**json.loads(line), "event": "step_finished", "step": "05-scale-workload"}:
             proc.kill()  # a crash: the journal says running, the lease is left behind
             break
     proc.wait()

@@ -11,7 +11,7 @@ from .conftest import (Cli, break_keycloak, client_ready, fingerprint, make_back
                        wait_healthy)
 
 
-@pytest.mark.parametrize("kill_after", ["06-delete-cluster", "08-restore-dump", "12-scale-workload"])
+@pytest.mark.parametrize("kill_after", ["07-delete-cluster", "09-restore-dump", "13-scale-workload"])
 def test_sigkill_after_a_step_then_resume_reaches_the_same_end_state(sandbox, cli, tmp_path, kill_after):
     wait_healthy(sandbox)
     key = make_backup(sandbox, "psql")
@@ -84,7 +84,7 @@ def test_interrupting_apply_after_the_delete_rolls_back(sandbox, cli, tmp_path, 
     assert cli("plan", "keycloak", "--backup", key, "-o", str(plan)).returncode == 0
     proc = cli.popen("apply", str(plan), "--auto-approve", "--json")
     for line in proc.stdout:
-        if json.loads(line).get("step") == "07-create-cluster":
+        if json.loads(line).get("step") == "08-create-cluster":
             proc.send_signal(sig)  # Ctrl-C sends SIGINT
             break
     rest = [json.loads(line) for line in proc.stdout]
@@ -117,18 +117,18 @@ def test_an_exec_stream_that_hangs_fails_its_step_at_the_deadline_and_rolls_back
     proc = cli.popen("apply", str(plan), "--auto-approve", "--json")
     try:
         for line in proc.stdout:
-            if json.loads(line) == {**json.loads(line), "event": "step_finished", "step": "07-create-cluster"}:
+            if json.loads(line) == {**json.loads(line), "event": "step_finished", "step": "08-create-cluster"}:
                 sandbox_settings.update(sandbox.state, exec_stall_seconds=120)
                 break
         events = []
         for line in proc.stdout:  # the stall ends when the restore has failed: the rollback needs exec
             events.append(json.loads(line))
-            if events[-1] == {**events[-1], "event": "step_finished", "step": "08-restore-dump"}:
+            if events[-1] == {**events[-1], "event": "step_finished", "step": "09-restore-dump"}:
                 sandbox_settings.update(sandbox.state, exec_stall_seconds=0)
         assert proc.wait(timeout=600) == 5, proc.stderr.read()
     finally:
         sandbox_settings.update(sandbox.state, exec_stall_seconds=0)
-    failed = next(e for e in events if e.get("step") == "08-restore-dump" and e["event"] == "step_finished")
+    failed = next(e for e in events if e.get("step") == "09-restore-dump" and e["event"] == "step_finished")
     assert failed["status"] == "failed" and "ran past its step's deadline" in failed["error"]
     assert 19 <= failed["elapsed_seconds"] < 60
     assert settings(sandbox) == settings_before
