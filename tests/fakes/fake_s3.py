@@ -9,12 +9,13 @@ Same methods and shapes (S3Object; `stream` yields chunks lazily, refusing with 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.adapters.s3 import S3Object
-from core.errors import S3Error
+from core.errors import S3Error, StepTimeout
 
 from .stage import Crash, Fault, Stage, adapter_call
 
@@ -33,6 +34,7 @@ class FakeS3:
     stage: Stage = field(default_factory=Stage)
     endpoint: str = "http://rgw-vip.fake"
     chunk: int = CHUNK
+    deadline: float | None = None  # as the adapter's: set by each step
     adapter = "s3"
 
     def __post_init__(self) -> None:
@@ -60,6 +62,10 @@ class FakeS3:
         return sorted(k for k in self.buckets.get(bucket, {}) if k.startswith(prefix))
 
     # -- the adapter's surface ------------------------------------------------------------------
+    def in_time(self, what: str) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise StepTimeout(f"S3 ({what}) ran past its step's deadline")
+
     @adapter_call
     def list(self, bucket: str, prefix: str) -> list[S3Object]:
         keys = sorted(k for k in self.buckets.get(bucket, {}) if k.startswith(prefix))
