@@ -24,6 +24,7 @@ import typer
 
 from core import __version__
 from core.errors import EXIT_INTERNAL, PgRestoreError, UsageError
+from core.memory import return_freed_buffers
 
 
 
@@ -329,6 +330,7 @@ def _usage_line(e: Any, argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return_freed_buffers()
     refusal = _refused_secret_flag(sys.argv[1:] if argv is None else argv)
     if refusal is not None:  # before anything can log or crash with the key in argv
         typer.secho(refusal, err=True, fg=typer.colors.RED)

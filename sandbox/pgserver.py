@@ -30,6 +30,12 @@ def pg_bin(name: str) -> str:
     return found
 
 
+def server_major() -> str:
+    """The major version of the PostgreSQL the sandbox runs (`postgres --version`: "postgres (PostgreSQL) 15.8")."""
+    out = subprocess.run([pg_bin("postgres"), "--version"], capture_output=True, text=True, check=True).stdout
+    return out.split()[-1].split(".")[0]
+
+
 def _as_postgres(argv: list[str]) -> list[str]:
     # PostgreSQL refuses to run as root.
     return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv

@@ -9,6 +9,8 @@ import yaml
 
 from core.errors import UsageError
 
+from .pgserver import server_major
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -52,7 +54,9 @@ class SandboxService:
             "spec": {
                 "teamId": self.team,
                 "numberOfInstances": self.instances,
-                "postgresql": {"version": "14"},
+                # The major the sandbox's server runs (Debian's): the resource says what its pods run, as
+                # Spilo's do, so a plan's check of the dump against spec.postgresql.version sees the truth.
+                "postgresql": {"version": server_major()},
                 "volume": {"size": "10Gi"},
                 "users": {u: [] for u in self.users},
                 "databases": dict(self.databases),

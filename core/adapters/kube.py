@@ -556,7 +556,7 @@ STDOUT_TAIL = 64 * 1024  # what is kept of stdout when no on_stdout takes it: a 
 STDERR_TAIL = 4 * 1024 * 1024  # psql's errors of a restore, judged afterwards
 # Stdin goes out in frames of at most this: large enough that a frame's overhead (header, mask key,
 # a send, a poll for output) is small, small enough that one masked copy is all a write holds.
-STDIN_FRAME = 1024 * 1024
+STDIN_FRAME = 256 * 1024
 STDIN_CHANNEL, STDOUT_CHANNEL, STDERR_CHANNEL, CLOSE_CHANNEL = 0, 1, 2, 255
 
 

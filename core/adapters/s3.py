@@ -201,7 +201,7 @@ class MultipartWriter:
     leaves no object behind (a half-written safety dump must never look like a dump).
     """
 
-    PART = 8 * 1024 * 1024
+    PART = 5 * 1024 * 1024  # S3's smallest part: what the writer holds, twice at most
 
     def __init__(self, s3: S3, bucket: str, key: str):
         self.s3, self.bucket, self.key = s3, bucket, key
