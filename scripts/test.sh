@@ -8,5 +8,7 @@ echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> mypy (product code)"
 .venv/bin/mypy
+echo "==> pip install . without extras"
+bash scripts/check-install.sh
 echo "==> pytest"
 exec .venv/bin/python -m pytest -q "$@"
