@@ -52,6 +52,14 @@ def sandbox() -> Sandbox:
         lifecycle.down(state, wipe=True)
 
 
+@pytest.fixture(scope="session")
+def seeded_data(sandbox) -> dict:
+    """Every service's tables as seeded, before the first test that asks changes them: what a test that
+    failed is healed back to (tests/apply/heal.py)."""
+    from tests.apply.heal import data_baseline
+    return data_baseline(sandbox)
+
+
 SANDBOX_EXTRA = ("psycopg", "moto", "aiohttp")  # pyproject's `sandbox` extra
 SANDBOX_FOLDERS = ("apply", "sandbox")  # every test in these needs the sandbox; their conftests import it
 

@@ -51,14 +51,11 @@ def cli(sandbox) -> Cli:
 
 
 @pytest.fixture(autouse=True)
-def heal_after_failure(request, sandbox):
+def heal_after_failure(request, sandbox, seeded_data):
     """A test that fails leaves the sandbox as the next test needs it (tests/apply/heal.py)."""
     yield
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        from tests.apply.heal import heal
-        done = heal(sandbox)
-        print(f"\nhealed the sandbox after {request.node.name}: {'; '.join(done) or 'nothing to put back'}")
+    from tests.apply.heal import heal_if_failed
+    heal_if_failed(request.node, sandbox, seeded_data)
 
 
 def server(sandbox):

@@ -5,21 +5,35 @@ suspended CronJob, and the next test's plan refused to run).
 What is put back: no pgrestore lease and no unfinished journal; every postgresql resource present
 with its seeded numberOfInstances (a missing one re-created and re-seeded by the sandbox's own
 idempotent seeding); every workload at its seeded replicas; every CronJob of a seeded cluster
-unsuspended; then everything Ready. Data a test broke inside a cluster that still exists is the
-test's to repair (each restores what it breaks)."""
+unsuspended; then everything Ready; and every service's data as seeded (a test that dropped a table
+and failed before its restore left every later Keycloak test without `user_entity`): the tables of its
+databases dropped and the seed loaded again, when they differ from what the session began with."""
 
 from __future__ import annotations
 
 import json
 
-from sandbox import cronjobs, seed
+from sandbox import cronjobs, registry, seed
 from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, is_not_found
 from sandbox.services import load_services
 
 UNFINISHED = ("running", "waiting", "rolling-back", "rollback-incomplete", "failed")
 
 
-def heal(sandbox) -> list[str]:
+def heal_if_failed(item, sandbox, baseline: dict[str, dict[str, str]]) -> None:
+    report = getattr(item, "rep_call", None)
+    if report is not None and report.failed:
+        done = heal(sandbox, baseline)
+        print(f"\nhealed the sandbox after {item.name}: {'; '.join(done) or 'nothing to put back'}")
+
+
+def data_baseline(sandbox) -> dict[str, dict[str, str]]:
+    """Each service's tables as the session began: row count and a digest of the rows."""
+    from tests.apply.service_state import fingerprint
+    return {svc.name: fingerprint(sandbox, svc) for svc in load_services().values()}
+
+
+def heal(sandbox, baseline: dict[str, dict[str, str]] | None = None) -> list[str]:
     """Returns what it had to put back (for the test report)."""
     api, done = sandbox.api, []
     services = load_services().values()
@@ -29,8 +43,27 @@ def heal(sandbox) -> list[str]:
     seed.seed_all(api, sandbox.state, sandbox.s3_endpoint)  # re-creates what is missing, re-seeds new clusters
     for svc in services:
         done += _workloads_back(api, svc) + _cronjobs_back(api, svc)
+    if baseline is not None:
+        done += _data_back(sandbox, baseline)
     seed.wait_workloads_ready(api, timeout=300)
     return done
+
+
+def _data_back(sandbox, baseline: dict[str, dict[str, str]]) -> list[str]:
+    from tests.apply.service_state import fingerprint
+    out = []
+    for svc in load_services().values():
+        if fingerprint(sandbox, svc) == baseline.get(svc.name):
+            continue
+        srv = registry.server_for(sandbox.state.clusters, svc.namespace, svc.cluster)
+        for db in svc.databases:
+            tables = srv.psql("SELECT string_agg(format('public.%I', tablename), ', ') FROM pg_tables "
+                              "WHERE schemaname = 'public'", db=db).strip()
+            if tables:
+                srv.psql(f"DROP TABLE {tables} CASCADE", db=db)
+        seed.load_rows(sandbox.state, svc)
+        out.append(f"{svc.name}'s data re-seeded")
+    return out
 
 
 def _drop_leases(api, ns: str) -> list[str]:

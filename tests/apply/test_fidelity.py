@@ -194,7 +194,8 @@ def test_backup_jobs_fired_mid_apply_change_nothing_and_cronjobs_are_held_meanwh
     before = fingerprint(sandbox)
     break_keycloak(sandbox)
     plan_path = _plan(cli, tmp_path, "--backup", key)
-    cron = json.loads(plan_path.read_text())["steps"][2]["params"]["cronjobs"][0]["name"]
+    suspend = next(s for s in json.loads(plan_path.read_text())["steps"] if s["kind"] == "suspend-backup-jobs")
+    cron = suspend["params"]["cronjobs"][0]["name"]
     assert cron == "cray-keycloak-postgresql-db-backup"
 
     def suspended() -> bool:

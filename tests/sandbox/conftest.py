@@ -40,3 +40,11 @@ def cron_probes(sandbox):
     yield PROBES
     for name in PROBES:
         cronjobs.delete(sandbox.api, PROBE_NS, name, propagation="Background")
+
+
+@pytest.fixture(autouse=True)
+def heal_after_failure(request, sandbox, seeded_data):
+    """A test that fails leaves the sandbox as the next test needs it (tests/apply/heal.py)."""
+    yield
+    from tests.apply.heal import heal_if_failed
+    heal_if_failed(request.node, sandbox, seeded_data)
