@@ -59,6 +59,14 @@ def ensure(kube: Any, ns: str) -> bytes:
     return key
 
 
+def refuse_another_cluster(planned: dict, live: dict) -> None:
+    """A plan made for one cluster (its recorded `cluster`) is refused on another (`cluster_identity()`)."""
+    if live["kube_system_uid"] != planned.get("kube_system_uid"):
+        raise PlanRejected(f"plan is for cluster {planned.get('server')} (kube-system uid "
+                           f"{planned.get('kube_system_uid')}), but the kubeconfig points at {live['server']} "
+                           f"(uid {live['kube_system_uid']}); use that cluster's kubeconfig or re-plan")
+
+
 class ClusterKeys:
     """namespace -> plan key, read (never created) from the cluster the kubeconfig points at, each once.
 
@@ -76,10 +84,7 @@ class ClusterKeys:
             self._kube = self._connect()
             self._live = self._kube.cluster_identity()
         live = self._live
-        if live["kube_system_uid"] != cluster.get("kube_system_uid"):
-            raise PlanRejected(f"plan is for cluster {cluster.get('server')} (kube-system uid "
-                               f"{cluster.get('kube_system_uid')}), but the kubeconfig points at {live['server']} "
-                               f"(uid {live['kube_system_uid']}); use that cluster's kubeconfig or re-plan")
+        refuse_another_cluster(cluster, live)
         if ns not in self._keys:
             key = _key_of(self._kube.read_secret(ns, SECRET), ns)
             if key is None:

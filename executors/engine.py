@@ -11,7 +11,7 @@ from core.adapters.psql import Psql
 from core.adapters.s3 import S3
 from core.connect import s3_from_options
 from core.document import drift, load
-from core.plankey import ClusterKeys
+from core.plankey import ClusterKeys, refuse_another_cluster
 from core.errors import (
     ApplyFailedRollbackIncomplete,
     ApplyFailedRolledBack,
@@ -24,7 +24,7 @@ from core.errors import (
     StepFailed,
     UsageError,
 )
-from core.model import Plan, PriorObject, Step, Target
+from core.model import Plan, PriorObject, Step, Target, to_dict
 from core.observe import observe
 
 from .context import Context, rollback_shield
@@ -45,11 +45,7 @@ class Options:
 
 
 def check_cluster(plan: Plan, kube: Kube) -> None:
-    live = kube.cluster_identity()
-    if live["kube_system_uid"] != plan.cluster.kube_system_uid:
-        raise PlanRejected(f"plan is for cluster {plan.cluster.server} (kube-system uid "
-                           f"{plan.cluster.kube_system_uid}), but the kubeconfig points at {live['server']} "
-                           f"(uid {live['kube_system_uid']}); use that cluster's kubeconfig or re-plan")
+    refuse_another_cluster(to_dict(plan.cluster), kube.cluster_identity())
 
 
 def _live_prior(plan: Plan, kube: Kube) -> dict[str, PriorObject | None]:
