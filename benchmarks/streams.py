@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -44,12 +45,20 @@ def cli_env(state: StateDir) -> dict[str, str]:
             "PATH": f"{state.root / 'bin'}:{os.environ['PATH']}"}
 
 
-def pgrestore(state: StateDir, *args: str) -> tuple[int, float, float]:
-    """Run the CLI as a child: (exit code, seconds, peak RSS in MiB of that child)."""
+# step id -> the highest RSS (MiB) seen while the journal said that step was running (last run)
+STEP_RSS: dict[str, float] = {}
+
+
+def pgrestore(state: StateDir, *args: str, journal: Path | None = None) -> tuple[int, float, float]:
+    """Run the CLI as a child: (exit code, seconds, peak RSS in MiB of that child). With `journal`,
+    its RSS is also sampled every 20 ms against the step the journal says is running (STEP_RSS)."""
     start = time.monotonic()
+    STEP_RSS.clear()
     with open(os.devnull, "wb") as quiet:
         proc = subprocess.Popen([sys.executable, "-m", "pgrestore.cli", *args], env=cli_env(state),
                                 stdin=subprocess.DEVNULL, stdout=quiet, stderr=subprocess.PIPE)
+        if journal is not None:
+            threading.Thread(target=_sample_steps, args=(proc.pid, journal), daemon=True).start()
         assert proc.stderr is not None
         err = proc.stderr.read()
         _, status, usage = os.wait4(proc.pid, 0)
@@ -57,6 +66,29 @@ def pgrestore(state: StateDir, *args: str) -> tuple[int, float, float]:
     if proc.returncode:
         print(err.decode(errors="replace")[-2000:], file=sys.stderr)
     return proc.returncode, time.monotonic() - start, usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def _sample_steps(pid: int, journal: Path) -> None:
+    step = "(start)"
+    while True:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return
+        rss = next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0.0)
+        try:
+            doc = json.loads(journal.read_text())
+            step = next((sid for sid, rec in {**doc["steps"], **doc["rollback"]}.items()
+                         if rec.get("status") == "running"), step)
+        except (OSError, ValueError, KeyError):
+            pass
+        STEP_RSS[step] = max(STEP_RSS.get(step, 0.0), rss)
+        time.sleep(0.02)
+
+
+def print_step_rss(title: str) -> None:
+    print(f"{title}: peak RSS by step (sampled every 20 ms): "
+          + ", ".join(f"{sid} {mib:.0f}" for sid, mib in STEP_RSS.items()), flush=True)
 
 
 def step_times(journal: Path) -> dict[str, tuple[float, dict]]:
@@ -130,11 +162,13 @@ def main() -> None:
             steps = {s["kind"] + ("" if s["id"][0].isdigit() else "-rollback"): s for s in
                      json.loads(plan.read_text())["steps"] + json.loads(plan.read_text())["rollback"]}
             prefix = steps["safety-dump"]["params"]["dump"]["key"].rsplit("/", 1)[0]
-            rc, apply_s, apply_rss = pgrestore(state, "apply", str(plan), "--auto-approve")
-            assert rc == 0, f"apply exited {rc}"
             journal = plan.with_name("plan.journal.json")
+            rc, apply_s, apply_rss = pgrestore(state, "apply", str(plan), "--auto-approve", journal=journal)
+            assert rc == 0, f"apply exited {rc}"
+            print_step_rss("apply")
             times = step_times(journal)
-            rc, rollback_s, rollback_rss = pgrestore(state, "rollback", str(plan))
+            rc, rollback_s, rollback_rss = pgrestore(state, "rollback", str(plan), journal=journal)
+            print_step_rss("rollback")
             rollback_times = step_times(journal) if rc == 0 else {}
 
             dump_file, safety_file = Path(tmp) / "backup.psql", Path(tmp) / "safety.psql"

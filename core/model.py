@@ -9,6 +9,7 @@ from __future__ import annotations
 import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
+from functools import cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -44,6 +45,12 @@ def from_dict(cls: type[T], data: Any) -> T:
     return _convert(cls, data)
 
 
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    # Resolving the string annotations is most of a plan's parse time; a class's hints never change.
+    return typing.get_type_hints(cls)
+
+
 def _convert(tp: Any, data: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -56,7 +63,7 @@ def _convert(tp: Any, data: Any) -> Any:
     if origin is dict:
         return {k: _convert(typing.get_args(tp)[1], v) for k, v in data.items()}
     if isinstance(tp, type) and is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
+        hints = _hints(tp)
         kwargs = {f.name: _convert(hints[f.name], data[f.name]) for f in fields(tp) if f.name in data}
         return tp(**kwargs)
     return data

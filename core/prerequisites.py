@@ -69,6 +69,21 @@ def client_images(obj: dict) -> list[str]:
     return [str(c.get("image")) for key in ("initContainers", "containers") for c in pod.get(key) or []]
 
 
+# The statuses an operator event writes that its next one clears when nothing is wrong (postgres-operator
+# v1.8.2 pkg/apis/acid.zalan.do/v1/const.go): all but Running and Invalid (a spec it cannot use).
+SETTLING_STATUSES = ("Creating", "Updating", "UpdateFailed", "SyncFailed", "CreateFailed")
+
+
+def _status(kube: Kube, ns: str, cluster: str) -> str | None:
+    pg = kube.read(Target("postgresql", ns, cluster))
+    return ((pg or {}).get("status") or {}).get("PostgresClusterStatus")
+
+
+def operator_settling(kube: Kube, other: dict) -> bool:
+    """Is the other service's postgresql in a status its operator's next event may clear?"""
+    return _status(kube, other["namespace"], other["cluster"]) in SETTLING_STATUSES
+
+
 def health_problem(kube: Kube, other: dict) -> str | None:
     """The first reason the service (healthy_params) is not healthy, or None."""
     ns, cluster, client_kind, client_name = other["namespace"], other["cluster"], other["client"]["kind"], \

@@ -142,6 +142,21 @@ def scratch_server() -> PgServer:
     return server
 
 
+def scratch_copy(template: PgServer) -> PgServer:
+    """A running copy of a stopped scratch server's data directory: a fresh cluster in the state the
+    template was left in, without initdb's second (tests that each need a pristine cluster)."""
+    import tempfile
+    from .procs import free_port
+    root = Path(tempfile.mkdtemp(prefix="pgrestore-scratch-", dir="/var/tmp"))
+    root.chmod(0o755)
+    server = PgServer(root / "data", free_port())
+    subprocess.run(["cp", "-a", str(template.datadir), str(server.datadir)], check=True)
+    with open(server.datadir / "postgresql.conf", "a") as conf:  # the last setting wins
+        conf.write(f"unix_socket_directories = '{server.socket_dir}'\n")
+    server.start()
+    return server
+
+
 def discard(server: PgServer) -> None:
     server.wipe()
     shutil.rmtree(server.datadir.parent, ignore_errors=True)

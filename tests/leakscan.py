@@ -301,6 +301,7 @@ class _State:
         self.findings: list[str] = []
         self.seconds = 0.0
         self.sample_seconds = 0.0
+        self.worker_passwords = 0  # passwords the xdist workers scanned for (each has its own)
         self.original_communicate = subprocess.Popen.communicate
         self.fakes: list[weakref.ref] = []
 
@@ -432,14 +433,43 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     _STATE.findings = [x.line() for x in scanner.scan()] + _local_safety_files_protected(files) + (
         _STATE.sampler.misplaced if _STATE.sampler else [])
     _STATE.seconds = time.monotonic() - t + _STATE.sample_seconds
+    worker = getattr(session.config, "workerinput", None)
+    if worker is not None:
+        _hand_to_controller(worker["workerid"])
+    else:
+        _merge_workers()
     if _STATE.findings and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# Under pytest-xdist each worker scans what it saw (its outputs, its fakes' passwords) and leaves the
+# result beside its basetemp; the controller, whose sessionfinish runs after every worker's, reports them.
+def _hand_to_controller(workerid: str) -> None:
+    assert _STATE.basetemp is not None
+    scanner = _STATE.scanner
+    (_STATE.basetemp.parent / f"leakscan-{workerid}.json").write_text(json.dumps({
+        "findings": _STATE.findings, "counts": scanner.counts, "secrets": sorted(scanner.secrets),
+        "passwords": len(scanner.passwords), "seconds": _STATE.seconds}))
+
+
+def _merge_workers() -> None:
+    if _STATE.basetemp is None:
+        return
+    for path in sorted(_STATE.basetemp.glob("leakscan-gw*.json")):
+        part = json.loads(path.read_text())
+        _STATE.findings += [f"[{path.stem.removeprefix('leakscan-')}] {f}" for f in part["findings"]]
+        for kind, n in part["counts"].items():
+            _STATE.scanner.counts[kind] = _STATE.scanner.counts.get(kind, 0) + n
+        _STATE.scanner.secrets.update(part["secrets"])
+        _STATE.worker_passwords += part["passwords"]
+        _STATE.seconds += part["seconds"]
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
     scanner, findings = _STATE.scanner, _STATE.findings
     what = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(scanner.counts.items()))
-    summary = (f"leak scan: {len(scanner.passwords)} passwords of {len(scanner.secrets)} secrets in {what} "
+    passwords = len(scanner.passwords) + _STATE.worker_passwords
+    summary = (f"leak scan: {passwords} passwords of {len(scanner.secrets)} secrets in {what} "
                f"({_STATE.seconds:.1f}s)")
     if not findings:
         terminalreporter.write_line(summary + ": nothing leaked")

@@ -148,7 +148,10 @@ class Kube:
             config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
         except (config.ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
             where = kubeconfig or "~/.kube/config"
-            detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+            # The library repeats the file's path inside its message ("… in /path/kubeconfig/contexts"):
+            # the line names the file once, so the detail keeps what is wrong in it.
+            text = str(e).replace(f"{kubeconfig}/", "") if kubeconfig else str(e)
+            detail = text.splitlines()[0][:160] if text else type(e).__name__
             raise ConfigError(f"cannot use kubeconfig {where} ({detail}); set KUBECONFIG or pass --kubeconfig") \
                 from None
         if not str(configuration.host or "").startswith(("https://", "http://")):

@@ -20,11 +20,34 @@ from sandbox.services import load_services
 UNFINISHED = ("running", "waiting", "rolling-back", "rollback-incomplete", "failed")
 
 
-def heal_if_failed(item, sandbox, baseline: dict[str, dict[str, str]]) -> None:
+def heal_if_failed(item, sandbox, baseline: dict[str, dict[str, str]], log_from: int = 0) -> None:
     report = getattr(item, "rep_call", None)
     if report is not None and report.failed:
+        # The sandbox's own complaints during the test (an operator event that failed says why
+        # only in its log, which the next session's sandbox no longer has).
+        for line in daemon_warnings(sandbox, log_from):
+            print(f"sandbox: {line}")
         done = heal(sandbox, baseline)
         print(f"\nhealed the sandbox after {item.name}: {'; '.join(done) or 'nothing to put back'}")
+
+
+def _daemon_log(sandbox):
+    return sandbox.state.logs / "sandbox-daemon.log"
+
+
+def daemon_log_offset(sandbox) -> int:
+    log = _daemon_log(sandbox)
+    return log.stat().st_size if log.exists() else 0
+
+
+def daemon_warnings(sandbox, offset: int) -> list[str]:
+    log = _daemon_log(sandbox)
+    if not log.exists():
+        return []
+    with log.open("rb") as f:
+        f.seek(offset)
+        lines = f.read().decode(errors="replace").splitlines()
+    return [line for line in lines if " WARNING " in line or " ERROR " in line][-40:]
 
 
 def data_baseline(sandbox) -> dict[str, dict[str, str]]:

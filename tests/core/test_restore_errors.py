@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from core.restore_errors import DumpIndex, Verdict, distinct, judge
-from sandbox.pgserver import PgServer, discard, pg_bin, scratch_server
+from sandbox.pgserver import PgServer, discard, pg_bin, scratch_copy, scratch_server
 
 SPILO_SQL = Path(__file__).resolve().parents[2] / "sandbox" / "data" / "spilo_post_init.sql"
 RESTRICT = re.compile(rb"^\\(?:un)?restrict .*\n", re.M)  # CSM's PG12 pg_dumpall never wrote these
@@ -76,12 +76,23 @@ def dumps() -> dict[str, bytes]:
         discard(source)
 
 
-@pytest.fixture
-def target() -> Iterator[PgServer]:
+@pytest.fixture(scope="module")
+def set_up_cluster() -> Iterator[PgServer]:
+    """A stopped cluster as Spilo and the operator leave it; each test restores into a copy."""
     server = scratch_server()
     try:
         _spilo_bootstrap(server)
         _operator(server)
+        server.stop()
+        yield server
+    finally:
+        discard(server)
+
+
+@pytest.fixture
+def target(set_up_cluster: PgServer) -> Iterator[PgServer]:
+    server = scratch_copy(set_up_cluster)
+    try:
         yield server
     finally:
         discard(server)

@@ -15,8 +15,8 @@ without -c, so a replay on top would double rows; alter-users); a local dump wit
 clean-up SQL, members restarted) and SLS (in-place: databases dropped and restored in the same cluster) in the
 world of tests/fakes/worlds/hms.json.
 
-The test prints the matrix (kill point x variant -> how the carry-on ended) as a markdown table, and
-writes it to $PGRESTORE_KILL_MATRIX when that is set.
+Each variant is its own test (pytest-xdist spreads them); each prints its column of the matrix (kill point ->
+how the carry-on ended) as a markdown table, and appends it to $PGRESTORE_KILL_MATRIX when that is set.
 """
 
 from __future__ import annotations
@@ -244,10 +244,10 @@ def _reference(matrix: str, name: str, folder: Path) -> tuple[dict, list[KillPoi
         return want, kill_points(ref, ref.plan.rollback if matrix == "rollback" else ref.plan.steps)
 
 
-def matrix(matrix: str, workdir: Path) -> dict[str, dict[str, str]]:
-    """kill point row -> variant -> outcome, every variant's kill points run (in parallel on idle CPUs)."""
+def matrix(matrix: str, workdir: Path, names: list[str]) -> dict[str, dict[str, str]]:
+    """kill point row -> variant -> outcome, every kill point of these variants run (in parallel on idle CPUs)."""
     tasks = []
-    for name in VARIANTS:
+    for name in names:
         slug = "".join(ch if ch.isalnum() else "-" for ch in name)
         want, points = _reference(matrix, name, workdir / matrix / slug / "reference")
         tasks += [(matrix, name, point, workdir / matrix / slug / f"k{i}", want) for i, point in enumerate(points)]
@@ -290,8 +290,7 @@ def _order(row: str) -> tuple[int, int]:
     return ORDER.index(step), next(i for i, w in enumerate(WHEN) if when.startswith(w))
 
 
-def _table(title: str, rows: dict[str, dict[str, str]]) -> str:
-    names = list(VARIANTS)
+def _table(title: str, rows: dict[str, dict[str, str]], names: list[str]) -> str:
     lines = [f"#### {title}", "", "| kill point | " + " | ".join(names) + " |",
              "|---|" + "---|" * len(names)]
     for row, cells in rows.items():
@@ -311,14 +310,19 @@ def _failures(rows: dict[str, dict[str, str]]) -> list[str]:
     return [f"{row} [{name}]: {cell}" for row, cells in rows.items() for name, cell in cells.items() if cell != SAME]
 
 
-def test_a_kill_anywhere_in_apply_then_resume_ends_as_an_uninterrupted_apply(workdir, capsys):
-    rows = matrix("apply", workdir)
-    _publish(_table("kill during apply, then `apply --resume`: end state vs. an uninterrupted apply", rows), capsys)
+# One test per variant, so that pytest-xdist spreads the matrix over the cores; each prints its column.
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_a_kill_anywhere_in_apply_then_resume_ends_as_an_uninterrupted_apply(name, workdir, capsys):
+    rows = matrix("apply", workdir, [name])
+    _publish(_table(f"kill during apply, then `apply --resume`: end state vs. an uninterrupted apply ({name})",
+                    rows, [name]), capsys)
     assert not _failures(rows), "\n".join(_failures(rows))
 
 
-def test_a_kill_anywhere_in_the_rollback_then_pgrestore_rollback_ends_as_an_uninterrupted_rollback(workdir, capsys):
-    rows = matrix("rollback", workdir)
-    _publish(_table("kill during the rollback, then `pgrestore rollback`: end state vs. an uninterrupted rollback",
-                    rows), capsys)
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_a_kill_anywhere_in_the_rollback_then_pgrestore_rollback_ends_as_an_uninterrupted_rollback(name, workdir,
+                                                                                                    capsys):
+    rows = matrix("rollback", workdir, [name])
+    _publish(_table(f"kill during the rollback, then `pgrestore rollback`: end state vs. an uninterrupted rollback "
+                    f"({name})", rows, [name]), capsys)
     assert not _failures(rows), "\n".join(_failures(rows))

@@ -62,3 +62,40 @@ def test_a_dump_from_a_newer_postgresql_major_is_refused_at_plan(hms, workdir): 
     assert err.value.exit_code == 65
     assert "dumped from PostgreSQL 16, newer than the cluster's PostgreSQL 14" in str(err.value)
     r.build(dump=SLS_DUMP, manifest=SLS_MANIFEST)  # the same dump from 14 is planned
+
+
+def _sls_status(r, status: str) -> None:
+    r.kube.objects[("postgresql", NS, "cray-sls-postgres")].setdefault("status", {})["PostgresClusterStatus"] = status
+
+
+def test_an_sls_status_that_the_operators_next_sync_clears_is_waited_for(hms, monkeypatch):  # noqa: F811
+    """A plan set restores SLS right before HSM; the operator's Sync that raced SLS's restore is SyncFailed
+    until its next one. HSM's restore waits for it instead of failing."""
+    from executors.steps import check_prerequisites
+    r = hms("hsm")
+    path = r.plan()
+    _sls_status(r, "SyncFailed")
+    naps: list[float] = []
+
+    def next_sync(seconds: float) -> None:  # the operator's next Sync finds nothing wrong
+        naps.append(seconds)
+        _sls_status(r, "Running")
+    monkeypatch.setattr(check_prerequisites.time, "sleep", next_sync)
+    assert r.apply(path).startswith("restored")
+    assert naps == [check_prerequisites.POLL_SECONDS]
+
+
+def test_an_sls_status_that_stays_failed_is_refused_after_the_wait(hms, monkeypatch):  # noqa: F811
+    from executors.steps import check_prerequisites
+    r = hms("hsm")
+    path = r.plan()
+    settle = r.kube.settle
+
+    def every_sync_fails() -> None:  # the fake's operator otherwise writes Running at once
+        settle()
+        _sls_status(r, "SyncFailed")
+    monkeypatch.setattr(r.kube, "settle", every_sync_fails)
+    _sls_status(r, "SyncFailed")
+    monkeypatch.setattr(check_prerequisites, "TRANSIENT_STATUS_WAIT_SECONDS", 1.2)
+    monkeypatch.setattr(check_prerequisites, "POLL_SECONDS", 0.3)
+    _refused_before_any_change(r, path, "SLS must be healthy", "is SyncFailed, not Running", "waiting for the operator")

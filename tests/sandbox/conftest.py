@@ -45,6 +45,7 @@ def cron_probes(sandbox):
 @pytest.fixture(autouse=True)
 def heal_after_failure(request, sandbox, seeded_data):
     """A test that fails leaves the sandbox as the next test needs it (tests/apply/heal.py)."""
+    from tests.apply.heal import daemon_log_offset, heal_if_failed
+    log_from = daemon_log_offset(sandbox)
     yield
-    from tests.apply.heal import heal_if_failed
-    heal_if_failed(request.node, sandbox, seeded_data)
+    heal_if_failed(request.node, sandbox, seeded_data, log_from)
