@@ -2,8 +2,8 @@
 
 Usage: python benchmarks/streams.py [--mb 1024] [--state-dir DIR] [--keep]
 Needs a running sandbox (pgrestore sandbox up). Grows keycloak's database by --mb, takes a
-backup, plans and applies it (`pgrestore apply` as a child process, so its peak RSS is its own:
-wait4's ru_maxrss, Linux's VmHWM), then `pgrestore rollback` (which restores the safety dump).
+backup, plans and applies it (`pgrestore apply` as a child process reporting its own peak RSS,
+Linux's VmHWM: sandbox/peak.py), then `pgrestore rollback` (which restores the safety dump).
 For each stream it prints bytes, seconds (the journal's step times), MB/s, the plain tool's
 seconds for the same bytes and the ratio plain/ours (>= 0.8 is the goal):
 
@@ -35,6 +35,7 @@ from sandbox import s3 as sandbox_s3
 from sandbox.backup import backup
 from sandbox.drills import grow
 from sandbox.paths import StateDir, default_state_dir
+from sandbox.peak import run_with_peak
 from sandbox.pgserver import discard, pg_bin, scratch_server
 
 NS, CLUSTER, BUCKET = "services", "keycloak-postgres", "postgres-backup"
@@ -50,40 +51,55 @@ STEP_RSS: dict[str, float] = {}
 
 
 def pgrestore(state: StateDir, *args: str, journal: Path | None = None) -> tuple[int, float, float]:
-    """Run the CLI as a child: (exit code, seconds, peak RSS in MiB of that child). With `journal`,
-    its RSS is also sampled every 20 ms against the step the journal says is running (STEP_RSS)."""
+    """Run the CLI as a child: (exit code, seconds, its own peak RSS in MiB: sandbox/peak.py says why not
+    wait4's). With `journal`, its RSS is also sampled every 20 ms against the step the journal says is
+    running (STEP_RSS)."""
     start = time.monotonic()
     STEP_RSS.clear()
-    with open(os.devnull, "wb") as quiet:
-        proc = subprocess.Popen([sys.executable, "-m", "pgrestore.cli", *args], env=cli_env(state),
-                                stdin=subprocess.DEVNULL, stdout=quiet, stderr=subprocess.PIPE)
-        if journal is not None:
-            threading.Thread(target=_sample_steps, args=(proc.pid, journal), daemon=True).start()
-        assert proc.stderr is not None
-        err = proc.stderr.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        print(err.decode(errors="replace")[-2000:], file=sys.stderr)
-    return proc.returncode, time.monotonic() - start, usage.ru_maxrss / 1024  # KiB on Linux
+    sampling = threading.Event()
+    if journal is not None:
+        threading.Thread(target=_sample_steps, args=(args, journal, sampling), daemon=True).start()
+    rc, peak, err = run_with_peak(list(args), cli_env(state))
+    sampling.set()
+    if rc:
+        print(err[-2000:], file=sys.stderr)
+    return rc, time.monotonic() - start, peak
 
 
-def _sample_steps(pid: int, journal: Path) -> None:
-    step = "(start)"
-    while True:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            return
-        rss = next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0.0)
+def _sample_steps(args: tuple[str, ...], journal: Path, done: threading.Event) -> None:
+    pid, step = None, "(start)"
+    while not done.is_set():
+        time.sleep(0.02)
+        pid = pid or _child_running(args)
         try:
             doc = json.loads(journal.read_text())
             step = next((sid for sid, rec in {**doc["steps"], **doc["rollback"]}.items()
                          if rec.get("status") == "running"), step)
         except (OSError, ValueError, KeyError):
             pass
-        STEP_RSS[step] = max(STEP_RSS.get(step, 0.0), rss)
-        time.sleep(0.02)
+        try:
+            status = Path(f"/proc/{pid}/status").read_text() if pid else ""
+        except OSError:
+            continue
+        rss = next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0.0)
+        if rss:
+            STEP_RSS[step] = max(STEP_RSS.get(step, 0.0), rss)
+
+
+def _child_running(args: tuple[str, ...]) -> int | None:
+    """The pid of our child running these arguments (the launcher's python)."""
+    me = os.getpid()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) != me:
+                continue
+            if (proc / "cmdline").read_bytes().split(b"\0")[-len(args) - 1:-1] == [a.encode() for a in args]:
+                return int(proc.name)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
 
 
 def print_step_rss(title: str) -> None:
