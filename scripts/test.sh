@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test suite: installs what it needs, lints and type-checks, then runs the fast layer
-# (no sandbox) and the sandbox layer (a fresh sandbox for the session). Arguments go to both pytest runs.
+# The test suite: installs what it needs, lints and type-checks, then runs the three layers of tests:
+# the fast layer (pure: no server of any kind), the servers layer (real PostgreSQL, S3 and TLS servers of
+# its own, no sandbox), and the sandbox layer (a fresh sandbox for the session). Arguments go to every
+# pytest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,19 +12,24 @@ echo "==> mypy (product code)"
 .venv/bin/mypy
 echo "==> pip install . without extras"
 bash scripts/check-install.sh
-# Two sessions: the fast layer on every core (pytest-xdist), then the sandbox layer, whose tests share
-# one sandbox and run one at a time. Both always run; the script fails if either did. A layer that
-# the arguments leave empty (exit 5, nothing collected) is not a failure unless both are.
+# Each layer is a pytest session: the first two on every core (pytest-xdist; worksteal evens out tests of
+# very different lengths), the sandbox layer's tests one at a time on one shared sandbox. All three always
+# run; the script fails if any did. A layer the arguments leave empty (exit 5, nothing collected) is not a
+# failure unless all are.
 layer() {
     local name=$1; shift
     echo "==> pytest: the $name layer"
-    local rc=0
+    local rc=0 started=$SECONDS
     .venv/bin/python -m pytest -q "$@" || rc=$?
+    echo "==> the $name layer: exit $rc in $((SECONDS - started)) s"
     return "$rc"
 }
-fast=0; layer fast -m "not sandbox" -n "${PGRESTORE_TEST_WORKERS:-auto}" "$@" || fast=$?
-slow=0; layer sandbox -m sandbox "$@" || slow=$?
-if [ "$fast" = 5 ] && [ "$slow" = 5 ]; then exit 5; fi
-for rc in "$fast" "$slow"; do
+workers=(-n "${PGRESTORE_TEST_WORKERS:-auto}" --dist worksteal)
+codes=()
+rc=0; layer fast -m "not sandbox and not servers" "${workers[@]}" "$@" || rc=$?; codes+=("$rc")
+rc=0; layer servers -m "servers" "${workers[@]}" "$@" || rc=$?; codes+=("$rc")
+rc=0; layer sandbox -m sandbox "$@" || rc=$?; codes+=("$rc")
+if [[ "${codes[*]}" == "5 5 5" ]]; then exit 5; fi
+for rc in "${codes[@]}"; do
     if [ "$rc" != 0 ] && [ "$rc" != 5 ]; then exit "$rc"; fi
 done

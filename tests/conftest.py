@@ -76,13 +76,23 @@ def pytest_ignore_collect(collection_path, config):
     return collection_path.parent == here and collection_path.name in SANDBOX_FOLDERS or None
 
 
+# Tests that start real servers of their own (PostgreSQL, S3 over HTTP, a TLS fault proxy, an exec endpoint)
+# but need no sandbox: the `servers` layer.
+SERVER_MODULES = ("tests/core/test_restore_errors.py", "tests/core/test_scram.py", "tests/faults/")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests that need the sandbox are marked `sandbox`: `pytest -m "not sandbox"` is the fast layer.
-    The fast layer runs first, so a mistake there shows before the sandbox starts."""
+    """The layers, by marker: `sandbox` (needs the rehearsal sandbox: tests that use its fixture), `servers`
+    (real servers of their own, SERVER_MODULES), and the fast layer of pure tests, neither. The fast layer
+    runs first, so a mistake there shows before any server starts."""
+    root = Path(__file__).resolve().parent.parent
     for item in items:
         if "sandbox" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.sandbox)
-    items.sort(key=lambda item: item.get_closest_marker("sandbox") is not None)
+        elif Path(item.fspath).resolve().relative_to(root).as_posix().startswith(SERVER_MODULES):
+            item.add_marker(pytest.mark.servers)
+    items.sort(key=lambda item: (item.get_closest_marker("sandbox") is not None,
+                                 item.get_closest_marker("servers") is not None))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -320,12 +320,17 @@ def _verb(args) -> str:
     return argv[first + 1] if first + 1 < len(argv) else ""
 
 
+def observe_pgrestore(args, out, err) -> None:
+    """A pgrestore process's output, to be scanned (also of runs forked by tests/cli_process.py)."""
+    verb = _verb(args)
+    _STATE.scanner.add_text("pgrestore output", f"{_STATE.current} (pgrestore {verb} stdout)", out)
+    _STATE.scanner.add_text("pgrestore output", f"{_STATE.current} (pgrestore {verb} stderr)", err)
+
+
 def _communicate(self, *args, **kwargs):
     out, err = _STATE.original_communicate(self, *args, **kwargs)
     if _is_pgrestore(self.args):
-        verb = _verb(self.args)
-        _STATE.scanner.add_text("pgrestore output", f"{_STATE.current} (pgrestore {verb} stdout)", out)
-        _STATE.scanner.add_text("pgrestore output", f"{_STATE.current} (pgrestore {verb} stderr)", err)
+        observe_pgrestore(self.args, out, err)
     return out, err
 
 

@@ -16,13 +16,12 @@ import io
 import json
 import os
 import shlex
-import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests import cli_process
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -284,8 +283,7 @@ def test_bad_input_is_one_line_with_its_exit_code(tmp_path, args, code, words, f
         else:
             environ[name] = value.format(**values)
     argv = [a.format(**values) for a in shlex.split(args)]
-    res = subprocess.run([sys.executable, "-m", "pgrestore.cli", *argv], capture_output=True, text=True, env=environ,
-                         cwd=case_dir, stdin=subprocess.DEVNULL, timeout=120)
+    res = cli_process.run(argv, env=environ, cwd=case_dir)
 
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert "Traceback" not in res.stderr + res.stdout, res.stderr

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pgrestore import cli as cli_module
+from tests import cli_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,8 +20,7 @@ def run(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.Com
     home = tempfile.mkdtemp(prefix="pgrestore-cli-home-")  # crash logs and kube caches land here
     base = {"PATH": "/usr/bin:/bin", "HOME": home, "KUBECONFIG": "/nonexistent/kubeconfig",
             "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "pgrestore.cli", *args], capture_output=True, text=True,
-                          env={**base, **(env or {})}, cwd=cwd, stdin=subprocess.DEVNULL, timeout=60)
+    return cli_process.run(list(args), env={**base, **(env or {})}, cwd=cwd, timeout=60)
 
 
 def one_line(res: subprocess.CompletedProcess) -> str:
@@ -136,6 +136,9 @@ def test_without_the_sandbox_extra_the_sandbox_command_says_how_to_install_it(tm
                     "            raise ModuleNotFoundError(name)\n"
                     "        return None\n"
                     "sys.meta_path.insert(0, Hide())\n")
-    res = run("sandbox", "up", env={"PYTHONPATH": f"{tmp_path}:{ROOT}"})
+    # A Python started afresh (its sitecustomize runs at start-up), not one forked from a loaded one.
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": "/nonexistent/kubeconfig"}
+    res = subprocess.run([sys.executable, "-m", "pgrestore.cli", "sandbox", "up"], capture_output=True, text=True,
+                         env={**base, "PYTHONPATH": f"{tmp_path}:{ROOT}"}, stdin=subprocess.DEVNULL, timeout=60)
     assert res.returncode == 64
     assert "pip install 'pgrestore[sandbox]'" in one_line(res)

@@ -4,11 +4,10 @@ what to pass, exit 64, before any cluster is asked (the kubeconfig's API server 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests import cli_process
 
 from .test_bad_inputs import ROOT, kubeconfig
 
@@ -47,8 +46,7 @@ def test_a_bad_spec_file_is_one_line_exit_64_before_the_cluster_is_asked(tmp_pat
     config.write_text(kubeconfig())
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "PYTHONPATH": str(ROOT),
            "KUBECONFIG": str(config)}
-    res = subprocess.run([sys.executable, "-m", "pgrestore.cli", "plan", "keycloak", "--postgresql-spec", str(spec)],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=120)
+    res = cli_process.run(["plan", "keycloak", "--postgresql-spec", str(spec)], env=env, cwd=tmp_path)
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert "Traceback" not in res.stderr + res.stdout, res.stderr
     assert len(lines) == 1, f"want one line, got:\n{res.stderr}"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pgrestore.cli as cli_module
 from core.local_backup import resolve
 from tests.fakes.rehearsal import GOOD_DUMP, MANIFEST
 from tests.helpers import vcs_backup_tgz
+from tests import cli_process
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "s3-Secret-Key-9f8e7d"
@@ -38,8 +38,7 @@ def run(*args: str, env: dict | None = None) -> tuple[subprocess.CompletedProces
     (home / "kubeconfig").write_text(UNREACHABLE_API)
     base = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": str(ROOT),
             "KUBECONFIG": str(home / "kubeconfig")}
-    res = subprocess.run([sys.executable, "-m", "pgrestore.cli", *args], capture_output=True, text=True,
-                         env={**base, **(env or {})}, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
+    res = cli_process.run(list(args), env={**base, **(env or {})}, cwd=ROOT, timeout=60)
     return res, home
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -21,6 +19,7 @@ from core.model import DataVolume
 from planner.options import PlanOptions
 from planner.read import read_volume_archive
 from tests.fakes.rehearsal import Rehearsal
+from tests import cli_process
 
 ROOT = Path(__file__).resolve().parents[2]
 GITEA = "/var/lib/gitea"
@@ -94,9 +93,7 @@ def test_plan_refuses_it_in_one_line_with_exit_65_before_asking_the_cluster(tmp_
     (tmp_path / "vcs.tar").write_bytes(data)
     home = tempfile.mkdtemp(prefix="pgrestore-cli-home-")
     env = {"PATH": os.environ["PATH"], "HOME": home, "PYTHONPATH": str(ROOT), "KUBECONFIG": "/nonexistent"}
-    res = subprocess.run([sys.executable, "-m", "pgrestore.cli", "plan", "vcs", "--pvc-backup",
-                          str(tmp_path / "vcs.tar")], capture_output=True, text=True, env=env, cwd=ROOT,
-                         stdin=subprocess.DEVNULL, timeout=60)
+    res = cli_process.run(["plan", "vcs", "--pvc-backup", str(tmp_path / "vcs.tar")], env=env, cwd=ROOT, timeout=60)
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert res.returncode == 65 and len(lines) == 1, res.stderr
     assert words in lines[0] and "Traceback" not in res.stderr

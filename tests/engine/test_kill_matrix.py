@@ -21,14 +21,18 @@ how the carry-on ended) as a markdown table, and appends it to $PGRESTORE_KILL_M
 
 from __future__ import annotations
 
+import gc
 import hashlib
-import multiprocessing
+import io
 import os
+import pickle
 import shutil
+import tempfile
+import traceback
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -38,6 +42,7 @@ from tests.fakes.rehearsal import GOOD_DUMP, GOOD_PSQL, MANIFEST, NS, Rehearsal
 from tests.fakes.stage import Call, Crash
 
 SAME, NOT_REACHED = "✓", "(not reached)"
+T = TypeVar("T")
 JOURNAL_CM = f"configmap/{NS}/pgrestore-journal-keycloak"
 
 
@@ -174,9 +179,9 @@ def kill_points(run: Run, steps) -> list[KillPoint]:
     return out
 
 
-def _inject(run: Run, point: KillPoint) -> None:
+def _inject(run: Run, point: KillPoint, dies: Callable[[], bool]) -> None:
     kw = {"at_byte": point.at_byte} if point.at_byte is not None else {"after": True}
-    run.r.stage.inject(point.method, step=point.step, nth=point.nth, crash=True,
+    run.r.stage.inject(point.method, step=point.step, nth=point.nth, crash=True, dies=dies,
                        where=lambda c, a=point.adapter: c.adapter == a, **kw)
 
 
@@ -202,71 +207,149 @@ def _carry_on(do: Callable[[], object]) -> str | None:
     return None
 
 
-def _kill_and_carry_on(task: tuple[str, str, KillPoint, Path, dict]) -> str:
-    """One cell: a fresh rehearsal killed at the point, then the carry-on, compared with the undisturbed end."""
-    matrix, name, point, folder, want = task
-    with pytest.MonkeyPatch.context() as mp:
-        run = Run(VARIANTS[name], folder, mp)
-        if matrix == "rollback":
-            _fail_the_restore(run)
-        _inject(run, point)
-        try:
-            run.r.apply(run.path)
-            return NOT_REACHED
-        except Crash:
-            pass
-        except PgRestoreError as e:
-            return f"not killed: {type(e).__name__}"
-        run.r.crashed()
-        if matrix == "rollback":
-            failed = _carry_on(lambda: run.r.rollback(run.path))
-            if failed is not None and failed.startswith(VARIANTS[name].rollback_ends[0] + ":"):
-                failed = None  # ended as the undisturbed rollback ends
-        else:
-            failed = _carry_on(lambda: run.r.apply(run.path, resume=True))
-        return failed or _compare(run.end(), want)
+def _carried_on(run: Run, matrix: str, want: dict) -> str:
+    """In the process killed at a point: carry on as the README says, then compare with the undisturbed end."""
+    run.r.crashed()
+    if matrix == "rollback":
+        failed = _carry_on(lambda: run.r.rollback(run.path))
+        if failed is not None and failed.startswith(run.variant.rollback_ends[0] + ":"):
+            failed = None  # ended as the undisturbed rollback ends
+    else:
+        failed = _carry_on(lambda: run.r.apply(run.path, resume=True))
+    return failed or _compare(run.end(), want)
 
 
-def _reference(matrix: str, name: str, folder: Path) -> tuple[dict, list[KillPoint]]:
+def _reference(run: Run, matrix: str) -> tuple[dict, list[KillPoint]]:
     """The undisturbed run: its end and its kill points."""
-    with pytest.MonkeyPatch.context() as mp:
-        ref = Run(VARIANTS[name], folder, mp)
-        ends, journal_status = VARIANTS[name].rollback_ends
-        if matrix == "rollback":
-            _fail_the_restore(ref)
-            assert (_carry_on(lambda: ref.r.apply(ref.path)) or "").startswith(ends + ":")
+    ends, journal_status = run.variant.rollback_ends
+    if matrix == "rollback":
+        assert (_carry_on(lambda: run.r.apply(run.path)) or "").startswith(ends + ":")
+    else:
+        assert run.r.apply(run.path).startswith("restored")
+    want = run.end()
+    assert want["doubled rows"] == []
+    journal_cm = JOURNAL_CM.replace("keycloak", run.variant.service)
+    assert want[journal_cm] == {"journal_status": journal_status if matrix == "rollback" else "done"}
+    return want, kill_points(run, run.plan.rollback if matrix == "rollback" else run.plan.steps)
+
+
+def _sweep(run: Run, matrix: str, points: list[KillPoint], want: dict) -> list[str]:
+    """The undisturbed run once more, every kill point armed: at each, this process forks. The child is the
+    process killed there: it carries on and reports how that ended. This one runs on to the next point, its
+    world, its journal and its folder as they were. So the run up to each kill point is made once, not once
+    per kill point; each child's state is exactly the undisturbed run's at that point."""
+    cells: dict[int, str] = {}
+    killed_here: list[int] = []  # in a child: its kill point and where to report
+
+    def dies_at(i: int) -> Callable[[], bool]:
+        def dies() -> bool:
+            if run.variant.local:  # files written mid-stream: else a child's exit writes their buffers again
+                _flush_open_files()
+            kept = _linked_copy(run.folder)
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read)
+                killed_here[:] = [i, write]
+                return True
+            os.close(write)
+            cells[i] = _answer(read, pid)
+            shutil.rmtree(run.folder)
+            kept.rename(run.folder)  # the same files (inodes) this process may hold open
+            return False
+        return dies
+
+    for i, point in enumerate(points):
+        _inject(run, point, dies_at(i))
+    try:
+        run.r.apply(run.path)
+    except Crash:
+        if not killed_here:
+            raise
+        _report(killed_here[1], lambda: _carried_on(_disarmed(run), matrix, want))
+    except PgRestoreError:
+        pass  # the rollback matrix's run: the restore fails and the rollback runs
+    return [cells.get(i, NOT_REACHED) for i in range(len(points))]
+
+
+def _disarmed(run: Run) -> Run:
+    """The other kill points are other processes' to die at."""
+    run.r.stage.faults = [f for f in run.r.stage.faults if f.dies is None]
+    return run
+
+
+def _report(write: int, do: Callable[[], object]) -> None:
+    """In a child: do(), hand its answer (or its traceback) to the parent, and end without the parent's exit."""
+    try:
+        answer: tuple[bool, object] = (True, do())
+    except BaseException:  # noqa: BLE001 - the parent raises it
+        answer = (False, traceback.format_exc())
+    with os.fdopen(write, "wb") as out:
+        pickle.dump(answer, out)
+    os._exit(0)
+
+
+def _answer(read: int, pid: int):
+    with os.fdopen(read, "rb") as answers:
+        data = answers.read()
+    os.waitpid(pid, 0)
+    if not data:
+        raise AssertionError("the forked run died without an answer")
+    ok, value = pickle.loads(data)
+    if not ok:
+        raise AssertionError(f"in the forked run:\n{value}")
+    return value
+
+
+def _in_a_fork(run: Run, do: Callable[[Run], T]) -> T:
+    """do(run) in a child process: the run, its world and its folder here stay as they are."""
+    kept = _linked_copy(run.folder)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        _report(write, lambda: do(run))
+    os.close(write)
+    try:
+        return _answer(read, pid)
+    finally:
+        shutil.rmtree(run.folder)
+        kept.rename(run.folder)
+
+
+def _linked_copy(folder: Path) -> Path:
+    """The folder's tree with hard links to its files: what a child replaces or deletes is put back by
+    renaming this over it, the same inodes this process may have open."""
+    kept = Path(tempfile.mkdtemp(prefix="kill-matrix-", dir=folder.parent))
+    for path in sorted(folder.rglob("*")):
+        target = kept / path.relative_to(folder)
+        if path.is_dir():
+            target.mkdir()
         else:
-            assert ref.r.apply(ref.path).startswith("restored")
-        want = ref.end()
-        assert want["doubled rows"] == []
-        journal_cm = JOURNAL_CM.replace("keycloak", VARIANTS[name].service)
-        assert want[journal_cm] == {"journal_status": journal_status if matrix == "rollback" else "done"}
-        return want, kill_points(ref, ref.plan.rollback if matrix == "rollback" else ref.plan.steps)
+            os.link(path, target)
+    return kept
+
+
+def _flush_open_files() -> None:
+    for obj in gc.get_objects():
+        if isinstance(obj, io.BufferedWriter) and not obj.closed:
+            obj.flush()
 
 
 def matrix(matrix: str, workdir: Path, names: list[str]) -> dict[str, dict[str, str]]:
-    """kill point row -> variant -> outcome, every kill point of these variants run (in parallel on idle CPUs)."""
-    tasks = []
+    """kill point row -> variant -> outcome, every kill point of these variants run, each from the same plan."""
+    rows: dict[str, dict[str, str]] = {}
     for name in names:
         slug = "".join(ch if ch.isalnum() else "-" for ch in name)
-        want, points = _reference(matrix, name, workdir / matrix / slug / "reference")
-        tasks += [(matrix, name, point, workdir / matrix / slug / f"k{i}", want) for i, point in enumerate(points)]
-    workers = _idle_cpus()
-    if workers > 1:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            cells = list(pool.map(_kill_and_carry_on, tasks, chunksize=4))
-    else:
-        cells = [_kill_and_carry_on(t) for t in tasks]
-    rows: dict[str, dict[str, str]] = {}
-    for (_, name, point, _, _), cell in sorted(zip(tasks, cells, strict=True), key=lambda tc: _order(tc[0][2].row)):
-        rows.setdefault(point.row, {})[name] = cell
+        with pytest.MonkeyPatch.context() as mp:
+            run = Run(VARIANTS[name], workdir / matrix / slug, mp)
+            if matrix == "rollback":
+                _fail_the_restore(run)
+            want, points = _in_a_fork(run, lambda r: _reference(r, matrix))
+            cells = _sweep(run, matrix, points, want)
+        for point, cell in sorted(zip(points, cells, strict=True), key=lambda pc: _order(pc[0].row)):
+            rows.setdefault(point.row, {})[name] = cell
     return rows
-
-
-def _idle_cpus() -> int:
-    """CPUs nobody else is using (at most 4): a pool on a busy machine only adds to the queue."""
-    cpus = os.cpu_count() or 1
-    return max(1, min(4, int(cpus - os.getloadavg()[0])))
 
 
 # The rows in the order a plan of any variant runs them.

@@ -854,18 +854,22 @@ class FakeKube:
     # -- StatefulSets, Deployments, DaemonSets ------------------------------------------------------
     def _workloads(self) -> bool:
         changed = False
+        pods_of: dict[tuple[str, str], list[dict]] = {}  # (namespace, owner uid) -> pods
+        for (k, pns, _), p in list(self.objects.items()):
+            if k == "Pod":
+                for o in p["metadata"]["ownerReferences"]:
+                    pods_of.setdefault((pns, o.get("uid")), []).append(p)
         for (kind, _, _), w in list(self.objects.items()):
             if kind in WORKLOAD_KINDS:
-                changed = self._sync_workload(w) or changed
+                owned = pods_of.get((w["metadata"]["namespace"], w["metadata"]["uid"]), [])
+                changed = self._sync_workload(w, owned) or changed
         return changed
 
-    def _sync_workload(self, w: dict) -> bool:
+    def _sync_workload(self, w: dict, owned: list[dict]) -> bool:
         kind, ns, name, uid = w["kind"], w["metadata"]["namespace"], w["metadata"]["name"], w["metadata"]["uid"]
         template = w["spec"]["template"]
         revision = hashlib.md5(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
         changed = False
-        owned = [p for (k, pns, _), p in list(self.objects.items())
-                 if k == "Pod" and pns == ns and any(o.get("uid") == uid for o in p["metadata"]["ownerReferences"])]
         for pod in owned:
             if pod["metadata"].get("deletionTimestamp"):
                 del self.objects[self._key(pod)]
@@ -1128,8 +1132,8 @@ class FakeKube:
         return obj
 
     def _list(self, kind: str, ns: str, selector: str) -> list[dict]:
-        return [o for (k, n, _), o in sorted(self.objects.items())
-                if k == kind and n == ns and matches(o["metadata"].get("labels"), selector)]
+        found = [(key, o) for key, o in self.objects.items() if key[0] == kind and key[1] == ns]
+        return [o for _, o in sorted(found, key=lambda ko: ko[0]) if matches(o["metadata"].get("labels"), selector)]
 
     @staticmethod
     def _copy(obj: dict | None) -> dict | None:

@@ -29,6 +29,7 @@ from core.document import load, render, seal
 from core.manifest import parse_manifest, render_manifest
 from core.model import Plan, ServiceDef
 from core.plankey import ClusterKeys
+from core.schema import errors as schema_errors
 from executors import engine
 from executors.lock import Lock
 from planner import build_plan, prerequisites
@@ -179,9 +180,19 @@ class Rehearsal:
         manual = tuple(s.id for s in self.loaded(plan_path).steps if s.kind == "manual")
         opts = engine.Options(auto_approve=True, resume=resume, confirmed=manual)
         plan, kube, s3, journal = engine.prepare(plan_path, opts)
-        result = engine.run(plan, kube, s3, journal, opts, self.stage.on_event)
+        try:
+            result = engine.run(plan, kube, s3, journal, opts, self.stage.on_event)
+        finally:
+            if not self.stage.dead:  # a killed apply's journal is its last write, checked when it was the end
+                self.check_journal(plan_path)
         self.results.append(result)
         return result
+
+    def check_journal(self, plan_path: Path) -> None:
+        """The journal apply left matches its schema (apply writes it unchecked; every reader checks it)."""
+        path = plan_path.with_name(plan_path.name.removesuffix(".json") + ".journal.json")
+        problems = schema_errors(json.loads(path.read_text()), "journal") if path.exists() else []
+        assert not problems, f"the journal apply wrote does not match its schema: {problems}"
 
     def rollback(self, plan_path: Path) -> str:
         return engine.rollback_on_demand(plan_path, engine.Options(), self.stage.on_event)

@@ -67,6 +67,9 @@ class Fault:
     seen: int = 0
     fired: int = 0
     streamed: bool = False                        # an at_byte fault that has gone off
+    # A crash asks this first: True, the process dies here; False, it goes on as if nothing happened
+    # (tests/engine/test_kill_matrix.py forks here: the child dies, this process runs on).
+    dies: Callable[[], bool] | None = None
 
     @property
     def in_stream(self) -> bool:
@@ -109,11 +112,12 @@ class Stage:
     def inject(self, method: str, *, step: str | None = None, error: BaseException | None = None,
                after: bool = False, crash: bool = False, hang: bool = False, result: dict | None = None,
                where: Callable[[Call], bool] | None = None, nth: int = 1, times: int | None = 1,
-               at_byte: int | None = None) -> Fault:
+               at_byte: int | None = None, dies: Callable[[], bool] | None = None) -> Fault:
         assert error is not None or crash or hang or result is not None, "a fault must do something"
         assert at_byte is None or (method in STREAMING and not after and not hang and result is None), \
             f"at_byte goes with a crash or an error in a stream of {', '.join(STREAMING)}"
-        fault = Fault(method, step, error, after, crash, hang, result, where, at_byte=at_byte, nth=nth, times=times)
+        fault = Fault(method, step, error, after, crash, hang, result, where, at_byte=at_byte, nth=nth, times=times,
+                      dies=dies)
         self.faults.append(fault)
         return fault
 
@@ -124,10 +128,16 @@ class Stage:
                 continue
             f.streamed = True
             if f.crash:
-                self.dead = True
-                raise Crash(f"killed mid-stream, {done} bytes into {what}")
-            if f.error is not None:
+                self.crash(f, f"killed mid-stream, {done} bytes into {what}")
+            elif f.error is not None:
                 raise f.error
+
+    def crash(self, fault: Fault, message: str) -> None:
+        """kill -9 here, unless the fault's `dies` says this process goes on."""
+        if fault.dies is not None and not fault.dies():
+            return
+        self.dead = True
+        raise Crash(message)
 
     def _due(self, call: Call, adapter: str) -> list[Fault]:
         due = []
@@ -176,9 +186,8 @@ def adapter_call(method: Callable) -> Callable:
                 assert takes_faults, f"{method.__name__} has no stream for an at_byte fault"
                 continue
             if f.crash and not f.after:
-                stage.dead = True
-                raise Crash(f"killed at {call}")
-            if f.error is not None and not f.after:
+                stage.crash(f, f"killed at {call}")
+            elif f.error is not None and not f.after:
                 raise f.error
         if takes_faults:
             kwargs["_faults"] = [f for f in due if f.hang or f.result is not None or f.in_stream]
@@ -187,9 +196,8 @@ def adapter_call(method: Callable) -> Callable:
             if f.in_stream:
                 continue
             if f.crash and f.after:
-                stage.dead = True
-                raise Crash(f"killed right after {call}")
-            if f.error is not None and f.after:
+                stage.crash(f, f"killed right after {call}")
+            elif f.error is not None and f.after:
                 raise f.error
         return out
 
