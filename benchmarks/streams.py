@@ -4,15 +4,17 @@ Usage: python benchmarks/streams.py [--mb 1024] [--state-dir DIR] [--keep]
 Needs a running sandbox (pgrestore sandbox up). Grows keycloak's database by --mb, takes a
 backup, plans and applies it (`pgrestore apply` as a child process reporting its own peak RSS,
 Linux's VmHWM: sandbox/peak.py), then `pgrestore rollback` (which restores the safety dump).
-For each stream it prints bytes, seconds (the journal's step times), MB/s, the plain tool's
-seconds for the same bytes and the ratio plain/ours (>= 0.8 is the goal):
+For each stream it prints bytes, seconds (the stream's own, `stream_seconds` in the journal where the step
+records it; else the step's), MB/s, the plain tools' seconds for the same bytes and the ratio plain/ours
+(>= 0.8 is the goal):
 
 | stream | ours | plain tool |
 |---|---|---|
 | verify-backup | read the dump from S3, check it | download it with boto3 to a file |
 | pin-backup | server-side copy | boto3's copy |
 | safety-dump | pg_dumpall -c in the leader over exec, into S3 | kubectl exec … pg_dumpall -c > file, then upload |
-| restore-dump, rollback restore | the dump over exec into psql in the leader | psql -f file into a scratch server |
+| restore-dump, rollback restore | over exec into psql in the new leader | `kubectl exec -i … psql` into a new cluster |
+| | | the limit: psql -f into a bare local server |
 
 Without --keep the grown table, the backup and the plan's S3 objects are removed afterwards.
 """
@@ -27,6 +29,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -39,6 +43,7 @@ from sandbox.peak import run_with_peak
 from sandbox.pgserver import discard, pg_bin, scratch_server
 
 NS, CLUSTER, BUCKET = "services", "keycloak-postgres", "postgres-backup"
+BENCH = "keycloak-bench"  # a cluster of the benchmark's own, for the runbook's restore
 
 
 def cli_env(state: StateDir) -> dict[str, str]:
@@ -108,14 +113,16 @@ def print_step_rss(title: str) -> None:
 
 
 def step_times(journal: Path) -> dict[str, tuple[float, dict]]:
-    """step id -> (seconds, observed) from an apply's journal."""
+    """step id -> (seconds, observed) from an apply's journal: the stream's own seconds where the step
+    records them (`stream_seconds`: not the wait for a leader or the row counts after), else the step's."""
     def t(stamp: str) -> float:
         return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
     data = json.loads(journal.read_text())
     out = {}
-    for sid, rec in data["steps"].items():
+    for sid, rec in {**data["steps"], **data["rollback"]}.items():
         if rec.get("started_at") and rec.get("finished_at"):
-            out[sid] = (t(rec["finished_at"]) - t(rec["started_at"]), rec.get("observed") or {})
+            observed = rec.get("observed") or {}
+            out[sid] = (observed.get("stream_seconds") or t(rec["finished_at"]) - t(rec["started_at"]), observed)
     return out
 
 
@@ -138,6 +145,43 @@ def plain_dump_and_upload(state: StateDir, leader: str, out: Path, s3, key: str)
     return timed(run)
 
 
+def plain_kubectl_restore(state: StateDir, leader: str, dump_file: Path) -> float:
+    """The runbook's own way: the dump into psql in the leader through `kubectl exec -i`."""
+    def run() -> None:
+        with open(dump_file, "rb") as dump:
+            subprocess.run(["kubectl", "exec", "-i", "-n", NS, leader, "-c", "postgres", "--", "psql", "-U",
+                            "postgres", "-d", "postgres", "-q", "-X", "-f", "-"], stdin=dump, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env(state))
+    return timed(run)
+
+
+@contextmanager
+def fresh_cluster(state: StateDir) -> Iterator[str]:
+    """A cluster made from keycloak's spec, as the runbook re-creates one before its restore (Spilo's
+    bootstrap objects, the sessions Patroni and the exporter hold): its leader's pod name. Deleted after."""
+    def kubectl(*args: str, stdin: str | None = None) -> str:
+        return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=True,
+                              env=cli_env(state)).stdout
+    spec = json.loads(kubectl("get", "postgresql", "-n", NS, CLUSTER, "-o", "json"))["spec"]
+    body = {"apiVersion": "acid.zalan.do/v1", "kind": "postgresql", "metadata": {"name": BENCH, "namespace": NS},
+            "spec": {**spec, "numberOfInstances": 1}}
+    kubectl("create", "-f", "-", stdin=json.dumps(body))
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            status = json.loads(kubectl("get", "postgresql", "-n", NS, BENCH, "-o", "json")).get("status") or {}
+            pod = kubectl("get", "pods", "-n", NS, "-l", f"cluster-name={BENCH},spilo-role=master", "-o",
+                          "jsonpath={.items[*].metadata.name}").strip()
+            if status.get("PostgresClusterStatus") == "Running" and pod:
+                break
+            time.sleep(1)
+        else:
+            raise RuntimeError(f"cluster {BENCH} did not come up")
+        yield pod
+    finally:
+        kubectl("delete", "postgresql", "-n", NS, BENCH, "--wait=true")
+
+
 def plain_restore(dump_file: Path) -> float:
     server = scratch_server()
     try:
@@ -148,11 +192,21 @@ def plain_restore(dump_file: Path) -> float:
         discard(server)
 
 
-def row(name: str, size: int, ours: float, plain: float | None) -> str:
+def current_leader(state: StateDir) -> str:
+    out = subprocess.run(["kubectl", "get", "pods", "-n", NS, "-l", f"cluster-name={CLUSTER},spilo-role=master",
+                          "-o", "jsonpath={.items[0].metadata.name}"], capture_output=True, text=True, check=True,
+                         env=cli_env(state))
+    return out.stdout.strip()
+
+
+def row(name: str, size: int, ours: float, plain: list[tuple[str, float]]) -> list[str]:
+    """One line per plain tool: ours, then the tool's seconds and the ratio plain/ours."""
     mb = size / 1e6
-    plain_s = f"{plain:7.1f}" if plain is not None else "      -"
-    ratio = f"{plain / ours:5.2f}" if plain is not None and ours > 0 else "    -"
-    return f"{name:18} {mb:9.1f} {ours:8.1f} {mb / ours if ours else 0:8.1f} {plain_s} {ratio}"
+    ours_cols = f"{name:22} {mb:9.1f} {ours:8.1f} {mb / ours if ours else 0:8.1f}"
+    if not plain:
+        return [ours_cols]
+    return [(ours_cols if i == 0 else " " * len(ours_cols)) + f"   {tool:34} {secs:7.1f} {secs / ours:6.2f}"
+            for i, (tool, secs) in enumerate(plain)]
 
 
 def main() -> None:
@@ -188,24 +242,30 @@ def main() -> None:
             rollback_times = step_times(journal) if rc == 0 else {}
 
             dump_file, safety_file = Path(tmp) / "backup.psql", Path(tmp) / "safety.psql"
-            leader = times[steps["safety-dump"]["id"]][1]["leader"]
             safety_size = times[steps["safety-dump"]["id"]][1]["bytes"]
-            plain = {
-                "verify-backup": plain_download(s3, key, dump_file),
-                "pin-backup": timed(lambda: s3.copy({"Bucket": BUCKET, "Key": key}, BUCKET, f"{prefix}/plain-pin")),
-                "safety-dump": plain_dump_and_upload(state, leader, safety_file, s3, f"{prefix}/plain-safety"),
-                "restore-dump": plain_restore(dump_file),
+            now_leader = current_leader(state)
+            plain: dict[str, list[tuple[str, float]]] = {
+                "verify-backup": [("boto3 download_file", plain_download(s3, key, dump_file))],
+                "pin-backup": [("boto3 copy", timed(lambda: s3.copy({"Bucket": BUCKET, "Key": key}, BUCKET,
+                                                                    f"{prefix}/plain-pin")))],
+                "safety-dump": [("kubectl exec pg_dumpall + upload_file",
+                                 plain_dump_and_upload(state, now_leader, safety_file, s3, f"{prefix}/plain-safety"))],
             }
-            plain["restore-dump-rollback"] = plain_restore(safety_file)
-        print(f"\n{'stream':18} {'MB':>9} {'seconds':>8} {'MB/s':>8} {'plain s':>7} {'plain/ours':>5}")
+            for kind, file in (("restore-dump", dump_file), ("restore-dump-rollback", safety_file)):
+                with fresh_cluster(state) as bench_leader:
+                    runbook = plain_kubectl_restore(state, bench_leader, file)
+                plain[kind] = [("kubectl exec -i psql, a new cluster", runbook),
+                               ("psql -f, a bare scratch server", plain_restore(file))]
+        print(f"\n{'stream':22} {'MB':>9} {'seconds':>8} {'MB/s':>8}   {'plain tool':34} {'seconds':>7} "
+              f"{'plain/ours':>6}")
         for kind, size_of in (("verify-backup", size), ("pin-backup", size), ("safety-dump", safety_size),
                               ("restore-dump", size), ("restore-dump-rollback", safety_size)):
             sid = steps[kind]["id"] if kind in steps else ""
             found = (rollback_times if kind.endswith("rollback") else times).get(sid)
             if found is None:
-                print(f"{kind:18} (not run)")
+                print(f"{kind:22} (not run)")
                 continue
-            print(row(kind, size_of, found[0], plain.get(kind)))
+            print("\n".join(row(kind, size_of, found[0], plain.get(kind, []))))
         print(f"\napply: {apply_s:.1f}s, peak RSS {apply_rss:.0f} MiB; rollback: exit {rc}, {rollback_s:.1f}s, "
               f"peak RSS {rollback_rss:.0f} MiB")
     finally:

@@ -629,9 +629,8 @@ def _send_stdin(sock: Any, data: bytes) -> None:
 
 class _StdinFrame(ABNF):
     """A binary frame to the server, masked (RFC 6455 5.3: a fresh random key per frame, as
-    websocket-client picks it) by one XOR of the whole payload as an integer instead of websocket-client
-    1.9's `_mask` (it builds the repeated key as a byte array and converts both; 2x slower, and 41 % of a
-    restore's time in the profile)."""
+    websocket-client picks it) by xor_mask instead of websocket-client 1.9's `_mask` (pure Python, and
+    41 % of a restore's time in the profile)."""
 
     def __init__(self, payload: bytes):
         super().__init__(fin=1, opcode=ABNF.OPCODE_BINARY, mask_value=1, data=payload)
@@ -642,6 +641,13 @@ class _StdinFrame(ABNF):
         return key + xor_mask(key, self.payload)
 
 
+_c_mask: Callable[[bytes, bytes], bytes] | None
+try:  # websockets' C routine, in its wheels: about 40x faster than the XOR below (0.02 ms for a frame)
+    from websockets.speedups import apply_mask as _c_mask
+except ImportError:  # a build without it (or a zipapp, which cannot load C extensions)
+    _c_mask = None
+
+
 @lru_cache(maxsize=4)
 def _ones_per_word(words: int) -> int:
     """The integer whose little-endian bytes are 01 00 00 00 repeated `words` times."""
@@ -649,8 +655,11 @@ def _ones_per_word(words: int) -> int:
 
 
 def xor_mask(key: bytes, data: bytes) -> bytes:
-    """data XOR the 4-byte key repeated (RFC 6455 5.3): key * 0x..00000001 00000001 is the repeated key
-    as one integer (no carries: each word gets the key once), one multiplication by a small number."""
+    """data XOR the 4-byte key repeated (RFC 6455 5.3). Without websockets' C routine: key * 0x..00000001
+    00000001 is the repeated key as one integer (no carries: each word gets the key once), one
+    multiplication by a small number."""
+    if _c_mask is not None:
+        return _c_mask(data, key)
     n = len(data)
     words = (n + 3) // 4
     mask = int.from_bytes(key, "little") * _ones_per_word(words)

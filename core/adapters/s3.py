@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -195,18 +197,24 @@ def _backoff(attempt: int) -> float:
 
 
 class MultipartWriter:
-    """Write an object of unknown length as it is produced, PART bytes of memory at most.
+    """Write an object of unknown length as it is produced, in parts sent while the next one fills.
 
-    `abort()` removes the parts of an upload that did not complete, so a failed stream
-    leaves no object behind (a half-written safety dump must never look like a dump).
+    Up to IN_FLIGHT parts are being sent at once (each on its own connection, as boto3's managed
+    transfer sends them): the producer (an exec stream) is not held up by one round trip per part.
+    Memory: the part being filled and IN_FLIGHT parts being sent, PART bytes each.
+    `abort()` removes the parts of an upload that did not complete, so a failed stream leaves no object
+    behind (a half-written safety dump must never look like a dump).
     """
 
-    PART = 5 * 1024 * 1024  # S3's smallest part: what the writer holds, twice at most
+    PART = 5 * 1024 * 1024  # S3's smallest part
+    IN_FLIGHT = 3
 
     def __init__(self, s3: S3, bucket: str, key: str):
         self.s3, self.bucket, self.key = s3, bucket, key
         self._buffer = bytearray()
-        self._parts: list[dict] = []
+        self._sent: list[Future[str]] = []  # the parts' ETags, in part order
+        self._slots = threading.BoundedSemaphore(self.IN_FLIGHT)
+        self._senders = ThreadPoolExecutor(self.IN_FLIGHT, thread_name_prefix="s3-part")
         with _translated(f"start upload of s3://{bucket}/{key}"):
             self._upload_id = s3.client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
 
@@ -216,26 +224,48 @@ class MultipartWriter:
             with memoryview(self._buffer) as view:
                 part = bytes(view[: self.PART])  # one copy, not a slice and then a copy of it
             del self._buffer[: self.PART]
-            self._send(part)
+            self._queue(part)
 
-    def _send(self, body: bytes) -> None:
-        number = len(self._parts) + 1
+    def _queue(self, body: bytes) -> None:
+        """Hand a part to a sender once one is free; a part that failed is raised here, not later."""
+        while not self._slots.acquire(timeout=0.5):
+            self._raise_failed()
+            self.s3.in_time(f"upload of s3://{self.bucket}/{self.key}")
+        self._raise_failed()
+        number = len(self._sent) + 1
+        sent = self._senders.submit(self._send, number, body)
+        sent.add_done_callback(lambda _: self._slots.release())
+        self._sent.append(sent)
+
+    def _raise_failed(self) -> None:
+        for sent in self._sent:
+            if sent.done() and sent.exception() is not None:
+                raise sent.exception()  # type: ignore[misc]
+
+    def _send(self, number: int, body: bytes) -> str:
         with _translated(f"upload part {number} of s3://{self.bucket}/{self.key}"):
-            etag = self.s3.client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+            return self.s3.client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
                                               PartNumber=number, Body=body)["ETag"]
-        self._parts.append({"PartNumber": number, "ETag": etag})
 
     def close(self) -> S3Object:
-        if self._buffer or not self._parts:
-            self._send(bytes(self._buffer))
+        if self._buffer or not self._sent:
+            self._queue(bytes(self._buffer))
             self._buffer.clear()
+        try:
+            parts = [{"PartNumber": n, "ETag": sent.result()} for n, sent in enumerate(self._sent, 1)]
+        finally:
+            self._senders.shutdown(wait=True)
         with _translated(f"complete upload of s3://{self.bucket}/{self.key}"):
             self.s3.client.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
-                                                     MultipartUpload={"Parts": self._parts})
+                                                     MultipartUpload={"Parts": parts})
         return self.s3.head(self.bucket, self.key)
 
     def abort(self) -> None:
-        # Also past the deadline: the clean-up of a step that ran out of time (one short request).
+        # Also past the deadline: the clean-up of a step that ran out of time (one short request), after
+        # the parts under way have ended (a part that lands after the abort would stay behind).
+        for sent in self._sent:
+            sent.cancel()
+        self._senders.shutdown(wait=True)
         deadline, self.s3.deadline = self.s3.deadline, None
         try:
             self.s3.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)

@@ -3,6 +3,7 @@ object and phase each error belongs to; then compare row counts with the dump.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 
 from core.restore_errors import DumpIndex, judge
@@ -30,10 +31,12 @@ def run(step: Step, ctx: Context) -> dict:
             yield chunk
 
     stream = VerifiedStream(dump, p["format"], ctx.s3, verified["bytes"], verified["sha256"])
+    started = time.monotonic()
     result = ctx.psql.restore(t.namespace, leader, indexed(stream), ctx.deadline)
+    streamed = round(time.monotonic() - started, 3)
     secrets = [s.password for s in ctx.manifest or ()]
     verdict = judge(scrub(result.stderr, secrets), index)
-    observed = {"leader": leader, "bytes_sent": sent[0], "exit_code": result.returncode,
+    observed = {"leader": leader, "bytes_sent": sent[0], "stream_seconds": streamed, "exit_code": result.returncode,
                 "benign_errors": len(verdict.benign), "unexpected_errors": verdict.unexpected[:20]}
     if result.returncode != 0 or verdict.unexpected:
         first = verdict.unexpected[0] if verdict.unexpected else f"psql exited with {result.returncode}"

@@ -5,6 +5,7 @@ secrets as a manifest. It is what the rollback puts back after a failure past th
 from __future__ import annotations
 
 import hashlib
+import time
 
 from core import pods
 from core.dumps import DumpWriter
@@ -17,7 +18,7 @@ from ._artifacts import open_sink, write_all
 
 
 def _dump(ctx: Context, ns: str, leader: str, loc: Location) -> dict:
-    check, sink = DumpWriter(loc.url()), open_sink(ctx, loc)
+    check, sink, started = DumpWriter(loc.url()), open_sink(ctx, loc), time.monotonic()
 
     def out(data: bytes) -> None:
         check.feed(data)
@@ -33,7 +34,8 @@ def _dump(ctx: Context, ns: str, leader: str, loc: Location) -> dict:
         sink.abort()
         raise
     sink.close()
-    return {"bytes": report.bytes_raw, "sha256": report.sha256, "rows": report.rows}
+    return {"bytes": report.bytes_raw, "sha256": report.sha256, "rows": report.rows,
+            "stream_seconds": round(time.monotonic() - started, 3)}
 
 
 def run(step: Step, ctx: Context) -> dict:

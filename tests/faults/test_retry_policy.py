@@ -11,6 +11,7 @@ import asyncio
 import json
 import threading
 import time
+from urllib.parse import parse_qs
 
 import pytest
 from aiohttp import web
@@ -322,3 +323,39 @@ def test_a_ranged_read_is_read_again(moto_s3, monkeypatch):
     proxy.script(Fault("GET", "/backups/tail.psql$", Cut(after_bytes=5)))
     assert s3.read_range("backups", "tail.psql", 990, 999) == b"0123456789"
     assert [r.status for r in proxy.records] == ["cut", 206]
+
+
+# -- the multipart writer: parts sent while the next fills -------------------------------------------------
+def _uploads(s3) -> list[str]:
+    return [u["Key"] for u in s3.client.list_multipart_uploads(Bucket="backups").get("Uploads", [])]
+
+
+def test_a_stream_written_in_pieces_arrives_whole_with_its_parts_in_order(moto_s3):
+    """More parts than are sent at once, written in pieces that do not line up with them: the object is
+    the bytes in the order written (a part sent early must not land out of place)."""
+    s3, proxy = moto_s3
+    part = s3_adapter.MultipartWriter.PART
+    data = b"".join(bytes([i]) * 700_000 for i in range(40))  # 28 MB: 6 parts, 3 at a time
+    writer = s3.writer("backups", "pieces.psql")
+    for start in range(0, len(data), 333_333):
+        writer.write(data[start:start + 333_333])
+    obj = writer.close()
+    assert obj.size == len(data)
+    assert b"".join(s3.stream("backups", "pieces.psql")) == data
+    numbers = [int(parse_qs(r.query)["partNumber"][0]) for r in proxy.records
+               if r.method == "PUT" and "pieces.psql" in r.path and "partNumber" in r.query]
+    assert sorted(numbers) == list(range(1, -(-len(data) // part) + 1))
+
+
+def test_a_part_refused_mid_stream_fails_the_write_and_abort_leaves_no_object(moto_s3):
+    s3, proxy = moto_s3
+    proxy.script(Fault("PUT", "/backups/refused.psql$", Answer(403), query=r"(^|&)partNumber=2(&|$)"))
+    writer = s3.writer("backups", "refused.psql")
+    with pytest.raises(S3Error, match="upload part 2 of s3://backups/refused.psql"):
+        for _ in range(40):
+            writer.write(b"x" * 1_000_000)
+        writer.close()
+    writer.abort()
+    with pytest.raises(S3Error, match="not found"):
+        s3.head("backups", "refused.psql")
+    assert "refused.psql" not in _uploads(s3)
