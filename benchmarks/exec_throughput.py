@@ -18,12 +18,12 @@ from pathlib import Path
 
 from kubernetes.stream import stream
 
-from sandbox import registry
-from sandbox.drills import grow
-from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api
-from sandbox.paths import StateDir, default_state_dir
-from sandbox.pgserver import discard, pg_bin, scratch_server
-from sandbox.seed import wait_cluster_running
+from pgrestore_sandbox import registry
+from pgrestore_sandbox.drills import grow
+from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api
+from pgrestore_sandbox.paths import StateDir, default_state_dir
+from pgrestore_sandbox.pgserver import discard, pg_bin, scratch_server
+from pgrestore_sandbox.seed import wait_cluster_running
 
 CHUNK = 1024 * 1024
 NS, BENCH = "services", "bench-postgres"

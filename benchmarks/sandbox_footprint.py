@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sandbox import procs, registry
-from sandbox.lifecycle import PROCESSES
-from sandbox.paths import StateDir, default_state_dir
-from sandbox.pgserver import PgServer
+from pgrestore_sandbox import procs, registry
+from pgrestore_sandbox.lifecycle import PROCESSES
+from pgrestore_sandbox.paths import StateDir, default_state_dir
+from pgrestore_sandbox.pgserver import PgServer
 
 
 def pss_kib(pid: int) -> int:

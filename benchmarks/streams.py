@@ -34,13 +34,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from sandbox import registry
-from sandbox import s3 as sandbox_s3
-from sandbox.backup import backup
-from sandbox.drills import grow
-from sandbox.paths import StateDir, default_state_dir
-from sandbox.peak import run_with_peak
-from sandbox.pgserver import discard, pg_bin, scratch_server
+from pgrestore_sandbox import registry
+from pgrestore_sandbox import s3 as sandbox_s3
+from pgrestore_sandbox.backup import backup
+from pgrestore_sandbox.drills import grow
+from pgrestore_sandbox.paths import StateDir, default_state_dir
+from pgrestore_sandbox.peak import run_with_peak
+from pgrestore_sandbox.pgserver import discard, pg_bin, scratch_server
 
 NS, CLUSTER, BUCKET = "services", "keycloak-postgres", "postgres-backup"
 BENCH = "keycloak-bench"  # a cluster of the benchmark's own, for the runbook's restore

@@ -1,5 +1,5 @@
-"""pgrestore: Terraform-style plan/apply restores of postgres-operator clusters (the CLI on top)."""
+"""pgrestore: Terraform-style plan/apply restores of Zalando postgres-operator clusters from backups."""
 
-from core import __version__
+__version__ = "0.2.0"  # the one place it is written (pyproject.toml reads it)
 
 __all__ = ["__version__"]

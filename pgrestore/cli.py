@@ -1,4 +1,4 @@
-"""The `pgrestore` command line. The only place that maps errors to exit codes (core/errors.py).
+"""The `pgrestore` command line. The only place that maps errors to exit codes (pgrestore/errors.py).
 
 Every failure is one line on stderr: usage errors with the command's --help hint, our own
 errors as they are worded, and anything unexpected as one line naming a crash log that
@@ -18,14 +18,16 @@ import time
 import traceback
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from core import __version__
-from core.errors import EXIT_INTERNAL, PgRestoreError, UsageError
-from core.memory import return_freed_buffers
+from pgrestore import __version__
+from pgrestore.core.memory import return_freed_buffers
+from pgrestore.errors import EXIT_INTERNAL, PgRestoreError, UsageError
 
+if TYPE_CHECKING:  # imported when a command needs it: `--help` and usage errors load no client library
+    from pgrestore.adapters.connect import Connection
 
 
 def _click_exception_modules() -> list[Any]:
@@ -96,8 +98,12 @@ def _s3_secret_key(path: Path | None) -> str | None:
     return key
 
 
-def _s3_opts(endpoint: str | None, access: str | None, secret_file: Path | None) -> dict:
-    return {"s3_endpoint": endpoint, "s3_access_key": access, "s3_secret_key": _s3_secret_key(secret_file)}
+def _connection(kubeconfig: str | None, context: str | None, endpoint: str | None = None, access: str | None = None,
+                secret_file: Path | None = None) -> Connection:
+    """Where the command talks to, built once here from its options."""
+    from pgrestore.adapters.connect import Connection, S3Options
+    s3 = S3Options(endpoint=endpoint, access_key=access, secret_key=_s3_secret_key(secret_file))
+    return Connection(kubeconfig=kubeconfig, context=context, s3=s3)
 
 
 def _refused_secret_flag(argv: list[str]) -> str | None:
@@ -127,8 +133,8 @@ def backups(service: str, kubeconfig: str = KubeconfigOpt, context: str = Contex
             s3_secret_key_file: Path = S3SecretFileOpt) -> None:
     """List SERVICE's backups in S3 (both formats), newest first."""
     from .commands.listing import backups_table
-    typer.echo(backups_table(service, kubeconfig, _s3_opts(s3_endpoint, s3_access_key, s3_secret_key_file),
-                             context), nl=False)
+    connection = _connection(kubeconfig, context, s3_endpoint, s3_access_key, s3_secret_key_file)
+    typer.echo(backups_table(service, connection=connection), nl=False)
 
 
 class SecretsMode(str, Enum):
@@ -168,7 +174,8 @@ def plan(
     s3_access_key: str = S3AccessOpt, s3_secret_key_file: Path = S3SecretFileOpt,
 ) -> None:
     """Write a restore plan for SERVICE (JSON on stdout, summary on stderr). Changes nothing."""
-    from planner.options import PlanOptions
+    from pgrestore.planner.options import PlanOptions
+    from pgrestore.planner.snapshot import BackupChoice
 
     from .commands.plan import run
     from .commands.plan_set import chosen_services, run_set
@@ -190,11 +197,12 @@ def plan(
                           safety_dump=not no_safety_dump, manual_hosts=_manual_hosts(no_host_steps),
                           storage_nodes=_node_list(storage_nodes), postgresql_spec=postgresql_spec,
                           volume_backup=pvc_backup)
-    s3 = _s3_opts(s3_endpoint, s3_access_key, s3_secret_key_file)
+    connection = _connection(kubeconfig, context, s3_endpoint, s3_access_key, s3_secret_key_file)
     if len(names) > 1:
-        raise typer.Exit(run_set(names, choices, output, detailed_exitcode, kubeconfig, s3, context))
-    raise typer.Exit(run(names[0], backup, dump, manifest, choices, output, detailed_exitcode, kubeconfig, s3,
-                         context))
+        raise typer.Exit(run_set(names, options=choices, output=output, detailed_exitcode=detailed_exitcode,
+                                 connection=connection))
+    raise typer.Exit(run(names[0], choice=BackupChoice(backup, dump, manifest), options=choices, output=output,
+                         detailed_exitcode=detailed_exitcode, connection=connection))
 
 
 def _manual_hosts(no_host_steps: bool) -> str | None:
@@ -227,7 +235,8 @@ def show(plan_file: Path, format: ShowFormat = typer.Option(ShowFormat.text, "--
          kubeconfig: str = KubeconfigOpt, context: str = ContextOpt) -> None:
     """Render a plan for review: backup, changes, every step's SQL, commands and targets, rollback, signature."""
     from .commands.show import run as render
-    typer.echo(render(plan_file, format == ShowFormat.markdown, verify, kubeconfig, context), nl=False)
+    typer.echo(render(plan_file, markdown=format == ShowFormat.markdown, verify=verify,
+                      connection=_connection(kubeconfig, context)), nl=False)
 
 
 @app.command()
@@ -245,8 +254,8 @@ def apply(
     from .commands.apply import apply as do_apply
     if confirm and not resume:
         raise UsageError("--confirm goes with --resume: it says a manual step of a stopped apply was done")
-    do_apply(plan_file, auto_approve, resume, json_events, kubeconfig,
-             _s3_opts(s3_endpoint, s3_access_key, s3_secret_key_file), context, tuple(confirm or ()))
+    do_apply(plan_file, auto_approve=auto_approve, resume=resume, as_json=json_events, confirmed=tuple(confirm or ()),
+             connection=_connection(kubeconfig, context, s3_endpoint, s3_access_key, s3_secret_key_file))
 
 
 @app.command()
@@ -254,14 +263,14 @@ def rollback(plan_file: Path, kubeconfig: str = KubeconfigOpt, context: str = Co
              json_events: bool = typer.Option(False, "--json", help="One JSON event per line on stdout.")) -> None:
     """Run a plan's rollback steps: put back what the plan recorded (resource, members, client replicas)."""
     from .commands.apply import rollback as do_rollback
-    do_rollback(plan_file, kubeconfig, json_events, context)
+    do_rollback(plan_file, as_json=json_events, connection=_connection(kubeconfig, context))
 
 
 @app.command("force-unlock")
 def force_unlock(service: str, lock_id: str, kubeconfig: str = KubeconfigOpt, context: str = ContextOpt) -> None:
     """Remove SERVICE's apply lock, by the lock id a refused apply printed."""
     from .commands.apply import unlock
-    unlock(service, lock_id, kubeconfig, context)
+    unlock(service, lock_id, connection=_connection(kubeconfig, context))
 
 
 SANDBOX_EXTRA = ("aiohttp", "moto", "psycopg")
@@ -275,17 +284,18 @@ def _installed(module: str) -> bool:
 
 
 def _attach_sandbox() -> None:
-    """The sandbox's commands when its extra is installed; otherwise a command that says how."""
-    if all(_installed(m) for m in SANDBOX_EXTRA):
-        from sandbox.cli import app as sandbox_app
+    """The sandbox's commands when its distribution is installed (pgrestore-sandbox, from sandbox/ in
+    pgrestore's repository); otherwise a command that says how."""
+    if all(_installed(m) for m in ("pgrestore_sandbox", *SANDBOX_EXTRA)):
+        from pgrestore_sandbox.cli import app as sandbox_app
         app.add_typer(sandbox_app, name="sandbox")
         return
 
     @app.command("sandbox", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
                  add_help_option=False)
     def sandbox_missing() -> None:
-        """The rehearsal sandbox (needs pgrestore's `sandbox` extra)."""
-        raise UsageError("the sandbox needs pgrestore's sandbox extra: pip install 'pgrestore[sandbox]' "
+        """The rehearsal sandbox (its own distribution: pgrestore-sandbox)."""
+        raise UsageError("the sandbox is its own distribution: pip install ./sandbox from pgrestore's repository "
                          "(scripts/setup.sh installs it)")
 
 

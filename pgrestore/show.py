@@ -12,10 +12,10 @@ import json
 import shlex
 from typing import Any
 
-from core.model import Plan, PlanSet, Step
-from executors.steps.drop_databases import drop_script
-from executors.steps.grant_connect import grant_script
-from executors.steps.run_sql import script as run_sql_script
+from pgrestore.contract.model import Plan, PlanSet, Step
+from pgrestore.executors.steps.drop_databases import drop_script
+from pgrestore.executors.steps.grant_connect import grant_script
+from pgrestore.executors.steps.run_sql import script as run_sql_script
 
 
 def _size(n: float) -> str:

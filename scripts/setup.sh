@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything pgrestore and its sandbox need on a fresh Debian machine:
 # Debian's PostgreSQL and etcd, the control plane (built once from Debian's source
-# package into ~/.cache/pgrestore), and a venv with pgrestore installed.
+# package into ~/.cache/pgrestore), and a venv with pgrestore and its sandbox (sandbox/) installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,12 +20,13 @@ if ((${#missing[@]})); then
 fi
 
 echo "==> control plane (kube-apiserver, kube-controller-manager v1.20.2)"
-bash sandbox/scripts/build-control-plane.sh
+bash sandbox/pgrestore_sandbox/scripts/build-control-plane.sh
 
 if [[ ! -x .venv/bin/python ]]; then
   echo "==> creating .venv"
   python3 -m venv .venv
 fi
-echo "==> installing pgrestore into .venv"
-.venv/bin/python -m pip install -q --disable-pip-version-check '.[sandbox,test]'
+echo "==> installing pgrestore and its sandbox into .venv (editable: the tree is what runs)"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' -e ./sandbox
 .venv/bin/pgrestore version >/dev/null
+.venv/bin/pgrestore sandbox --help >/dev/null

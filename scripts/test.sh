@@ -10,6 +10,8 @@ echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> mypy (product code)"
 .venv/bin/mypy
+echo "==> import-linter (the layers, .importlinter)"
+.venv/bin/lint-imports
 echo "==> pip install . without extras"
 bash scripts/check-install.sh
 # Each layer is a pytest session: the first two on every core (pytest-xdist; worksteal evens out tests of

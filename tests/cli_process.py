@@ -26,9 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_RETRIES = {
-    "core.adapters.kube.BACKOFF_FIRST": 0.005, "core.adapters.kube.BACKOFF_CAP": 0.02,
+    "pgrestore.adapters.kube.BACKOFF_FIRST": 0.005, "pgrestore.adapters.kube.BACKOFF_CAP": 0.02,
     # botocore's own backoff (standard mode: up to 2**attempt s) cannot be scaled: one retry, not four
-    "core.adapters.s3.RETRIES": {"mode": "standard", "total_max_attempts": 2},
+    "pgrestore.adapters.s3.RETRIES": {"mode": "standard", "total_max_attempts": 2},
 }
 
 

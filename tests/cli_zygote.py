@@ -60,7 +60,7 @@ def _warm() -> None:
     import kubernetes.client
 
     for name in ("ApiClient", "Configuration", "V1DeleteOptions", "CoreV1Api", "AppsV1Api", "BatchV1Api",
-                 "CoordinationV1Api", "CustomObjectsApi", "AuthorizationV1Api"):  # core/adapters/kube.py's
+                 "CoordinationV1Api", "CustomObjectsApi", "AuthorizationV1Api"):  # pgrestore/adapters/kube.py's
         getattr(kubernetes.client, name)
     boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1", aws_access_key_id="a",
                  aws_secret_access_key="b")

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # the sandbox's packages (its extra) are imported only by the tests that use it
-    from sandbox.kube import Api
-    from sandbox.paths import StateDir
+    from pgrestore_sandbox.kube import Api
+    from pgrestore_sandbox.paths import StateDir
 
 # The leak scan (tests/leakscan.py): no password in anything pgrestore wrote or said this session.
 pytest_plugins = ("tests.leakscan",)
@@ -36,9 +36,9 @@ class Sandbox:
 
 @pytest.fixture(scope="session")
 def sandbox() -> Sandbox:
-    from sandbox import lifecycle
-    from sandbox.kube import Api
-    from sandbox.paths import StateDir
+    from pgrestore_sandbox import lifecycle
+    from pgrestore_sandbox.kube import Api
+    from pgrestore_sandbox.paths import StateDir
 
     reuse = os.environ.get("PGRESTORE_TEST_SANDBOX_DIR")
     root = Path(reuse) if reuse else Path(tempfile.mkdtemp(prefix="pgrestore-test-sandbox-", dir="/var/tmp"))

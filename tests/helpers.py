@@ -79,15 +79,15 @@ def vcs_backup_tgz(path, dump: bytes, manifest: bytes, volume_root=None) -> None
 
 def sandbox_plan_keys(sandbox):
     """The plan keys as apply reads them from the sandbox's cluster (Secret pgrestore-plan-key)."""
-    from core.adapters.kube import Kube
-    from core.plankey import ClusterKeys
+    from pgrestore.adapters.kube import Kube
+    from pgrestore.core.plankey import ClusterKeys
     return ClusterKeys(lambda: Kube(str(sandbox.state.kubeconfig)))
 
 
 def resigned(doc: dict, sandbox) -> dict:
     """A plan edited by a test and signed again with the cluster's plan key: well-formed, as if `plan` made it."""
-    from core.adapters.kube import Kube
-    from core.document import signature
-    from core.plankey import ensure
+    from pgrestore.adapters.kube import Kube
+    from pgrestore.contract.document import signature
+    from pgrestore.core.plankey import ensure
     doc["checksum"] = signature(doc, ensure(Kube(str(sandbox.state.kubeconfig)), doc["namespace"]))
     return doc

@@ -39,9 +39,9 @@ import json
 import os
 import re
 import subprocess
-import weakref
 import tempfile
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +199,7 @@ class SandboxSampler:
     """What the session's sandbox holds, sampled when asked: passwords, ConfigMaps, Leases, S3 objects."""
 
     def __init__(self, sandbox, scanner: Scanner):
-        from sandbox import s3 as sandbox_s3
+        from pgrestore_sandbox import s3 as sandbox_s3
         self.sandbox, self.scanner = sandbox, scanner
         self.s3 = sandbox_s3.client(sandbox.s3_endpoint)
         self.bucket = sandbox_s3.BUCKET

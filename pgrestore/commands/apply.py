@@ -11,15 +11,15 @@ from typing import TypeVar
 
 import typer
 
-from core import services
-from core.adapters.kube import Kube
-from core.errors import AwaitingOperator, Declined, PgRestoreError, UsageError
-from core.model import Plan, PlanSet
-from core.planset import load_any
-from executors import engine
-from executors.events import Events, log_path_for, survive_terminal_loss
-from executors.lock import force_unlock
 from pgrestore import show
+from pgrestore.adapters.connect import Connection
+from pgrestore.contract.model import Plan, PlanSet
+from pgrestore.contract.planset import load_any
+from pgrestore.core import services
+from pgrestore.errors import AwaitingOperator, Declined, PgRestoreError, UsageError
+from pgrestore.executors import engine
+from pgrestore.executors.events import Events, log_path_for, survive_terminal_loss
+from pgrestore.executors.lock import force_unlock
 
 from .apply_set import apply_set, rollback_set
 
@@ -80,11 +80,10 @@ def _run_logged(events: Events, fn: Callable[[], T]) -> T:
         return fn()
 
 
-def apply(plan_path: Path, auto_approve: bool, resume: bool, as_json: bool, kubeconfig: str | None,
-          s3_opts: dict, context: str | None = None, confirmed: tuple[str, ...] = ()) -> None:
+def apply(plan_path: Path, *, connection: Connection, auto_approve: bool = False, resume: bool = False,
+          as_json: bool = False, confirmed: tuple[str, ...] = ()) -> None:
     _terminate_as_interrupt()
-    opts = engine.Options(auto_approve=auto_approve, resume=resume, kubeconfig=kubeconfig, s3=s3_opts,
-                          context=context, confirmed=confirmed)
+    opts = engine.Options(auto_approve=auto_approve, resume=resume, connection=connection, confirmed=confirmed)
     document = load_any(plan_path, engine.plan_keys(opts))
     if isinstance(document, PlanSet):
         _needs_terminal(auto_approve)
@@ -121,9 +120,9 @@ def _confirm_hint(e: AwaitingOperator, plan_path: Path) -> AwaitingOperator:
     return AwaitingOperator(f"{e}; then `pgrestore apply {plan_path} --resume --confirm {e.step_id}`", e.step_id)
 
 
-def rollback(plan_path: Path, kubeconfig: str | None, as_json: bool, context: str | None = None) -> None:
+def rollback(plan_path: Path, *, connection: Connection, as_json: bool = False) -> None:
     _terminate_as_interrupt()
-    opts = engine.Options(kubeconfig=kubeconfig, context=context)
+    opts = engine.Options(connection=connection)
     document = load_any(plan_path, engine.plan_keys(opts))
     events = Events(as_json, log_path_for(plan_path))
     if isinstance(document, PlanSet):
@@ -134,6 +133,6 @@ def rollback(plan_path: Path, kubeconfig: str | None, as_json: bool, context: st
     typer.echo(f"Rollback complete: {result}.", err=True)
 
 
-def unlock(service_name: str, lock_id: str, kubeconfig: str | None, context: str | None = None) -> None:
+def unlock(service_name: str, lock_id: str, *, connection: Connection) -> None:
     service = services.load(service_name)
-    typer.echo(force_unlock(Kube(kubeconfig, context), service.namespace, service_name, lock_id))
+    typer.echo(force_unlock(connection.kube(), service.namespace, service_name, lock_id))

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import typer
 
-from core.adapters.kube import Kube
-from core.errors import AwaitingOperator, PgRestoreError, UsageError
-from core.model import Plan, PlanSet
-from executors import engine
-from executors.events import Events
+from pgrestore.contract.model import Plan, PlanSet
+from pgrestore.errors import AwaitingOperator, PgRestoreError, UsageError
+from pgrestore.executors import engine
+from pgrestore.executors.events import Events
 
 
 def apply_set(set_path: Path, plan_set: PlanSet, opts: engine.Options, as_json: bool,
@@ -74,7 +73,7 @@ def rollback_set(set_path: Path, plan_set: PlanSet, opts: engine.Options, as_jso
 
 
 def _status(set_path: Path, plan: Plan, opts: engine.Options) -> str | None:
-    return engine.journal_status(set_path, plan, Kube(opts.kubeconfig, opts.context))
+    return engine.journal_status(set_path, plan, opts.connection.kube())
 
 
 def _where(e: PgRestoreError, plan_set: PlanSet, plan: Plan, done: list[str]) -> PgRestoreError:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from core import backups, services
-from core.adapters.kube import Kube
-from core.connect import s3_from_options
+from pgrestore.adapters.connect import Connection, s3_from_options
+from pgrestore.core import backups, services
 
 
 def services_table() -> str:
@@ -33,9 +32,9 @@ def _age(stamp: str, now: datetime) -> str:
     return f"{seconds}s"
 
 
-def backups_table(service_name: str, kubeconfig: str | None, s3_opts: dict, context: str | None = None) -> str:
+def backups_table(service_name: str, *, connection: Connection) -> str:
     service = services.load(service_name)
-    s3 = s3_from_options(Kube(kubeconfig, context), s3_opts)
+    s3 = s3_from_options(connection.kube(), connection.s3)
     cluster = service.cluster
     listing = [o for p in backups.prefixes(cluster) for o in s3.list(backups.BUCKET, p)]
     found = backups.find(listing, cluster)

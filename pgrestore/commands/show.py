@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.model import PlanSet
-from core.planset import load_any, read_any_unverified
-from executors import engine
 from pgrestore import show as render
+from pgrestore.adapters.connect import Connection
+from pgrestore.contract.model import PlanSet
+from pgrestore.contract.planset import load_any, read_any_unverified
+from pgrestore.executors import engine
 
 
-def run(plan_file: Path, markdown: bool, verify: bool, kubeconfig: str | None, context: str | None) -> str:
+def run(plan_file: Path, *, markdown: bool, verify: bool, connection: Connection) -> str:
     if verify:
-        loaded = load_any(plan_file, engine.plan_keys(engine.Options(kubeconfig=kubeconfig, context=context)))
+        loaded = load_any(plan_file, engine.plan_keys(engine.Options(connection=connection)))
     else:
         loaded = read_any_unverified(plan_file)
     if isinstance(loaded, PlanSet):

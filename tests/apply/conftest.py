@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import registry
-from sandbox.backup import backup
-from sandbox.login import can_login
+from pgrestore_sandbox import registry
+from pgrestore_sandbox.backup import backup
+from pgrestore_sandbox.login import can_login
 from tests import leakscan
 from tests.helpers import pod_ready, pods, wait_until
 
@@ -106,14 +106,14 @@ def client_ready(sandbox, n: int = 3) -> bool:
 
 
 def cluster_uid(sandbox) -> str:
-    from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+    from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
     cr = sandbox.api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, NS, CRD_PLURAL, CLUSTER)
     return cr["metadata"]["uid"]
 
 
 def settings(sandbox) -> tuple[int, int]:
     """(client replicas, numberOfInstances)."""
-    from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+    from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
     replicas = sandbox.api.apps.read_namespaced_stateful_set(CLIENT, NS).spec.replicas
     pg = sandbox.api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, NS, CRD_PLURAL, CLUSTER)
     return replicas, pg["spec"]["numberOfInstances"]

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 
-from sandbox import cronjobs, registry, seed
-from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, is_not_found
-from sandbox.services import load_services
+from pgrestore_sandbox import cronjobs, registry, seed
+from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, is_not_found
+from pgrestore_sandbox.services import load_services
 
 UNFINISHED = ("running", "waiting", "rolling-back", "rollback-incomplete", "failed")
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import base64
 import json
 
-from sandbox import registry
-from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
-from sandbox.login import can_login
-from sandbox.services import SandboxService, get_service
+from pgrestore_sandbox import registry
+from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+from pgrestore_sandbox.login import can_login
+from pgrestore_sandbox.services import SandboxService, get_service
 from tests.helpers import pod_ready, pods, wait_until
 
 SCALED = ("Deployment", "StatefulSet")

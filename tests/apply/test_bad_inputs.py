@@ -25,11 +25,10 @@ from typing import Any
 import pytest
 import yaml
 
-from core.document import read_unverified, render
-from core.model import to_dict
-from executors.journal import Journal, path_for
-from sandbox import s3 as sandbox_s3
-
+from pgrestore.contract.document import read_unverified, render
+from pgrestore.contract.model import to_dict
+from pgrestore.executors.journal import Journal, path_for
+from pgrestore_sandbox import s3 as sandbox_s3
 from tests.helpers import resigned
 
 from .conftest import CLUSTER, NS, Cli, cluster_uid, make_backup, settings, wait_healthy
@@ -133,7 +132,7 @@ def site_service(**changes: object) -> Setup:
     """PGRESTORE_SERVICES_DIR with a keycloak definition that differs from the shipped one."""
     @contextmanager
     def setup(w: World) -> Iterator[None]:
-        doc = yaml.safe_load((ROOT / "plans" / "keycloak.yaml").read_text())
+        doc = yaml.safe_load((ROOT / "pgrestore" / "services" / "keycloak.yaml").read_text())
         for path, value in changes.items():
             node = doc
             *parents, last = path.split("__")

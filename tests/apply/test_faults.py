@@ -8,7 +8,7 @@ several faults at different places) to keep the module near three minutes; runs 
 asking for a run makes the ones before it run first, since each leaves the sandbox as the next expects.
 
 `print_table()` (the last test) prints the table with what each row measured, to paste into an issue.
-The retry policy under test is described in core/adapters/kube.py ("retries") and core/adapters/s3.py.
+The retry policy under test is described in pgrestore/adapters/kube.py ("retries") and pgrestore/adapters/s3.py.
 """
 
 from __future__ import annotations
@@ -23,11 +23,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.proxy import (Answer, Cut, Delay, DropWebSocket, Fault, FaultProxy, Record, Reset,
-                                kube_proxy)
+from tests.faults.proxy import Answer, Cut, Delay, DropWebSocket, Fault, FaultProxy, Record, Reset, kube_proxy
 
-from .conftest import (Cli, break_keycloak, client_ready, cluster_uid, fingerprint, make_backup,
-                       secrets_open_database, settings, wait_healthy)
+from .conftest import (
+    Cli,
+    break_keycloak,
+    client_ready,
+    cluster_uid,
+    fingerprint,
+    make_backup,
+    secrets_open_database,
+    settings,
+    wait_healthy,
+)
 
 NS = "/namespaces/services"
 PG = r"/apis/acid\.zalan\.do/v1/namespaces/services/postgresqls"

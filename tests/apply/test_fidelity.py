@@ -6,21 +6,32 @@ from __future__ import annotations
 import json
 import time
 
-from core.adapters.kube import Kube
-from core.adapters.psql import Psql
-from core.connect import s3_from_options
-from core.document import read_unverified as load
-from core.errors import PlanRejected
-from executors.context import Context
-from executors.engine import check_fresh
-from executors.journal import Journal
-from executors.registry import STEP_KINDS
-from sandbox import s3 as sandbox_s3
-from sandbox import settings as sandbox_settings
+from pgrestore.adapters.connect import s3_from_options
+from pgrestore.adapters.kube import Kube
+from pgrestore.adapters.psql import Psql
+from pgrestore.contract.document import read_unverified as load
+from pgrestore.errors import PlanRejected
+from pgrestore.executors.context import Context
+from pgrestore.executors.engine import check_fresh
+from pgrestore.executors.journal import Journal
+from pgrestore.executors.registry import STEP_KINDS
+from pgrestore_sandbox import s3 as sandbox_s3
+from pgrestore_sandbox import settings as sandbox_settings
 from tests.helpers import pods, wait_until
 
-from .conftest import (CLIENT, CLIENT_SELECTOR, CLUSTER, NS, break_keycloak, client_ready, fingerprint, make_backup,
-                       secrets_open_database, settings, wait_healthy)
+from .conftest import (
+    CLIENT,
+    CLIENT_SELECTOR,
+    CLUSTER,
+    NS,
+    break_keycloak,
+    client_ready,
+    fingerprint,
+    make_backup,
+    secrets_open_database,
+    settings,
+    wait_healthy,
+)
 
 SPILO = f"application=spilo,cluster-name={CLUSTER}"
 
@@ -188,7 +199,7 @@ def test_backup_jobs_fired_mid_apply_change_nothing_and_cronjobs_are_held_meanwh
     """CSM's backup job dumps the cluster and deletes every older pair, the planned backup included. Fired
     before the delete and again after the re-create, it must change nothing of the outcome: the restore reads
     the pinned copy. The CronJob is suspended while the apply runs and as it was afterwards."""
-    from sandbox.drills import backup_job
+    from pgrestore_sandbox.drills import backup_job
     wait_healthy(sandbox)
     key = make_backup(sandbox, "psql")
     before = fingerprint(sandbox)

@@ -17,9 +17,9 @@ All cases restore one backup; each breaks the data first, so the resumed restore
 
 from __future__ import annotations
 
-import os
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import time
@@ -28,17 +28,27 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import cronjobs
-from sandbox.backup import backup
-from sandbox import settings as sandbox_settings
-from sandbox.s3 import BUCKET
-from sandbox.s3 import client as s3_client
+from pgrestore_sandbox import cronjobs
+from pgrestore_sandbox import settings as sandbox_settings
+from pgrestore_sandbox.backup import backup
+from pgrestore_sandbox.s3 import BUCKET
+from pgrestore_sandbox.s3 import client as s3_client
 from tests.faults.proxy import Delay, Fault, FaultProxy
 from tests.helpers import wait_until
 
 from . import service_state as ss
-from .conftest import (NS, Cli, break_keycloak, client_ready, confirm_manual_steps, fingerprint, make_backup,
-                       secrets_not_opening, settings, wait_healthy)
+from .conftest import (
+    NS,
+    Cli,
+    break_keycloak,
+    client_ready,
+    confirm_manual_steps,
+    fingerprint,
+    make_backup,
+    secrets_not_opening,
+    settings,
+    wait_healthy,
+)
 
 # A sample: every step of every strategy is killed on the fakes (tests/engine/test_kill_matrix.py); here the
 # destructive steps (07-delete-cluster in test_resilience.py, HSM's delete and SLS's drop below), every stream,
@@ -312,7 +322,7 @@ def _good_service(sandbox, known: dict[str, GoodService], name: str) -> GoodServ
 
 
 def cluster_status(sandbox, svc) -> str | None:
-    from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+    from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
     pg = sandbox.api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, svc.namespace, CRD_PLURAL,
                                                          svc.cluster)
     return (pg.get("status") or {}).get("PostgresClusterStatus")

@@ -6,11 +6,19 @@ import json
 import re
 import signal
 
-from sandbox import s3 as sandbox_s3
-
-from .conftest import (NS, break_keycloak, client_ready, fingerprint, make_backup, secrets_open_database,
-                       settings, wait_healthy)
+from pgrestore_sandbox import s3 as sandbox_s3
 from tests.helpers import wait_until
+
+from .conftest import (
+    NS,
+    break_keycloak,
+    client_ready,
+    fingerprint,
+    make_backup,
+    secrets_open_database,
+    settings,
+    wait_healthy,
+)
 
 
 def test_rollback_on_demand_puts_back_the_planned_scale_settings(sandbox, cli, tmp_path):

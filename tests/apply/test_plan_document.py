@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from core import services
-from core.adapters.kube import Kube
-from core.document import render, signed_by
-from core.model import to_dict
-from core.schema import errors
-from planner import build_plan
-from pgrestore.commands.plan import take_snapshot
+from pgrestore.adapters.connect import S3Options, s3_from_options
+from pgrestore.adapters.kube import Kube
+from pgrestore.contract.document import render, signed_by
+from pgrestore.contract.model import to_dict
+from pgrestore.contract.schema import errors
+from pgrestore.core import services
+from pgrestore.planner import build_plan
+from pgrestore.planner.options import PlanOptions
+from pgrestore.planner.snapshot import BackupChoice, LocalInputs, take_snapshot
 
 from .conftest import make_backup
 
@@ -19,12 +21,17 @@ SALT = "00112233445566778899aabbccddeeff"
 KEY = bytes(range(32))  # a plan key of the test's own
 
 
+
+def _snapshot(kube, service, key):
+    """What `pgrestore plan SERVICE --backup KEY` reads."""
+    return take_snapshot(kube, service, LocalInputs(PlanOptions()), choice=BackupChoice(key),
+                         connect_s3=lambda: s3_from_options(kube, S3Options()))
+
 def test_same_snapshot_salt_and_time_give_a_byte_identical_plan(sandbox):
     key = make_backup(sandbox, "psql")
     service = services.load("keycloak")
     kube = Kube(str(sandbox.state.kubeconfig))
-    first = take_snapshot(kube, service, key, None, None, {})
-    second = take_snapshot(kube, service, key, None, None, {})  # read again: nothing changed in between
+    first, second = _snapshot(kube, service, key), _snapshot(kube, service, key)  # nothing changed in between
     plans = [render(build_plan(s, service, now=NOW, salt=SALT, key=KEY)) for s in (first, first, second)]
     assert plans[0] == plans[1] == plans[2]
 
@@ -34,7 +41,7 @@ def test_same_snapshot_salt_and_time_give_a_byte_identical_plan(sandbox):
 
 def test_plan_matches_its_schema_and_checksum(sandbox):
     service = services.load("keycloak")
-    snap = take_snapshot(Kube(str(sandbox.state.kubeconfig)), service, make_backup(sandbox, "psql"), None, None, {})
+    snap = _snapshot(Kube(str(sandbox.state.kubeconfig)), service, make_backup(sandbox, "psql"))
     plan = to_dict(build_plan(snap, service, now=NOW, salt=SALT, key=KEY))
     assert errors(plan, "plan") == []
     assert signed_by(plan, KEY)

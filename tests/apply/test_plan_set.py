@@ -9,12 +9,20 @@ import os
 import signal
 import time
 
-from sandbox.backup import backup
-from sandbox.services import load_services
+from pgrestore_sandbox.backup import backup
+from pgrestore_sandbox.services import load_services
 
 from .conftest import confirm_manual_steps
-from .service_state import (MANAGEMENT_NODES, agent_restarts, assert_agents_restarted, fingerprint, secrets_not_opening,
-                            settings, wait_healthy, workloads_not_ready)
+from .service_state import (
+    MANAGEMENT_NODES,
+    agent_restarts,
+    assert_agents_restarted,
+    fingerprint,
+    secrets_not_opening,
+    settings,
+    wait_healthy,
+    workloads_not_ready,
+)
 
 ORDER = ["spire", "keycloak", "sls", "vcs", "capsules-dispatch", "capsules-warehouse", "hsm"]
 

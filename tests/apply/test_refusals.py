@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from core.document import render
-from sandbox import s3 as sandbox_s3
-
+from pgrestore.contract.document import render
+from pgrestore_sandbox import s3 as sandbox_s3
 from tests.helpers import resigned
 
 from .conftest import CLIENT, NS, cluster_uid, make_backup, settings, wait_healthy

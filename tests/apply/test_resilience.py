@@ -7,8 +7,16 @@ import signal
 
 import pytest
 
-from .conftest import (Cli, break_keycloak, client_ready, fingerprint, make_backup, secrets_open_database, settings,
-                       wait_healthy)
+from .conftest import (
+    Cli,
+    break_keycloak,
+    client_ready,
+    fingerprint,
+    make_backup,
+    secrets_open_database,
+    settings,
+    wait_healthy,
+)
 
 
 @pytest.mark.parametrize("kill_after", ["07-delete-cluster", "09-restore-dump", "13-scale-workload"])
@@ -48,8 +56,8 @@ def test_a_wait_that_times_out_rolls_back_data_included(sandbox, tmp_path):
     services = tmp_path / "services"
     services.mkdir()
     # A site definition of Keycloak that gives create-cluster one second: the wait must time out.
-    from core.model import to_dict
-    from core.services import load
+    from pgrestore.contract.model import to_dict
+    from pgrestore.core.services import load
     impatient = {**to_dict(load("keycloak")), "name": "keycloak-impatient",
                  "timeouts": {"default": 300, "create-cluster": 1}}
     (services / "keycloak-impatient.yaml").write_text(json.dumps(impatient))
@@ -101,9 +109,9 @@ def test_interrupting_apply_after_the_delete_rolls_back(sandbox, cli, tmp_path, 
 def test_an_exec_stream_that_hangs_fails_its_step_at_the_deadline_and_rolls_back(sandbox, tmp_path):
     """The exec-stall drill makes every exec into a Spilo pod say nothing for 120 s; a restore-dump with a
     20 s deadline must fail at about 20 s, not hang, and roll back."""
-    from core.model import to_dict
-    from core.services import load
-    from sandbox import settings as sandbox_settings
+    from pgrestore.contract.model import to_dict
+    from pgrestore.core.services import load
+    from pgrestore_sandbox import settings as sandbox_settings
     wait_healthy(sandbox)
     services = tmp_path / "services"
     services.mkdir()

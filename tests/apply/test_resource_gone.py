@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import json
 
-from sandbox import cronjobs
-from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
-from sandbox.services import get_service
+from pgrestore_sandbox import cronjobs
+from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+from pgrestore_sandbox.services import get_service
 from tests.helpers import pods, wait_until
 
-from .conftest import (CLUSTER, NS, client_ready, cluster_uid, fingerprint, make_backup, secrets_open_database,
-                       settings, wait_healthy)
+from .conftest import (
+    CLUSTER,
+    NS,
+    client_ready,
+    cluster_uid,
+    fingerprint,
+    make_backup,
+    secrets_open_database,
+    settings,
+    wait_healthy,
+)
 
 RELEASE_SECRET = "sh.helm.release.v1.cray-keycloak.v2"
 

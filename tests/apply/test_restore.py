@@ -8,13 +8,22 @@ import json
 import pytest
 import yaml
 
-from sandbox import s3 as sandbox_s3
-from sandbox import settings as sandbox_settings
-
+from pgrestore_sandbox import s3 as sandbox_s3
+from pgrestore_sandbox import settings as sandbox_settings
 from tests.helpers import wait_until
 
-from .conftest import (break_keycloak, client_ready, credential_secrets, fingerprint, journal_text, make_backup,
-                       secrets_not_opening, server, settings, wait_healthy)
+from .conftest import (
+    break_keycloak,
+    client_ready,
+    credential_secrets,
+    fingerprint,
+    journal_text,
+    make_backup,
+    secrets_not_opening,
+    server,
+    settings,
+    wait_healthy,
+)
 
 
 def _manifest_passwords(sandbox, key: str) -> set[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
 
 from .conftest import CLUSTER, NS, credential_secrets, make_backup, secrets_open_database, server, wait_healthy
 

@@ -10,15 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import podfs
-from sandbox import s3 as sandbox_s3
-from sandbox import settings as sandbox_settings
-from sandbox.backup import backup
-
+from pgrestore_sandbox import podfs
+from pgrestore_sandbox import s3 as sandbox_s3
+from pgrestore_sandbox import settings as sandbox_settings
+from pgrestore_sandbox.backup import backup
 from tests.helpers import vcs_backup_tgz
 
-from .service_state import (RESTARTED_AT, credential_secrets, fingerprint, secrets_not_opening, service, settings,
-                            wait_healthy, workloads_not_ready)
+from .service_state import (
+    RESTARTED_AT,
+    credential_secrets,
+    fingerprint,
+    secrets_not_opening,
+    service,
+    settings,
+    wait_healthy,
+    workloads_not_ready,
+)
 
 
 # Every service is restored by tests/apply/test_plan_set.py's `plan --all` (Spire's host steps included);

@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import json
 
-from sandbox import s3 as sandbox_s3
-from sandbox.backup import backup
+from pgrestore_sandbox import s3 as sandbox_s3
+from pgrestore_sandbox.backup import backup
 
 from .conftest import confirm_manual_steps
-from .service_state import (cluster_uid, credential_secrets, fingerprint, secrets_not_opening, server, service,
-                            settings, wait_healthy, workloads_not_ready)
-
+from .service_state import (
+    cluster_uid,
+    credential_secrets,
+    fingerprint,
+    secrets_not_opening,
+    server,
+    service,
+    settings,
+    wait_healthy,
+    workloads_not_ready,
+)
 
 REDISCOVERED = ("INSERT INTO comp_eth_interfaces SELECT lpad(to_hex(i), 12, '0'), 'Ethernet Interface', "
                 "lpad(to_hex(i), 12, '0'), now(), 'x3000c0s' || i || 'b0n0', 'Node', '[]' "

@@ -4,9 +4,9 @@ under a constant, whatever the database's size (issue 16: 770 MiB for a 425 MB d
 
 from __future__ import annotations
 
-from sandbox import s3 as sandbox_s3
-from sandbox.drills import grow
-from sandbox.peak import run_with_peak
+from pgrestore_sandbox import s3 as sandbox_s3
+from pgrestore_sandbox.drills import grow
+from pgrestore_sandbox.peak import run_with_peak
 
 from .conftest import make_backup, server, wait_healthy
 

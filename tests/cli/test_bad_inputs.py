@@ -21,8 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests import cli_process
 import yaml
+
+from tests import cli_process
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLDS = ROOT / "tests" / "fakes" / "worlds"

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from tests import cli_process
 
 from .test_bad_inputs import ROOT, kubeconfig

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import pgrestore.cli as cli_module
-from core.local_backup import resolve
+from pgrestore.core.local_backup import resolve
+from tests import cli_process
 from tests.fakes.rehearsal import GOOD_DUMP, MANIFEST
 from tests.helpers import vcs_backup_tgz
-from tests import cli_process
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "s3-Secret-Key-9f8e7d"
@@ -92,8 +92,8 @@ def test_a_crash_log_never_holds_the_key(tmp_path, monkeypatch, capsys):
 
     @cli_module.app.command("explode-with-key", hidden=True)
     def explode(s3_secret_key_file: Path = cli_module.S3SecretFileOpt) -> None:
-        opts = cli_module._s3_opts(None, None, s3_secret_key_file)
-        raise RuntimeError(f"a library echoing its input: {opts['s3_secret_key']}")
+        connection = cli_module._connection(None, None, secret_file=s3_secret_key_file)
+        raise RuntimeError(f"a library echoing its input: {connection.s3.secret_key}")
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     try:

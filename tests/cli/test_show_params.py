@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core import services
-from core.model import HostStep
+from pgrestore.contract.model import HostStep
+from pgrestore.core import services
 from tests.fakes.rehearsal import GOOD_DUMP, MANIFEST, Rehearsal
 
 from .test_messages import one_line, run

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.adapters.s3 import S3Object
-from core.backups import choose, find
-from core.errors import BackupError
+from pgrestore.adapters.s3 import S3Object
+from pgrestore.core.backups import choose, find
+from pgrestore.errors import BackupError
 
 
 def obj(key: str, size: int = 10) -> S3Object:

@@ -6,9 +6,9 @@ import gzip
 
 import pytest
 
-from core.dumps import check, probe
-from core.errors import BackupError
-from core.model import BackupRef
+from pgrestore.contract.model import BackupRef
+from pgrestore.core.dumps import check, probe
+from pgrestore.errors import BackupError
 
 DUMP = (b"--\n-- PostgreSQL database cluster dump\n--\n\n\\connect service_db\n\n"
         b"COPY public.realm (id, name) FROM stdin;\nmaster\tmaster\nshasta\tshasta\n\\.\n\n"

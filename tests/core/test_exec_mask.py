@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from core.adapters import kube
+from pgrestore.adapters import kube
 
 
 def _by_the_rfc(key: bytes, data: bytes) -> bytes:

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from core import helm
-from core.errors import PgRestoreError
+from pgrestore.core import helm
+from pgrestore.errors import PgRestoreError
 from tests.fakes.fake_kube import FakeKube
 
 NS, CLUSTER = "services", "keycloak-postgres"

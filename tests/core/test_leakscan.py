@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.manifest import render_manifest
+from pgrestore.core.manifest import render_manifest
 from tests import leakscan
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import tarfile
 
 import pytest
 
-from core.errors import BackupError, UsageError
-from core.local_backup import resolve
+from pgrestore.core.local_backup import resolve
+from pgrestore.errors import BackupError, UsageError
 from tests.fakes.rehearsal import GOOD_DUMP, MANIFEST
 from tests.helpers import vcs_backup_tgz
 

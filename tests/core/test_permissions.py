@@ -1,4 +1,4 @@
-"""deploy/rbac.yaml grants exactly core/permissions.py's table, and the table covers every adapter call."""
+"""deploy/rbac.yaml grants exactly pgrestore/core/permissions.py's table, and the table covers every adapter call."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from pathlib import Path
 
 import yaml
 
-from core import permissions
-from core.adapters.kube import Kube
-from executors.registry import STEP_KINDS
+from pgrestore.adapters.connect import S3Options
+from pgrestore.adapters.kube import Kube
+from pgrestore.core import permissions
+from pgrestore.executors.registry import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
-STEPS_DIR = ROOT / "executors" / "steps"
+STEPS_DIR = ROOT / "pgrestore" / "executors" / "steps"
+SUPPORT_DIR = ROOT / "pgrestore" / "executors" / "support"
 CALL = re.compile(r"\bkube\.(\w+)\(")
-# Helpers that take the adapter (core/pods.py, core/adapters/psql.py) and what they call on it.
+# Helpers that take the adapter (core/pods.py, pgrestore/adapters/psql.py) and what they call on it.
 HELPERS = {r"\bpods\.find_leader\(": {"list_pods", "exec"}, r"\bpods\.wait_leader\(": {"wait_pods", "exec"},
            r"\bpods\.leader_from_patroni\(": {"exec"}, r"\bctx\.psql\.": {"exec"}}
 
@@ -69,29 +71,31 @@ def test_every_adapter_method_has_a_row():
     assert public == set(permissions.METHODS)
 
 
-def _calls(module: str, seen: set[str] | None = None) -> set[str]:
-    """The adapter methods a step module calls, itself or through the sibling modules and helpers it uses."""
+def _calls(path: Path, seen: set[Path] | None = None) -> set[str]:
+    """The adapter methods a step module calls, itself or through the helper modules it uses
+    (executors/support/*.py, which a helper may use in turn)."""
     seen = seen if seen is not None else set()
-    if module in seen:
+    if path in seen:
         return set()
-    seen.add(module)
-    text = (STEPS_DIR / f"{module}.py").read_text()
+    seen.add(path)
+    text = path.read_text()
     found = set(CALL.findall(text))
     for pattern, methods in HELPERS.items():
         if re.search(pattern, text):
             found |= methods
-    for sibling in re.findall(r"^from \.(\w+) import", text, re.M):
-        found |= _calls(sibling, seen)
-    for group in re.findall(r"^from \. import ([\w, ]+)", text, re.M):
-        for sibling in group.split(","):
-            found |= _calls(sibling.strip(), seen)
+    helpers = re.findall(r"^from \.\.?support\.(\w+) import", text, re.M)
+    helpers += [m for group in re.findall(r"^from \.\.?support import ([\w, ]+?)(?: as \w+)?$", text, re.M)
+                for m in group.replace(" ", "").split(",")]
+    helpers += re.findall(r"^from \.(\w+) import", text, re.M) if path.parent == SUPPORT_DIR else []
+    for helper in helpers:
+        found |= _calls(SUPPORT_DIR / f"{helper}.py", seen)
     return found
 
 
 def test_every_step_kind_has_a_row_covering_the_adapter_methods_it_calls():
     assert set(STEP_KINDS) == set(permissions.STEPS)
     for kind, module in STEP_KINDS.items():
-        used = _calls(module.__name__.rsplit(".", 1)[1])
+        used = _calls(STEPS_DIR / f"{module.__name__.rsplit('.', 1)[1]}.py")
         assert used <= set(permissions.METHODS), (kind, used - set(permissions.METHODS))
         assert used <= permissions.STEPS[kind], (kind, used - permissions.STEPS[kind])
 
@@ -99,13 +103,14 @@ def test_every_step_kind_has_a_row_covering_the_adapter_methods_it_calls():
 def test_plan_and_apply_machinery_is_covered():
     def used(*paths: str) -> set[str]:
         return {m for p in paths for m in CALL.findall((ROOT / p).read_text())}
-    assert used("planner/read.py", "pgrestore/commands/plan.py") - {"can_i"} <= permissions.PLAN
-    assert used("executors/engine.py", "executors/lock.py", "executors/journal.py") <= permissions.APPLY
-    assert used("core/connect.py") == {"read_secret"}  # the S3 keys: S3_KEYS
+    assert used("pgrestore/planner/read.py", "pgrestore/commands/plan.py") - {"can_i"} <= permissions.PLAN
+    apply_files = ("pgrestore/executors/engine.py", "pgrestore/executors/lock.py", "pgrestore/executors/journal.py")
+    assert used(*apply_files) <= permissions.APPLY
+    assert used("pgrestore/adapters/connect.py") == {"read_secret"}  # the S3 keys: S3_KEYS
 
 
 def test_required_resolves_scopes_for_the_service():
-    from core import services
+    from pgrestore.core import services
     svc = services.load("keycloak")
     need = permissions.required(svc)
     assert ("delete", "acid.zalan.do", "postgresqls", "", "services") in need
@@ -124,8 +129,8 @@ class _Kube:
 
 
 def test_check_names_every_missing_verb_and_resource_on_one_line():
-    from core import services
-    from core.errors import PermissionDenied
+    from pgrestore.core import services
+    from pgrestore.errors import PermissionDenied
     svc = services.load("keycloak")
     permissions.check(_Kube(set()), svc)
     try:
@@ -139,11 +144,11 @@ def test_check_names_every_missing_verb_and_resource_on_one_line():
 
 
 def test_check_skips_the_s3_secret_when_keys_are_given():
-    from core import services
+    from pgrestore.core import services
     svc = services.load("keycloak")
     kube = _Kube(set())
-    permissions.check(kube, svc, {"s3_endpoint": "http://x", "s3_access_key": "a", "s3_secret_key": "b"})
+    permissions.check(kube, svc, S3Options(endpoint="http://x", access_key="a", secret_key="b"))
     assert ("get", "", "secrets", "services", "") in kube.asked  # still: the service's own secrets
     kube = _Kube(set())
-    permissions.check(kube, svc, {"s3_namespace": "other"})
+    permissions.check(kube, svc, S3Options(namespace="other"))
     assert ("get", "", "secrets", "other", "") in kube.asked

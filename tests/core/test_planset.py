@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from core.document import render, signature
-from core.errors import PlanRejected
-from core.model import PLAN_SET_FORMAT, Plan, PlanSet, to_dict
-from core.planset import KIND, load_any, seal_set, set_key
+from pgrestore.contract.document import render, signature
+from pgrestore.contract.model import PLAN_SET_FORMAT, Plan, PlanSet, to_dict
+from pgrestore.contract.planset import KIND, load_any, seal_set, set_key
+from pgrestore.errors import PlanRejected
 from tests.fakes.rehearsal import Rehearsal
 
 

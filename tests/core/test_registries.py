@@ -8,18 +8,19 @@ from importlib import resources
 
 import pytest
 
-from core import services
-from executors.registry import STEP_KINDS
-from planner import build_plan
-from planner.options import PlanOptions
-from planner.read import Snapshot, read_backup_s3, read_cluster
-from planner.strategies import STRATEGIES
+from pgrestore.core import services
+from pgrestore.executors.registry import STEP_KINDS
+from pgrestore.planner import build_plan
+from pgrestore.planner.options import PlanOptions
+from pgrestore.planner.read import read_backup_s3, read_cluster
+from pgrestore.planner.strategies import STRATEGIES
+from pgrestore.planner.world import Snapshot
 from tests.fakes.fake_kube import FakeKube
 from tests.fakes.rehearsal import NOW, SALT, WORLDS, keycloak_s3
 
 
 def _schema(name: str) -> dict:
-    return json.loads(resources.files("schemas").joinpath(f"{name}.schema.json").read_text())
+    return json.loads(resources.files("pgrestore.contract.schemas").joinpath(f"{name}.schema.json").read_text())
 
 
 def _params_schemas() -> dict[str, dict]:

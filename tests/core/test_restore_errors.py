@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from core.restore_errors import DumpIndex, Verdict, distinct, judge
-from sandbox.pgserver import PgServer, discard, pg_bin, scratch_copy, scratch_server
+from pgrestore.core.restore_errors import DumpIndex, Verdict, distinct, judge
+from pgrestore_sandbox.pgserver import PgServer, discard, pg_bin, scratch_copy, scratch_server
 
-SPILO_SQL = Path(__file__).resolve().parents[2] / "sandbox" / "data" / "spilo_post_init.sql"
+SPILO_SQL = Path(__file__).resolve().parents[2] / "sandbox" / "pgrestore_sandbox" / "data" / "spilo_post_init.sql"
 RESTRICT = re.compile(rb"^\\(?:un)?restrict .*\n", re.M)  # CSM's PG12 pg_dumpall never wrote these
 QUIT = b"\n\\q\n"  # what pgrestore's psql adapter sends after the dump
 PARENTS, CHILDREN = 40, 120
@@ -584,7 +584,7 @@ def test_create_database_racing_the_operators_sync_is_benign_and_only_there():
 # Row counts of tables with unusual names (issue 12, finding 10a)
 
 def _psql_bytes(server: PgServer, sql: bytes, db: str) -> str:
-    """As core/adapters/psql.py runs SQL: on stdin, no client_encoding asked for (so the database's own)."""
+    """As pgrestore/adapters/psql.py runs SQL: on stdin, no client_encoding asked for (so the database's own)."""
     res = subprocess.run([pg_bin("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db], input=sql,
                          capture_output=True, env={**os.environ, **server.env()})
     assert res.returncode == 0, res.stderr.decode(errors="replace")
@@ -592,8 +592,8 @@ def _psql_bytes(server: PgServer, sql: bytes, db: str) -> str:
 
 
 def test_row_counts_of_tables_with_spaces_quotes_and_non_utf8_names_match_the_restored_counts():
-    from core.adapters.psql import literal
-    from core.dumps import RowCounter
+    from pgrestore.adapters.psql import literal
+    from pgrestore.core.dumps import RowCounter
     source = scratch_server()
     try:
         _psql(source, "CREATE DATABASE app")
@@ -615,7 +615,7 @@ def test_row_counts_of_tables_with_spaces_quotes_and_non_utf8_names_match_the_re
         assert rows["app"] == {'public."my table"': 7, '"we""ird"."a""b"': 3}
         assert rows["lat"] == {'public.U&"caf\\+0000E9"': 5}
         assert "raw" not in rows  # a SQL_ASCII name's bytes above 127 name nothing a query can send
-        for db, tables in rows.items():  # restore-dump's query (core/adapters/psql.py row_counts), sent as UTF-8
+        for db, tables in rows.items():  # restore-dump's query (pgrestore/adapters/psql.py row_counts), sent as UTF-8
             sql = " UNION ALL ".join(f"SELECT {literal(t)}, count(*) FROM ONLY {t}" for t in sorted(tables))
             out = _psql_bytes(source, (sql + ";").encode(), db)
             live = {line.rsplit("|", 1)[0]: int(line.rsplit("|", 1)[1]) for line in out.splitlines() if "|" in line}
@@ -625,7 +625,7 @@ def test_row_counts_of_tables_with_spaces_quotes_and_non_utf8_names_match_the_re
 
 
 def test_a_copy_header_is_read_as_postgresql_reads_it():
-    from core.restore_errors import parse_copy
+    from pgrestore.core.restore_errors import parse_copy
     h = parse_copy('COPY "we""ird"."my table" (id, "odd ""col""", Name) FROM stdin;')
     assert h is not None
     assert (h.schema, h.table, h.columns) == ('we"ird', "my table", ("id", 'odd "col"', "name"))

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from core import scram
-from core.adapters.psql import ident, literal
-from sandbox.login import can_login
-from sandbox.pgserver import PgServer, discard, scratch_server
+from pgrestore.adapters.psql import ident, literal
+from pgrestore.core import scram
+from pgrestore_sandbox.login import can_login
+from pgrestore_sandbox.pgserver import PgServer, discard, scratch_server
 
 # What PostgreSQL 15 stored for CREATE ROLE ... PASSWORD 'pencil' (password_encryption scram-sha-256);
 # the salt is the server's random one, read back from pg_authid.

@@ -7,12 +7,12 @@ from importlib import resources
 import pytest
 import yaml
 
-from core import services
-from core.errors import ConfigError
+from pgrestore.core import services
+from pgrestore.errors import ConfigError
 
 
 def _site_copy(tmp_path, file_name: str, timeout: int) -> None:
-    doc = yaml.safe_load((resources.files("plans") / "keycloak.yaml").read_text())
+    doc = yaml.safe_load((resources.files("pgrestore.services") / "keycloak.yaml").read_text())
     doc.setdefault("timeouts", {})["restore-dump"] = timeout
     (tmp_path / file_name).write_text(yaml.safe_dump(doc))
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from core import services
-from core.errors import BackupError
-from core.model import DataVolume
-from planner.options import PlanOptions
-from planner.read import read_volume_archive
-from tests.fakes.rehearsal import Rehearsal
+from pgrestore.contract.model import DataVolume
+from pgrestore.core import services
+from pgrestore.errors import BackupError
+from pgrestore.planner.options import PlanOptions
+from pgrestore.planner.read import read_volume_archive
 from tests import cli_process
+from tests.fakes.rehearsal import Rehearsal
 
 ROOT = Path(__file__).resolve().parents[2]
 GITEA = "/var/lib/gitea"

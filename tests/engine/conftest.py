@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.manifest import parse_manifest
+from pgrestore.core.manifest import parse_manifest
 from tests.fakes.fake_kube import secret_name
 from tests.fakes.rehearsal import CLIENT, CLIENT_SELECTOR, CLUSTER, MANIFEST, NS, SPILO_SELECTOR, WORLDS, Rehearsal
 

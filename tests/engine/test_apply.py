@@ -6,11 +6,20 @@ import json
 
 import pytest
 
-from core import pods
-from core.backups import BUCKET
+from pgrestore.core import pods
+from pgrestore.core.backups import BUCKET
 from tests.fakes.fake_kube import is_ready, secret_name
-from tests.fakes.rehearsal import (BACKUP_CRONJOB, CLIENT, CLIENT_SELECTOR, CLUSTER, GOOD_DUMP, GOOD_PSQL, LOGICAL,
-                                   NS, SPILO_SELECTOR)
+from tests.fakes.rehearsal import (
+    BACKUP_CRONJOB,
+    CLIENT,
+    CLIENT_SELECTOR,
+    CLUSTER,
+    GOOD_DUMP,
+    GOOD_PSQL,
+    LOGICAL,
+    NS,
+    SPILO_SELECTOR,
+)
 
 from .conftest import CREDENTIAL_SECRETS, DUMP_ROWS, backup_passwords, every_secret_value, journal_texts
 
@@ -116,7 +125,7 @@ def test_rollout_restart_replaces_the_pods_of_the_matched_workload(rehearsal):
 def test_a_site_service_restarts_both_workloads_its_selector_matches(make, monkeypatch):
     from pathlib import Path
 
-    from core import services
+    from pgrestore.core import services
     monkeypatch.setenv("PGRESTORE_SERVICES_DIR", str(Path(__file__).parents[1] / "planner" / "site"))
     r = make(service=services.load("keycloak"))
     r.apply(r.plan())

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.backups import BUCKET
-from core.errors import ApplyFailedRolledBack, PlanRejected, StepFailed
-from planner.options import PlanOptions
+from pgrestore.core.backups import BUCKET
+from pgrestore.errors import ApplyFailedRolledBack, PlanRejected, StepFailed
+from pgrestore.planner.options import PlanOptions
 from tests.fakes.fake_kube import logical_backup_cronjob
 from tests.fakes.helm_release import cluster_gone
 from tests.fakes.rehearsal import BACKUP_CRONJOB, CLUSTER, GOOD_DUMP, GOOD_PSQL, MANIFEST, NS, Rehearsal

@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from core import services
-from core.backups import BUCKET
-from core.errors import (
+from pgrestore.contract.model import ServiceDef
+from pgrestore.core import services
+from pgrestore.core.backups import BUCKET
+from pgrestore.errors import (
     ApplyFailedRollbackIncomplete,
     ApplyFailedRolledBack,
     Interrupted,
@@ -25,9 +26,8 @@ from core.errors import (
     StepTimeout,
     Unreachable,
 )
-from core.model import ServiceDef
-from pgrestore.commands.plan import refuse_while_applying
-from planner.options import PlanOptions
+from pgrestore.planner.options import PlanOptions
+from pgrestore.planner.snapshot import refuse_while_applying
 from tests.fakes.fake_kube import is_ready, is_restore
 from tests.fakes.rehearsal import BACKUP_CRONJOB, CLIENT_SELECTOR, CLUSTER, GOOD_DUMP, GOOD_PSQL, NS, SPILO_SELECTOR
 

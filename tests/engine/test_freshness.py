@@ -6,9 +6,9 @@ import base64
 
 import pytest
 
-from core.backups import BUCKET
-from core.errors import PlanRejected
-from executors import engine
+from pgrestore.core.backups import BUCKET
+from pgrestore.errors import PlanRejected
+from pgrestore.executors import engine
 from tests.fakes.fake_kube import secret_name
 from tests.fakes.rehearsal import CLIENT, CLUSTER, GOOD_DUMP, GOOD_PSQL, NS
 

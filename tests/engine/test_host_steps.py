@@ -9,11 +9,11 @@ import os
 
 import pytest
 
-from core import services
-from core.errors import AwaitingOperator, RestoreKept
-from core.model import HostStep
-from executors import engine
-from planner.options import PlanOptions
+from pgrestore.contract.model import HostStep
+from pgrestore.core import services
+from pgrestore.errors import AwaitingOperator, RestoreKept
+from pgrestore.executors import engine
+from pgrestore.planner.options import PlanOptions
 from tests.fakes.rehearsal import Rehearsal
 
 RESTART = HostStep("restart spire-agent on every management node", "systemctl restart spire-agent")

@@ -36,8 +36,8 @@ from typing import TypeVar
 
 import pytest
 
-from core.errors import PgRestoreError
-from planner.options import PlanOptions
+from pgrestore.errors import PgRestoreError
+from pgrestore.planner.options import PlanOptions
 from tests.fakes.rehearsal import GOOD_DUMP, GOOD_PSQL, MANIFEST, NS, Rehearsal
 from tests.fakes.stage import Call, Crash
 

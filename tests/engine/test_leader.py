@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import pods
-from core.errors import StepFailed
-from core.model import Plan
+from pgrestore.contract.model import Plan
+from pgrestore.core import pods
+from pgrestore.errors import StepFailed
 from tests.fakes.rehearsal import CLUSTER, NS, SPILO_SELECTOR
 
 

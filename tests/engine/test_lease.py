@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core.errors import ApplyFailedRollbackIncomplete, LockHeld, StepFailed, Unreachable
-from executors import lock as lease
+from pgrestore.errors import ApplyFailedRollbackIncomplete, LockHeld, StepFailed, Unreachable
+from pgrestore.executors import lock as lease
 from tests.fakes.rehearsal import NS
 
 from .conftest import user_view

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from core.errors import ApplyFailedRolledBack
+from pgrestore.errors import ApplyFailedRolledBack
 
 from .conftest import user_view
 
@@ -42,7 +42,7 @@ def test_ctrl_c_twice_during_the_rollback_does_not_skip_the_restore_of_the_safet
 def test_events_go_on_to_the_log_file_once_the_terminal_is_gone(tmp_path, monkeypatch):
     """The pipe to the terminal closed (an SSH session that dropped): writing to it fails with EPIPE.
     The write is dropped, the process goes on, and every event still reaches the log file."""
-    from executors.events import Events, SafeStream, log_path_for
+    from pgrestore.executors.events import Events, SafeStream, log_path_for
 
     read_end, write_end = os.pipe()
     os.close(read_end)

@@ -10,9 +10,9 @@ import signal
 
 import pytest
 
-from core.document import canonical, render, signature
-from core.plankey import SECRET
 from pgrestore import cli
+from pgrestore.contract.document import canonical, render, signature
+from pgrestore.core.plankey import SECRET
 from tests.fakes.rehearsal import NS
 
 from .conftest import user_view

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import PgRestoreError
+from pgrestore.errors import PgRestoreError
 from tests.engine.test_strategies import hms, view  # noqa: F401  (hms is a fixture)
 
 NS = "services"
@@ -51,7 +51,7 @@ def test_hsm_is_not_restored_when_its_client_image_changed_after_the_plan(hms): 
 
 
 def test_a_dump_from_a_newer_postgresql_major_is_refused_at_plan(hms, workdir):  # noqa: F811
-    from core.errors import BackupError
+    from pgrestore.errors import BackupError
     from tests.fakes.rehearsal import SLS_DUMP, SLS_MANIFEST
     r = hms("sls")
     newer = workdir / "sls-from-16.pg_dumpall.sql"
@@ -71,7 +71,7 @@ def _sls_status(r, status: str) -> None:
 def test_an_sls_status_that_the_operators_next_sync_clears_is_waited_for(hms, monkeypatch):  # noqa: F811
     """A plan set restores SLS right before HSM; the operator's Sync that raced SLS's restore is SyncFailed
     until its next one. HSM's restore waits for it instead of failing."""
-    from executors.steps import check_prerequisites
+    from pgrestore.executors.steps import check_prerequisites
     r = hms("hsm")
     path = r.plan()
     _sls_status(r, "SyncFailed")
@@ -86,7 +86,7 @@ def test_an_sls_status_that_the_operators_next_sync_clears_is_waited_for(hms, mo
 
 
 def test_an_sls_status_that_stays_failed_is_refused_after_the_wait(hms, monkeypatch):  # noqa: F811
-    from executors.steps import check_prerequisites
+    from pgrestore.executors.steps import check_prerequisites
     r = hms("hsm")
     path = r.plan()
     settle = r.kube.settle

@@ -7,10 +7,15 @@ import json
 
 import pytest
 
-from core.errors import (ApplyFailedRollbackIncomplete, ApplyFailedRolledBack, KubernetesError, PlanRejected,
-                         StepFailed)
-from tests.fakes.helm_release import cluster_gone
+from pgrestore.errors import (
+    ApplyFailedRollbackIncomplete,
+    ApplyFailedRolledBack,
+    KubernetesError,
+    PlanRejected,
+    StepFailed,
+)
 from tests.fakes.fake_kube import is_ready
+from tests.fakes.helm_release import cluster_gone
 from tests.fakes.rehearsal import BACKUP_CRONJOB, CLIENT, CLIENT_SELECTOR, CLUSTER, NS
 from tests.fakes.stage import Crash
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import ApplyFailedRollbackIncomplete, UsageError
-from planner.options import PlanOptions
+from pgrestore.errors import ApplyFailedRollbackIncomplete, UsageError
+from pgrestore.planner.options import PlanOptions
 from tests.fakes.fake_kube import is_restore
 from tests.fakes.rehearsal import CLUSTER, NS, Rehearsal
 from tests.fakes.stage import Crash

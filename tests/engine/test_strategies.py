@@ -13,15 +13,25 @@ import json
 import pytest
 import yaml
 
-from core import pods
-from core.errors import ApplyFailedRolledBack, BackupError, StepFailed, UsageError
-from core.model import PostgresqlSource
-from planner import build_plan, prerequisites
-from planner.read import RecoveredSpec, Snapshot, read_backup_s3, read_cluster
+from pgrestore.contract.model import PostgresqlSource
+from pgrestore.core import pods
+from pgrestore.errors import ApplyFailedRolledBack, BackupError, StepFailed, UsageError
+from pgrestore.planner import build_plan, prerequisites
+from pgrestore.planner.read import read_backup_s3, read_cluster
+from pgrestore.planner.world import RecoveredSpec, Snapshot
 from tests.fakes.fake_db import FakeDatabase
 from tests.fakes.fake_kube import secret_name
-from tests.fakes.rehearsal import (HSM_DUMP, HSM_MANIFEST, HSM_PSQL, NOW, SALT, SLS_DUMP, SLS_MANIFEST, SLS_PSQL,
-                                   Rehearsal)
+from tests.fakes.rehearsal import (
+    HSM_DUMP,
+    HSM_MANIFEST,
+    HSM_PSQL,
+    NOW,
+    SALT,
+    SLS_DUMP,
+    SLS_MANIFEST,
+    SLS_PSQL,
+    Rehearsal,
+)
 from tests.fakes.stage import Crash
 
 NS = "services"

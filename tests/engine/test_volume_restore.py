@@ -11,10 +11,10 @@ import tarfile
 
 import pytest
 
-from core import services
-from core.errors import ApplyFailedRolledBack, KubernetesError
-from core.model import DataVolume
-from planner.options import PlanOptions
+from pgrestore.contract.model import DataVolume
+from pgrestore.core import services
+from pgrestore.errors import ApplyFailedRolledBack, KubernetesError
+from pgrestore.planner.options import PlanOptions
 from tests.fakes.rehearsal import Rehearsal
 from tests.fakes.stage import Crash
 

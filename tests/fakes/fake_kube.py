@@ -39,14 +39,14 @@ acts and then reads without waiting sees the cluster before the controllers did 
 
 from __future__ import annotations
 
-import io
-import tarfile
 import base64
 import copy
 import hashlib
+import io
 import json
 import random
 import string
+import tarfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -54,9 +54,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from core.adapters.kube import ExecResult
-from core.errors import Conflict, KubernetesError, NotFound, StepTimeout
-from core.model import Target
+from pgrestore.adapters.kube import ExecResult
+from pgrestore.contract.model import Target
+from pgrestore.errors import Conflict, KubernetesError, NotFound, StepTimeout
 
 from .fake_db import READ_ONLY, WRITES, FakeDatabase, database_of
 from .stage import Fault, Stage, adapter_call

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.adapters.s3 import S3Object
-from core.errors import S3Error, StepTimeout
+from pgrestore.adapters.s3 import S3Object
+from pgrestore.errors import S3Error, StepTimeout
 
 from .stage import Crash, Fault, Stage, adapter_call
 
@@ -152,7 +152,7 @@ class FakeS3:
 
 @dataclass
 class FakeMultipartWriter:
-    """core.adapters.s3.MultipartWriter: parts in memory, the object appears at `close` only."""
+    """pgrestore.adapters.s3.MultipartWriter: parts in memory, the object appears at `close` only."""
 
     s3: FakeS3
     bucket: str

@@ -23,19 +23,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core import plankey, services
-from core.backups import BUCKET
-from core.document import load, render, seal
-from core.manifest import parse_manifest, render_manifest
-from core.model import Plan, ServiceDef
-from core.plankey import ClusterKeys
-from core.schema import errors as schema_errors
-from executors import engine
-from executors.lock import Lock
-from planner import build_plan, prerequisites
-from planner.options import PlanOptions
-from planner.read import (Snapshot, read_backup_file, read_backup_s3, read_cluster, read_volume_archive, recover_spec,
-                          require_cluster)
+from pgrestore.contract.document import load, render, seal
+from pgrestore.contract.model import Plan, ServiceDef
+from pgrestore.contract.schema import errors as schema_errors
+from pgrestore.core import plankey, services
+from pgrestore.core.backups import BUCKET
+from pgrestore.core.manifest import parse_manifest, render_manifest
+from pgrestore.core.plankey import ClusterKeys
+from pgrestore.executors import engine
+from pgrestore.executors.lock import Lock
+from pgrestore.planner import build_plan
+from pgrestore.planner.options import PlanOptions
+from pgrestore.planner.snapshot import BackupChoice, read_local, take_snapshot
 
 from .fake_kube import FakeKube
 from .fake_s3 import FakeS3
@@ -149,18 +148,10 @@ class Rehearsal:
         """`options`: PlanOptions, or just the --secrets mode; `dump`/`manifest`: `--dump FILE --manifest FILE`."""
         if not isinstance(options, PlanOptions):
             options = PlanOptions(secrets_mode=options)
-        cluster = recover_spec(self.kube, read_cluster(self.kube, self.service), self.service, options.postgresql_spec)
-        require_cluster(cluster, self.service)
-        if dump is not None:
-            chosen = read_backup_file(dump, manifest)
-        else:
-            chosen = read_backup_s3(self.s3, self.service.cluster, backup)
-        volume = None
-        if options.volume_backup is not None and self.service.data_volume is not None:
-            volume = read_volume_archive(options.volume_backup, self.service.data_volume.path)
-        snapshot = Snapshot(cluster, chosen, volume)
-        prerequisites.check(self.kube, self.s3 if dump is None else None, self.service, snapshot)  # as plan does
-        return build_plan(snapshot, self.service, NOW, SALT, options, key=self.plan_key)
+        choice = BackupChoice(backup, dump, manifest)
+        local = read_local(self.service, choice, options)  # as `pgrestore plan` reads, from the fakes
+        snap = take_snapshot(self.kube, self.service, local, choice=choice, connect_s3=lambda: self.s3)
+        return build_plan(snap, self.service, NOW, SALT, local.options, key=self.plan_key)
 
     def plan(self, options: PlanOptions | str | None = None, edit: Callable[[Plan], None] | None = None,
              name: str = "plan.json", dump: Path | None = None, manifest: Path | None = None) -> Path:

@@ -10,21 +10,31 @@ import time
 
 import pytest
 
-from core import pods
-from core.adapters.kube import Kube
-from core.adapters.psql import Psql
-from core.adapters.s3 import S3, MultipartWriter
-from core.backups import BUCKET
-from core.dumps import DumpWriter
-from core.errors import Conflict, KubernetesError, NotFound, PsqlError, S3Error, StepFailed, StepTimeout
-from core.model import Target
-from core.restore_errors import DumpIndex, judge
+from pgrestore.adapters.kube import Kube
+from pgrestore.adapters.psql import Psql
+from pgrestore.adapters.s3 import S3, MultipartWriter
+from pgrestore.contract.model import Target
+from pgrestore.core import pods
+from pgrestore.core.backups import BUCKET
+from pgrestore.core.dumps import DumpWriter
+from pgrestore.core.restore_errors import DumpIndex, judge
+from pgrestore.errors import Conflict, KubernetesError, NotFound, PsqlError, S3Error, StepFailed, StepTimeout
 
 from .fake_db import FakeDatabase, verifier
 from .fake_kube import FakeKube, logical_backup_cronjob, secret_name
 from .fake_s3 import FakeMultipartWriter, FakeS3
-from .rehearsal import (BACKUP_CRONJOB, CLIENT, CLIENT_SELECTOR, CLUSTER, GOOD_DUMP, GOOD_PSQL, NS, SPILO_SELECTOR,
-                        WORLDS, Rehearsal)
+from .rehearsal import (
+    BACKUP_CRONJOB,
+    CLIENT,
+    CLIENT_SELECTOR,
+    CLUSTER,
+    GOOD_DUMP,
+    GOOD_PSQL,
+    NS,
+    SPILO_SELECTOR,
+    WORLDS,
+    Rehearsal,
+)
 from .stage import Crash, Stage
 
 

@@ -16,11 +16,11 @@ from urllib.parse import parse_qs
 import pytest
 from aiohttp import web
 
-from core.adapters import kube as kube_adapter
-from core.adapters import s3 as s3_adapter
-from core.adapters.kube import Kube
-from core.adapters.s3 import S3
-from core.errors import KubernetesError, S3Error, StepTimeout, Unreachable
+from pgrestore.adapters import kube as kube_adapter
+from pgrestore.adapters import s3 as s3_adapter
+from pgrestore.adapters.kube import Kube
+from pgrestore.adapters.s3 import S3
+from pgrestore.errors import KubernetesError, S3Error, StepTimeout, Unreachable
 
 from .proxy import Answer, Cut, Fault, FaultProxy, Reset
 

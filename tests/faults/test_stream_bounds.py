@@ -18,10 +18,10 @@ import tracemalloc
 import pytest
 from aiohttp import WSMsgType, web
 
-from core.adapters import s3 as s3_adapter
-from core.adapters.kube import Kube
-from core.adapters.s3 import S3
-from core.errors import StepTimeout
+from pgrestore.adapters import s3 as s3_adapter
+from pgrestore.adapters.kube import Kube
+from pgrestore.adapters.s3 import S3
+from pgrestore.errors import StepTimeout
 
 MiB = 1024 * 1024
 

@@ -25,15 +25,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core import services
-from core.document import render
-from core.errors import BackupError, UsageError
-from core.manifest import parse_manifest
-from core.model import Plan
-from core.schema import errors as schema_errors
-from planner import build_plan
-from planner.options import PlanOptions
-from planner.read import Snapshot, read_backup_file, read_backup_s3, read_cluster, recover_spec, require_cluster
+from pgrestore.contract.document import render
+from pgrestore.contract.model import Plan
+from pgrestore.contract.schema import errors as schema_errors
+from pgrestore.core import services
+from pgrestore.core.manifest import parse_manifest
+from pgrestore.errors import BackupError, UsageError
+from pgrestore.planner import build_plan
+from pgrestore.planner.options import PlanOptions
+from pgrestore.planner.read import read_backup_file, read_backup_s3, read_cluster, recover_spec, require_cluster
+from pgrestore.planner.world import Snapshot
 from tests.fakes.fake_kube import FakeKube
 from tests.fakes.helm_release import cluster_gone, rendered
 from tests.fakes.rehearsal import (
@@ -213,7 +214,7 @@ def test_a_site_selector_restarts_every_workload_it_matches_and_only_those(monke
 
 def test_secrets_are_recorded_as_keyed_digests_of_what_the_cluster_and_backup_hold(monkeypatch):
     plan = make_plan("keycloak-from-manifest", monkeypatch)
-    from core.observe import digest
+    from pgrestore.core.observe import digest
     manifest = {s.name: s.password for s in parse_manifest(MANIFEST.read_text(), "m")}
     after = {c.address.split("/")[-1]: c.after for c in plan.changes if c.address.startswith("secret/")}
     assert after == {name: {"username": user, "password_digest": digest(SALT, manifest[name])}
@@ -313,7 +314,7 @@ def test_the_safety_dump_and_the_pinning_get_time_that_grows_with_the_data(monke
     """A 20 GB cluster: pg_dumpall streams it out through the exec stream at the rate a restore streams in
     (planner/timeouts.py: 5 MB/s, 4000 s), and the pin step reads the whole copy back for its sha256. Both
     get the 900 s fallback today, so the apply of a big cluster fails at its safety dump, every time."""
-    from planner.timeouts import RESTORE_BYTES_PER_SECOND
+    from pgrestore.planner.timeouts import RESTORE_BYTES_PER_SECOND
     size = 20_000_000_000
     monkeypatch.delenv("PGRESTORE_SERVICES_DIR", raising=False)
     service = services.load("keycloak")
@@ -338,7 +339,7 @@ HMS_CASES = {
 
 
 def make_hms_plan(case: str, monkeypatch, layout: str = "both", kube: FakeKube | None = None) -> Plan:
-    from planner import prerequisites
+    from pgrestore.planner import prerequisites
     from tests.fakes.rehearsal import HMS_WORLD, hms_s3
     name, options = HMS_CASES[case]
     monkeypatch.delenv("PGRESTORE_SERVICES_DIR", raising=False)
@@ -423,7 +424,7 @@ def test_a_backup_of_another_hsm_schema_is_refused_at_plan_time(monkeypatch):
     (lambda k: k.delete_postgresql("services", "cray-sls-postgres"), "postgresql services/cray-sls-postgres does not"),
 ])
 def test_hsm_is_not_planned_while_sls_is_unhealthy(monkeypatch, broken, problem):
-    from core.errors import PgRestoreError
+    from pgrestore.errors import PgRestoreError
     from tests.fakes.rehearsal import HMS_WORLD
     kube = FakeKube.from_world(HMS_WORLD)
     broken(kube)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core import services
-from core.errors import ConfigError
-from core.model import ServiceDef, WorkloadRef
-from planner.order import restore_order
+from pgrestore.contract.model import ServiceDef, WorkloadRef
+from pgrestore.core import services
+from pgrestore.errors import ConfigError
+from pgrestore.planner.order import restore_order
 
 
 def _names(names: list[str]) -> list[str]:

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import pytest
 
-from sandbox import cronjobs, settings
+from pgrestore_sandbox import cronjobs, settings
 
 
 @pytest.fixture

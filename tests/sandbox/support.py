@@ -6,8 +6,8 @@ import threading
 
 from kubernetes import client, watch
 
-from sandbox import commands, registry
-from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+from pgrestore_sandbox import commands, registry
+from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
 from tests.helpers import pod_ready, pods, wait_until
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import yaml
 
-from sandbox import registry, s3, seed
-from sandbox.backup import backup
-from sandbox.drills import break_service
-from sandbox.services import get_service
-from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
-from sandbox.pgserver import PgServer, discard, pg_bin, scratch_server
+from pgrestore_sandbox import registry, s3, seed
+from pgrestore_sandbox.backup import backup
+from pgrestore_sandbox.drills import break_service
+from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+from pgrestore_sandbox.pgserver import PgServer, discard, pg_bin, scratch_server
+from pgrestore_sandbox.services import get_service
 
 NS, CLUSTER = "services", "cray-sls-postgres"
 

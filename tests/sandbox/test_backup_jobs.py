@@ -15,11 +15,11 @@ from botocore.exceptions import ClientError
 from kubernetes import client
 from typer.testing import CliRunner
 
-from sandbox import cronjobs, registry, s3
-from sandbox.backup import backup
-from sandbox.cli import app
-from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
-from sandbox.services import load_services
+from pgrestore_sandbox import cronjobs, registry, s3
+from pgrestore_sandbox.backup import backup
+from pgrestore_sandbox.cli import app
+from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+from pgrestore_sandbox.services import load_services
 from tests.helpers import secret_password, wait_until
 from tests.sandbox.support import cluster_status
 

@@ -6,8 +6,8 @@ import json
 
 from typer.testing import CliRunner
 
-from sandbox import registry
-from sandbox.cli import app
+from pgrestore_sandbox import registry
+from pgrestore_sandbox.cli import app
 from tests.helpers import exec_in_pod, pod_ready, pods, wait_until
 from tests.sandbox.support import labelled_leader, leader, put_leader_back
 

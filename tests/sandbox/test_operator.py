@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from sandbox import registry
-from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+from pgrestore_sandbox import registry
+from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
 from tests.helpers import pod_ready, pods, secret_password, wait_until
 from tests.sandbox.support import StatusWatch, cluster_status
 

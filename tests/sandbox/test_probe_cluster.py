@@ -7,9 +7,9 @@ import time
 import pytest
 from kubernetes import client
 
-from sandbox import registry
-from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
-from sandbox.timing import REALISTIC
+from pgrestore_sandbox import registry
+from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+from pgrestore_sandbox.timing import REALISTIC
 from tests.helpers import pod_ready, pods, secret_password, wait_until
 from tests.sandbox.support import StatusWatch, cluster_status, leader
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sandbox import registry, seed
-from sandbox.bootstrap import md5_password
-from sandbox.login import can_login
-from sandbox.services import get_service
+from pgrestore_sandbox import registry, seed
+from pgrestore_sandbox.bootstrap import md5_password
+from pgrestore_sandbox.login import can_login
+from pgrestore_sandbox.services import get_service
 from tests.helpers import exec_in_pod, wait_until
 
 NS, CLUSTER, LEADER = "services", "gitea-vcs-postgres", "gitea-vcs-postgres-0"

@@ -6,9 +6,9 @@ import copy
 
 from kubernetes import client
 
-from sandbox import cronjobs, registry, seed
-from sandbox.services import get_service
-from sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+from pgrestore_sandbox import cronjobs, registry, seed
+from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION
+from pgrestore_sandbox.services import get_service
 from tests.helpers import pod_ready, pods, secret_password, wait_until
 
 NS = "services"

@@ -17,7 +17,7 @@ import random
 import string
 from pathlib import Path
 
-from core.manifest import render_manifest
+from pgrestore.core.manifest import render_manifest
 from tests.fakes.fake_db import FakeDatabase
 
 HERE = Path(__file__).parent

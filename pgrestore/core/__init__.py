@@ -1,0 +1,1 @@
+"""Under planner and executors: the document model, adapters, errors and domain logic."""

@@ -1,0 +1,371 @@
+"""apply and rollback: check the plan, take the lock, run the steps with a checkpoint after each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pgrestore.adapters.connect import Connection, s3_from_options
+from pgrestore.adapters.kube import Kube
+from pgrestore.adapters.psql import Psql
+from pgrestore.adapters.s3 import S3
+from pgrestore.contract.document import drift, load
+from pgrestore.contract.model import Plan, PriorObject, Step, Target, to_dict
+from pgrestore.core.observe import observe
+from pgrestore.core.plankey import ClusterKeys, refuse_another_cluster
+from pgrestore.errors import (
+    ApplyFailedRollbackIncomplete,
+    ApplyFailedRolledBack,
+    AwaitingOperator,
+    Interrupted,
+    PgRestoreError,
+    PlanRejected,
+    RestoreKept,
+    S3NotFound,
+    StepFailed,
+    UsageError,
+)
+
+from .context import Context, rollback_shield
+from .journal import Journal, path_for
+from .lock import Lock
+from .outcome import committed, data_present, held_message, kept_message
+from .registry import STEP_KINDS
+
+
+@dataclass
+class Options:
+    auto_approve: bool = False
+    resume: bool = False
+    connection: Connection = field(default_factory=Connection)
+    confirmed: tuple[str, ...] = ()  # manual steps the operator has run (`apply --resume --confirm STEP`)
+
+
+def check_cluster(plan: Plan, kube: Kube) -> None:
+    refuse_another_cluster(to_dict(plan.cluster), kube.cluster_identity())
+
+
+def _live_prior(plan: Plan, kube: Kube) -> dict[str, PriorObject | None]:
+    """Re-read every recorded object by its address."""
+    out: dict[str, PriorObject | None] = {}
+    for o in plan.prior_state:
+        target = Target(o.kind, o.namespace, o.name)
+        obj = kube.read(target)
+        out[o.address] = observe(target, obj, plan.digest_salt) if obj is not None else None
+    return out
+
+
+def _absent(o: PriorObject) -> bool:
+    """Recorded as absent when planning (a postgresql resource that was gone)."""
+    return o.uid == "" and o.fields.get("absent") is True
+
+
+def check_fresh(plan: Plan, kube: Kube, s3: S3 | None) -> None:
+    live = _live_prior(plan, kube)
+    lines = drift([o for o in plan.prior_state if not _absent(o)], live)
+    lines += [f"{o.address}: exists now (uid {now.uid}), it was absent when planned" for o in plan.prior_state
+              if _absent(o) and (now := live[o.address]) is not None]
+    b = plan.backup
+    if b.source == "s3" and s3 is not None and b.bucket is not None:
+        try:
+            head = s3.head(b.bucket, b.key)
+            if (head.size, head.etag) != (b.size, b.etag):
+                lines.append(f"backup {b.key}: ETag {b.etag} -> {head.etag}, size {b.size} -> {head.size}")
+        except S3NotFound:
+            lines.append(f"backup {b.key}: gone")
+    if lines:
+        more = f" (+{len(lines) - 3} more)" if len(lines) > 3 else ""
+        raise PlanRejected(f"plan is stale, the cluster changed since it was made: {'; '.join(lines[:3])}{more}; "
+                           f"re-run `pgrestore plan`")
+
+
+def _journal(plan_path: Path, plan: Plan, kube: Kube, resume: bool, journal_path: Path | None = None) -> Journal:
+    """The journal to write: fresh, or the one to resume. `plan_path` is what the operator passes
+    (a plan, or the plan set holding it); `journal_path` where this plan's journal lives."""
+    journal_path = journal_path or path_for(plan_path)
+    existing = Journal.existing(journal_path, kube, plan)
+    status = existing.data.status if existing else None
+    if status == "rolling-back":
+        raise UsageError(f"a rollback of this plan was interrupted; finish it with `pgrestore rollback {plan_path}`")
+    if status in ("rolled-back", "rollback-incomplete", "done"):
+        assert existing is not None
+        existing.save()  # bring the cluster's copy up to date if its last write was lost
+        raise PlanRejected(f"this plan was already applied ({status}); the cluster no longer looks as planned: "
+                           f"re-run `pgrestore plan`")
+    if resume:
+        if existing is None:
+            raise UsageError(f"nothing to resume: no journal for this plan beside {plan_path} or in the cluster")
+        return existing
+    if existing is not None and any(r.status != "pending" for r in existing.data.steps.values()):
+        raise UsageError(f"this plan was started before (journal status {status}); "
+                         f"continue it with `pgrestore apply {plan_path} --resume`")
+    return Journal.fresh(journal_path, kube, plan)
+
+
+def needs_s3(plan: Plan) -> bool:
+    """The backup, a pinned copy or the safety dump is in S3."""
+    locations = [s.params.get(k) for s in plan.steps + plan.rollback for k in ("dump", "pinned", "manifest")]
+    return plan.backup.source == "s3" or any(isinstance(v, dict) and v.get("source") == "s3" for v in locations)
+
+
+def connect(plan: Plan, opts: Options) -> tuple[Kube, S3 | None]:
+    kube = Kube(opts.connection.kubeconfig, opts.connection.context)
+    check_cluster(plan, kube)
+    s3 = s3_from_options(kube, opts.connection.s3) if needs_s3(plan) else None
+    return kube, s3
+
+
+def plan_keys(opts: Options) -> ClusterKeys:
+    """The plan keys of the cluster the kubeconfig points at, to verify a plan's signature with."""
+    return ClusterKeys(lambda: Kube(opts.connection.kubeconfig, opts.connection.context))
+
+
+def prepare(plan_path: Path, opts: Options) -> tuple[Plan, Kube, S3 | None, Journal]:
+    """Checks that need no lock: the plan itself (its signature too), the cluster it is for, the journal."""
+    plan = load(plan_path, plan_keys(opts))
+    kube, s3 = connect(plan, opts)
+    return plan, kube, s3, _journal(plan_path, plan, kube, opts.resume)
+
+
+def prepare_in_set(set_path: Path, plan: Plan, opts: Options) -> tuple[Kube, S3 | None, Journal]:
+    """prepare() for one plan of a plan set (already loaded and checked): its journal is
+    `<set>.<service>.journal.json` beside the set, so each service resumes on its own."""
+    kube, s3 = connect(plan, opts)
+    return kube, s3, _journal(set_path, plan, kube, opts.resume, set_journal_path(set_path, plan.service))
+
+
+def set_journal_path(set_path: Path, service: str) -> Path:
+    return path_for(set_path.with_name(f"{set_path.name.removesuffix('.json')}.{service}.json"))
+
+
+def journal_status(set_path: Path, plan: Plan, kube: Kube) -> str | None:
+    """How far this plan of a set got: its journal's status, None if never started."""
+    existing = Journal.existing(set_journal_path(set_path, plan.service), kube, plan)
+    if existing is None or all(r.status == "pending" for r in existing.data.steps.values()):
+        return None
+    return existing.data.status
+
+
+def _reset_interrupted(steps: list[Step], journal: Journal) -> None:
+    """A step that was running when the process died restarts where its plan says: a resume
+    never replays a half-streamed dump on top of itself."""
+    ids = [s.id for s in steps]
+    for s in steps:
+        if journal.status_of(s.id) in ("running", "failed") and s.restart_from:
+            for later in ids[ids.index(s.restart_from):ids.index(s.id) + 1]:
+                journal.reset(later)
+    journal.save()
+
+
+def changed(plan: Plan, journal: Journal) -> bool:
+    return any(journal.status_of(s.id) != "pending" for s in plan.steps if s.kind != "verify-backup")
+
+
+class LockLost(StepFailed):
+    """We may no longer hold the lease (taken, deleted, or not renewed in time): stop at once and touch
+    nothing more, forward or rollback, so we never act over another apply that holds it now."""
+
+
+def _lock(kube: Kube, plan: Plan, emit: Callable[[dict], None]) -> Lock:
+    return Lock(kube, plan.namespace, plan.service, plan.checksum,
+                say=lambda text: emit({"event": "message", "text": text}))
+
+
+def _fence(ctx: Context, step: Step) -> None:
+    """Before every step that may change the cluster, forward and rollback."""
+    if not ctx.still_locked():
+        raise LockLost(f"lost lease pgrestore-{ctx.plan.service} before step {step.id} ({ctx.lock_lost()})")
+
+
+def _rollback_stopped(e: LockLost, plan: Plan, plan_path: str) -> ApplyFailedRollbackIncomplete:
+    return ApplyFailedRollbackIncomplete(
+        f"{e}; the rollback stopped there, so as not to act over the apply that may hold the lease now (the "
+        f"journal says rolling-back): check who holds it (kubectl get lease -n {plan.namespace} "
+        f"pgrestore-{plan.service}), then finish with `pgrestore rollback {plan_path}`")
+
+
+def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, emit: Callable[[dict], None],
+        approve: Callable[[Plan], None] = lambda plan: None) -> str:
+    lock = _lock(kube, plan, emit)
+    lock.acquire(resume=opts.resume)
+    try:
+        # Under the lock, so nothing of ours changes the cluster between this check and the steps.
+        # A resume before the first change is checked too: the cluster may have moved on since.
+        fresh_needed = not opts.resume or not changed(plan, journal)
+        if fresh_needed:
+            check_fresh(plan, kube, s3)
+        approve(plan)
+        if fresh_needed:  # again: the cluster may have moved on while the operator read the plan
+            check_fresh(plan, kube, s3)
+    except BaseException:
+        _release(lock)
+        raise
+    ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit,
+                  still_locked=lock.held, lock_lost=lambda: lock.lost or "", confirmed=frozenset(opts.confirmed))
+    try:
+        with lock.stop_when_lost(lambda why: LockLost(f"lost lease pgrestore-{plan.service} while running ({why})")):
+            journal.set_status("running")
+            _reset_interrupted(plan.steps, journal)
+            _run_steps(ctx, plan.steps)
+            journal.set_status("done")
+        return f"restored {plan.namespace}/{plan.postgresql} from {plan.backup.key}"
+    except AwaitingOperator:
+        journal.set_status("waiting")  # not a failure: nothing rolls back, `--resume --confirm` goes on
+        raise
+    except (Exception, KeyboardInterrupt) as e:  # a bug after a change must still roll back
+        with rollback_shield(emit):  # from here on a further Ctrl-C or SIGTERM cannot cut the rollback short
+            reason = "interrupted (Ctrl-C or SIGTERM)" if isinstance(e, KeyboardInterrupt) else (
+                str(e) if isinstance(e, PgRestoreError) else f"internal error {type(e).__name__}: {e}")
+            if not changed(plan, journal):
+                journal.set_status("failed")
+                if isinstance(e, KeyboardInterrupt):
+                    raise Interrupted("interrupted before any change; nothing to roll back") from None
+                raise
+            if isinstance(e, LockLost):
+                journal.set_status("failed")
+                raise ApplyFailedRollbackIncomplete(f"{e}; nothing was rolled back: check who holds the lease, "
+                                                    f"then resume or roll back this plan") from None
+            if committed(plan, journal):
+                journal.set_status("failed")
+                failed = next((s.id for s in plan.steps if journal.status_of(s.id) == "failed"), "a step")
+                raise RestoreKept(kept_message(plan, journal, f"{failed} failed ({reason})")) from None
+            try:
+                with lock.stop_when_lost(lambda why: LockLost(f"lost lease pgrestore-{plan.service} during the "
+                                                              f"rollback ({why})")):
+                    _roll_back(ctx, f"apply failed ({reason})")  # raises how the rollback ended
+            except LockLost as lost:
+                raise _rollback_stopped(lost, plan, "PLAN") from None
+            raise
+    finally:
+        _release(lock)
+
+
+def _release(lock: Lock) -> None:
+    """A failed release must not hide how the apply ended; the lease expires by itself."""
+    try:
+        lock.release()
+    except PgRestoreError:
+        pass
+
+
+def _wanted(ctx: Context, step: Step) -> bool:
+    if step.when is None:
+        return True
+    return ctx.journal.observed(step.when.step).get(step.when.observed) == step.when.equals
+
+
+def _run_step(ctx: Context, step: Step) -> None:
+    if not _wanted(ctx, step):
+        ctx.journal.mark(step.id, "skipped")
+        ctx.emit({"event": "step_finished", "step": step.id, "status": "skipped",
+                  "reason": f"not needed ({step.when.step if step.when else ''} observed otherwise)"})
+        return
+    ctx.emit({"event": "step_started", "step": step.id, "kind": step.kind, "description": step.description})
+    ctx.journal.mark(step.id, "running")
+    ctx.start_step(step)
+    try:
+        observed = STEP_KINDS[step.kind].run(step, ctx)
+    except AwaitingOperator as e:
+        ctx.journal.mark(step.id, "waiting")
+        ctx.emit({"event": "step_finished", "step": step.id, "status": "waiting", "reason": str(e)})
+        raise
+    except (Exception, KeyboardInterrupt) as e:
+        error = str(e) or type(e).__name__
+        ctx.journal.mark(step.id, "failed", error=error)
+        ctx.emit({"event": "step_finished", "step": step.id, "status": "failed", "error": error})
+        raise
+    ctx.journal.mark(step.id, "done", observed=observed)
+    ctx.emit({"event": "step_finished", "step": step.id, "status": "done"})
+
+
+def _run_steps(ctx: Context, steps: list[Step]) -> None:
+    for step in steps:
+        _fence(ctx, step)
+        if ctx.journal.status_of(step.id) in ("done", "skipped"):
+            ctx.emit({"event": "step_finished", "step": step.id, "status": "skipped", "reason": "done before"})
+            continue
+        _run_step(ctx, step)
+
+
+def _rollback_steps(ctx: Context) -> tuple[list[str], list[Step]]:
+    """Run every rollback step not done yet, even if one fails; return what is left by hand, and
+    the steps held because the data is not back."""
+    failed: list[str] = []
+    held: list[Step] = []
+    _reset_interrupted(ctx.plan.rollback, ctx.journal)
+    for step in ctx.plan.rollback:
+        if ctx.journal.status_of(step.id) in ("done", "skipped"):
+            continue
+        _fence(ctx, step)  # not caught below: a lost lease stops the rollback, it does not skip a step
+        if step.hold_unless_data and not data_present(ctx.plan, ctx.journal):
+            ctx.journal.mark(step.id, "held")
+            ctx.emit({"event": "step_finished", "step": step.id, "status": "held", "reason": "the data is not back"})
+            held.append(step)
+            continue
+        try:
+            _run_step(ctx, step)
+        except LockLost:
+            raise
+        except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - every rollback step gets its chance
+            detail = str(e) if isinstance(e, PgRestoreError) else f"{type(e).__name__}: {e}"
+            failed.append(f"{step.description}: {detail}")
+    return failed, held
+
+
+def _roll_back(ctx: Context, why: str) -> None:
+    ctx.journal.set_status("rolling-back")  # a crash now must not leave a resumable journal
+    failed, held = _rollback_steps(ctx)
+    if failed or held:
+        ctx.journal.set_status("rollback-incomplete")
+        parts = [held_message(ctx.plan, held)] if held else []
+        parts += [f"by hand: {' | '.join(failed)}"] if failed else []
+        raise ApplyFailedRollbackIncomplete(f"{why} and rollback is incomplete; {'; '.join(parts)}")
+    ctx.journal.set_status("rolled-back")
+    raise ApplyFailedRolledBack(f"{why}; {_rolled_back_outcome(ctx)}. Fix the cause, re-plan and apply again")
+
+
+def _rolled_back_outcome(ctx: Context) -> str:
+    plan, journal = ctx.plan, ctx.journal
+    safety = next((s for s in plan.steps if s.kind == "safety-dump"), None)
+    safety_back = any(s.kind == "restore-dump" and journal.status_of(s.id) == "done" for s in plan.rollback)
+    if plan.postgresql_source is not None:
+        return (f"rolled back: postgresql {plan.postgresql} is absent again, as it was before apply (only a "
+                f"cluster this apply created was deleted; the backup's data is still in the planned backup)")
+    if all(journal.status_of(s.id) == "pending" for s in plan.steps if s.destructive):
+        return "rolled back before anything destructive: the service is as it was, data untouched"
+    if safety_back and safety is not None:
+        return (f"rolled back: the service is as it was before apply, data included (from the safety dump "
+                f"{safety.params['dump']['key']})")
+    return (f"rolled back: {plan.postgresql} keeps the data restored from {plan.backup.key} (the restore had "
+            f"finished and was verified); the client and the CronJobs are as before")
+
+
+def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], None], plan: Plan | None = None,
+                       journal_path: Path | None = None) -> str:
+    """`plan` and `journal_path` for one plan of a plan set at `plan_path`."""
+    plan = plan or load(plan_path, plan_keys(opts))
+    kube, s3 = connect(plan, opts)
+    journal = Journal.existing(journal_path or path_for(plan_path), kube, plan)
+    if journal is None or not changed(plan, journal):
+        raise UsageError(f"plan {plan_path} was never applied (no journal with a change, beside it or in the "
+                         f"cluster); there is nothing to roll back")
+    lock = _lock(kube, plan, emit)
+    lock.acquire(resume=True)
+    try:
+        ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit,
+                      still_locked=lock.held, lock_lost=lambda: lock.lost or "")
+        with rollback_shield(emit), lock.stop_when_lost(
+                lambda why: LockLost(f"lost lease pgrestore-{plan.service} during the rollback ({why})")):
+            _roll_back(ctx, "rollback on demand")
+    except LockLost as lost:
+        raise _rollback_stopped(lost, plan, str(plan_path)) from None
+    except ApplyFailedRolledBack as done:
+        return str(done).removeprefix("rollback on demand; ").removesuffix(". Fix the cause, re-plan and apply again")
+    finally:
+        _release(lock)
+    return "nothing to roll back"
+
+
+__all__ = ["Options", "prepare", "prepare_in_set", "journal_status", "run", "rollback_on_demand", "check_fresh",
+           "changed", "plan_keys"]

@@ -1,0 +1,15 @@
+"""set-instances: set numberOfInstances and wait for every member Ready and a leader."""
+
+from __future__ import annotations
+
+from pgrestore.contract.model import Step
+
+from ..context import Context
+from ..support.members import operator_status, wait_ready
+
+
+def run(step: Step, ctx: Context) -> dict:
+    t, n = step.target, step.params["numberOfInstances"]
+    ctx.kube.set_instances(t.namespace, t.name, n)
+    leader = wait_ready(ctx, t.namespace, step.params["pod_selector"], n, t.name)
+    return {"numberOfInstances": n, "leader": leader, "operator_status": operator_status(ctx, t.namespace, t.name)}

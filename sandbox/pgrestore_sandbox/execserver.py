@@ -1,0 +1,243 @@
+"""The node agent's kubelet API: exec over a TLS websocket (v4/v5.channel.k8s.io).
+
+The apiserver forwards `pods/exec` here. Frames carry a leading channel byte:
+0 stdin, 1 stdout, 2 stderr, 3 a JSON Status with the exit code, and in v5, 255 with
+byte 0 to close stdin. A real CSM kubelet (< 1.30) speaks only v4, where stdin cannot be
+closed; `exec-protocol v4` makes the sandbox behave the same.
+
+In a Spilo pod the command runs against that cluster's real PostgreSQL: psql, pg_dumpall,
+bash -c "…" and patronictl all find it through the libpq environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import sys
+from pathlib import Path
+
+from aiohttp import WSMsgType, web
+from kubernetes import client
+
+from . import podfs, registry, settings
+from .kube import Api
+from .paths import StateDir
+from .pgserver import PgServer, pg_bin
+
+log = logging.getLogger("sandbox.exec")
+
+V4, V5 = "v4.channel.k8s.io", "v5.channel.k8s.io"
+STDIN, STDOUT, STDERR, ERROR, CLOSE = 0, 1, 2, 3, 255
+CHUNK = 256 * 1024
+
+
+def exec_protocols(state: StateDir) -> tuple[str, ...]:
+    try:
+        forced = state.exec_protocol.read_text().strip()
+    except FileNotFoundError:
+        forced = "auto"
+    return (V4,) if forced == "v4" else (V5, V4)
+
+
+def _status(rc: int | None, message: str = "") -> bytes:
+    if rc == 0:
+        body = {"metadata": {}, "status": "Success"}
+    else:
+        body = {"metadata": {}, "status": "Failure",
+                "message": message or f"command terminated with non-zero exit code: exit status {rc}",
+                "reason": "NonZeroExitCode",
+                "details": {"causes": [{"reason": "ExitCode", "message": str(rc)}]}}
+    return bytes([ERROR]) + json.dumps(body).encode()
+
+
+class ExecServer:
+    def __init__(self, api: Api, state: StateDir):
+        self.api, self.state = api, state
+        self.shims = state.root / "shims"
+        self._write_shims()
+
+    def _write_shims(self) -> None:
+        self.shims.mkdir(exist_ok=True)
+        pkg_parent = Path(__file__).resolve().parent.parent
+        shim = self.shims / "patronictl"
+        shim.write_text(
+            f"#!/bin/sh\nPYTHONPATH={pkg_parent}${{PYTHONPATH:+:$PYTHONPATH}} "
+            f"exec {sys.executable} -m pgrestore_sandbox.patronictl \"$@\"\n")
+        shim.chmod(0o755)
+        tar = self.shims / "tar"  # a client pod's `tar -C /…` works on its root folder (sandbox/podfs.py)
+        tar.write_text(
+            f"#!/bin/sh\nPYTHONPATH={pkg_parent}${{PYTHONPATH:+:$PYTHONPATH}} "
+            f"exec {sys.executable} -m pgrestore_sandbox.podfs \"$@\"\n")
+        tar.chmod(0o755)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/exec/{ns}/{pod}/{container}", self.handle_exec)
+        app.router.add_post("/exec/{ns}/{pod}/{container}", self.handle_exec)
+        app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.handle_logs)
+        app.router.add_get("/healthz", lambda _: web.Response(text="ok"))
+        return app
+
+    async def handle_logs(self, request: web.Request) -> web.Response:
+        m = request.match_info
+        kept = self.state.pod_log(m["ns"], m["pod"], m["container"])
+        if kept.exists():  # a backup job's pod: what its program wrote
+            return web.Response(text=kept.read_text())
+        return web.Response(text=f"pgrestore sandbox: container {m['container']} of {m['ns']}/{m['pod']}\n")
+
+    async def handle_exec(self, request: web.Request) -> web.StreamResponse:
+        m = request.match_info
+        argv = request.query.getall("command", [])
+        want_stdin = request.query.get("input") in ("1", "true")
+        log.info("exec %s/%s %s: %s", m["ns"], m["pod"], m["container"], request.query_string[:200])
+        try:
+            pod = await asyncio.to_thread(self.api.core.read_namespaced_pod, m["pod"], m["ns"])
+        except client.ApiException as e:
+            return web.Response(status=e.status, text=f"pod {m['ns']}/{m['pod']}: {e.reason}")
+        ws = web.WebSocketResponse(protocols=exec_protocols(self.state), max_msg_size=0,
+                                   autoping=True, compress=False)
+        await ws.prepare(request)
+        v5 = ws.ws_protocol == V5
+        try:
+            if await self._stalled(pod, ws):
+                return ws
+            env, cwd = await asyncio.to_thread(self._context, pod)
+            await self._run(ws, argv, want_stdin, v5, env, cwd, self._rate(pod))
+        except Exception as e:  # noqa: BLE001 - report to the client like a kubelet would
+            log.exception("exec in %s/%s failed", m["ns"], m["pod"])
+            if not ws.closed:
+                await ws.send_bytes(_status(126, f"sandbox exec failed: {e}"))
+        finally:
+            await ws.close()
+        return ws
+
+    async def _stalled(self, pod: client.V1Pod, ws: web.WebSocketResponse) -> bool:
+        """The exec-stall drill: say nothing for a while; True if the client gave up meanwhile."""
+        stall = settings.load(self.state).exec_stall_seconds
+        if stall <= 0 or (pod.metadata.labels or {}).get("application") != "spilo":
+            return False
+        log.info("exec into %s stalls for %.0fs (drill)", pod.metadata.name, stall)
+        await asyncio.sleep(stall)
+        return ws.closed
+
+    def _rate(self, pod: client.V1Pod) -> float:
+        """The exec-rate drill (settings.exec_bytes_per_second), for Spilo pods only; 0: unlimited."""
+        if (pod.metadata.labels or {}).get("application") != "spilo":
+            return 0.0
+        return max(0.0, settings.load(self.state).exec_bytes_per_second)
+
+    async def _run(self, ws, argv, want_stdin, v5, env, cwd, rate: float = 0.0) -> None:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE if want_stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=cwd)
+        except (FileNotFoundError, PermissionError, IndexError) as e:
+            await ws.send_bytes(_status(127, f"OCI runtime exec failed: {e}"))
+            return
+        pumps = [asyncio.create_task(_pump_out(ws, proc.stdout, STDOUT, rate)),
+                 asyncio.create_task(_pump_out(ws, proc.stderr, STDERR, rate))]
+        feeder = asyncio.create_task(_pump_in(ws, proc, v5, rate)) if want_stdin else None
+        rc = await proc.wait()
+        await asyncio.gather(*pumps)
+        if feeder:
+            feeder.cancel()
+        await ws.send_bytes(_status(rc))
+
+    def _context(self, pod: client.V1Pod) -> tuple[dict, str]:
+        labels = pod.metadata.labels or {}
+        env = {"PATH": f"{self.shims}:{Path(pg_bin('psql')).parent}:/usr/local/bin:/usr/bin:/bin",
+               "LANG": "C.UTF-8", "HOSTNAME": pod.metadata.name}
+        home = self.state.root / "homes" / pod.metadata.namespace / pod.metadata.name
+        home.mkdir(parents=True, exist_ok=True)
+        env["HOME"] = str(home)
+        cluster = labels.get("cluster-name") if labels.get("application") == "spilo" else None
+        if cluster:
+            entry = registry.load(self.state.clusters).get(registry.cluster_key(pod.metadata.namespace, cluster))
+            if entry is None:
+                raise RuntimeError(f"no database server for {cluster}")
+            env.update(self._spilo_env(pod, cluster, entry))
+        else:
+            root = podfs.root_for(self.state, pod.metadata.namespace,
+                                  labels.get("app.kubernetes.io/name", pod.metadata.name))
+            root.mkdir(parents=True, exist_ok=True)
+            env["SANDBOX_POD_ROOT"] = str(root)
+        return env, str(home)
+
+    def _spilo_env(self, pod: client.V1Pod, cluster: str, entry: dict) -> dict:
+        env = PgServer(Path(entry["datadir"]), entry["port"]).env()
+        if pod.metadata.name != entry["leader"]:
+            # Only the member holding Patroni's leader key is writable; the others are standbys.
+            env["PGOPTIONS"] = "-c default_transaction_read_only=on"
+        members = self.api.core.list_namespaced_pod(
+            pod.metadata.namespace, label_selector=f"application=spilo,cluster-name={cluster}").items
+        env["PATRONI_CLUSTER"] = cluster
+        live = sorted((p for p in members if not p.metadata.deletion_timestamp), key=lambda p: p.metadata.name)
+        env["PATRONI_MEMBERS_JSON"] = json.dumps([_member(p, entry) for p in live])
+        return env
+
+
+def _member(pod: client.V1Pod, entry: dict) -> dict:
+    """One row of `patronictl list`, from Patroni's facts (the DCS), not from pod labels."""
+    leads = pod.metadata.name == entry["leader"]
+    ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+    if pod.status.phase != "Running":
+        state = "stopped"
+    elif ready:
+        state = "running"
+    else:
+        state = "starting" if leads else "creating replica"
+    return {"Member": pod.metadata.name, "Host": pod.status.pod_ip or "", "Role": "Leader" if leads else "Replica",
+            "State": state, "TL": entry.get("timeline", 1)}
+
+
+def _slice(rate: float) -> int:
+    """How much to pass at a time under the rate drill: a tenth of a second's worth."""
+    return max(1, int(rate / 10)) if rate > 0 else CHUNK
+
+
+async def _pump_out(ws: web.WebSocketResponse, stream: asyncio.StreamReader, channel: int, rate: float = 0.0) -> None:
+    while chunk := await stream.read(_slice(rate)):
+        await ws.send_bytes(bytes([channel]) + chunk)
+        if rate > 0:
+            await asyncio.sleep(len(chunk) / rate)
+
+
+async def _pump_in(ws: web.WebSocketResponse, proc: asyncio.subprocess.Process, v5: bool, rate: float = 0.0) -> None:
+    stdin = proc.stdin
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY and msg.data:
+                channel, data = msg.data[0], msg.data[1:]
+            elif msg.type == WSMsgType.TEXT and msg.data:
+                # Clients that write str send text frames: the channel is the first character.
+                channel, data = ord(msg.data[0]), msg.data[1:].encode()
+            else:
+                continue
+            if channel == STDIN and data:
+                step = _slice(rate) if rate > 0 else len(data)
+                for i in range(0, len(data), step):
+                    stdin.write(data[i:i + step])
+                    await stdin.drain()
+                    if rate > 0:
+                        await asyncio.sleep(min(step, len(data) - i) / rate)
+            elif v5 and channel == CLOSE and data[:1] == bytes([STDIN]):
+                stdin.close()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the command exited before reading all its input
+    finally:
+        if not stdin.is_closing():
+            stdin.close()
+
+
+async def serve(server: ExecServer, port: int, pki: Path, stop_event) -> None:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(pki / "node.crt", pki / "node.key")
+    runner = web.AppRunner(server.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=ctx)
+    await site.start()
+    while not stop_event.is_set():
+        await asyncio.sleep(0.5)
+    await runner.cleanup()
