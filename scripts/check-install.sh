@@ -8,7 +8,7 @@ trap 'rm -rf "$venv"' EXIT
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check .
 # One name in site-packages: nothing top-level but the pgrestore package (and its dist-info).
-top=$("$venv/bin/python" -c "import importlib.metadata as m; print(' '.join(sorted({str(f).split('/')[0] for f in m.files('pgrestore') if not str(f).startswith(('..', 'pgrestore-'))})))")
+top=$("$venv/bin/python" -I -c "import importlib.metadata as m; print(' '.join(sorted({str(f).split('/')[0] for f in m.files('pgrestore') if not str(f).startswith(('..', 'pgrestore-'))})))")
 [[ "$top" == "pgrestore" ]] || { echo "bare install: installs top-level '$top', not only pgrestore"; exit 1; }
 "$venv/bin/pgrestore" --help >/dev/null
 "$venv/bin/pgrestore" services >/dev/null
