@@ -25,9 +25,10 @@ import yaml
 from . import registry, s3
 from .credentials import secret_name
 from .errors import SandboxError
-from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api
+from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, as_dict, meta
 from .paths import StateDir
 from .pgserver import pg_bin
+from .procs import piped
 from .services import get_service
 
 # CSM's job used a PostgreSQL 12 client, whose dumps have no \restrict lines; newer
@@ -50,7 +51,8 @@ def backup(state: StateDir, service: str, fmt: str) -> list[tuple[str, int]]:
         client.put_object(Bucket=s3.BUCKET, Key=f"{base}.manifest", Body=text)
         cleanup_old_backups(client, s3.BUCKET, svc.cluster)
         return [(f"{base}.psql", size), (f"{base}.manifest", len(text))]
-    cr = api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, svc.namespace, CRD_PLURAL, svc.cluster)
+    cr = as_dict(api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, svc.namespace, CRD_PLURAL,
+                                                         svc.cluster))
     key = logical_key(svc.cluster, f"/{cr['metadata']['uid']}")
     return [(key, stream_dump(server.env(), client, s3.BUCKET, key, clean=False, gzip=True))]
 
@@ -73,11 +75,11 @@ def stream_dump(conn_env: dict[str, str], client, bucket: str, key: str, clean: 
     argv = [pg_bin("pg_dumpall"), *(["-c"] if clean else [])]
     dump = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **conn_env})
     filt = subprocess.Popen(_DROP_RESTRICT, stdin=dump.stdout, stdout=subprocess.PIPE)
-    dump.stdout.close()
+    piped(dump.stdout).close()
     stages = [dump, filt]
     if gzip:
         stages.append(subprocess.Popen(["gzip", "-c"], stdin=filt.stdout, stdout=subprocess.PIPE))
-        filt.stdout.close()
+        piped(filt.stdout).close()
     try:
         client.upload_fileobj(stages[-1].stdout, bucket, key)
     except BaseException:
@@ -87,9 +89,9 @@ def stream_dump(conn_env: dict[str, str], client, bucket: str, key: str, clean: 
     finally:
         for proc in stages:
             proc.wait()
-        err = dump.stderr.read().decode().strip()
-        dump.stderr.close()
-        stages[-1].stdout.close()
+        err = piped(dump.stderr).read().decode().strip()
+        piped(dump.stderr).close()
+        piped(stages[-1].stdout).close()
     if dump.returncode != 0:
         raise SandboxError(f"pg_dumpall failed: {err}")
     return client.head_object(Bucket=bucket, Key=key)["ContentLength"]
@@ -100,9 +102,9 @@ def manifest(api: Api, namespace: str, cluster: str, users) -> str:
     out = []
     for user in (*users, "postgres", "standby"):
         sec = api.core.read_namespaced_secret(secret_name(user, cluster), namespace)
+        md = meta(sec)
         obj = {"apiVersion": "v1", "kind": "Secret", "type": sec.type,
-               "metadata": {"name": sec.metadata.name, "namespace": sec.metadata.namespace,
-                            "labels": sec.metadata.labels},
+               "metadata": {"name": md.name, "namespace": md.namespace, "labels": md.labels},
                "data": dict(sec.data or {})}
         out.append("\n---\n" + yaml.dump(obj) + "\n")
     return "".join(out)

@@ -35,7 +35,7 @@ from kubernetes import client
 from . import backup, podstatus, registry, s3, settings
 from .cronjobs import CHART_CONTAINER, LOGICAL_CONTAINER, MANUAL
 from .errors import SandboxError
-from .kube import Api, is_not_found
+from .kube import Api, is_not_found, meta, name_of, namespace_of, spec_of, uid_of
 from .paths import StateDir
 
 log = logging.getLogger("sandbox.backupjob")
@@ -66,9 +66,9 @@ class Outcome:
 
 def container_of(pod: client.V1Pod) -> client.V1Container | None:
     """The backup container of a Job's pod, if this is a backup pod."""
-    if not any(o.kind == "Job" for o in pod.metadata.owner_references or []):
+    if not any(o.kind == "Job" for o in meta(pod).owner_references or []):
         return None
-    for c in pod.spec.containers:
+    for c in spec_of(pod).containers:
         if c.name in (CHART_CONTAINER, LOGICAL_CONTAINER):
             return c
     return None
@@ -169,16 +169,16 @@ class BackupRunner:
     def start(self, pod: client.V1Pod, container: client.V1Container, env: dict[str, str]) -> bool:
         """Start the pod's run once; False if it was started before."""
         with self._guard:
-            if pod.metadata.uid in self._started:
+            if uid_of(pod) in self._started:
                 return False
-            self._started.add(pod.metadata.uid)
+            self._started.add(uid_of(pod))
         threading.Thread(target=self._run, args=(pod, container, env), daemon=True,
-                         name=f"backup {pod.metadata.namespace}/{pod.metadata.name}").start()
+                         name=f"backup {namespace_of(pod)}/{name_of(pod)}").start()
         return True
 
     def _run(self, pod: client.V1Pod, container: client.V1Container, env: dict[str, str]) -> None:
         api = Api.from_kubeconfig(self.state.kubeconfig)
-        ns, name = pod.metadata.namespace, pod.metadata.name
+        ns, name = namespace_of(pod), name_of(pod)
         say = JobLog(self.state.pod_log(ns, name, container.name))
         code, error = 0, ""
         try:
@@ -203,11 +203,11 @@ class BackupRunner:
 
 def _manual(api: Api, pod: client.V1Pod) -> bool:
     """Was the pod's Job made by hand (`kubectl create job --from=cronjob/…`, the drill)?"""
-    for ref in pod.metadata.owner_references or []:
+    for ref in meta(pod).owner_references or []:
         if ref.kind == "Job":
             try:
-                job = api.batch.read_namespaced_job(ref.name, pod.metadata.namespace)
+                job = api.batch.read_namespaced_job(ref.name, namespace_of(pod))
             except client.ApiException:
                 return False
-            return (job.metadata.annotations or {}).get(MANUAL) == "manual"
+            return (meta(job).annotations or {}).get(MANUAL) == "manual"
     return False

@@ -123,7 +123,7 @@ def create_missing_roles(conn: psycopg.Connection, spec: dict, passwords: dict[s
 
 def sync_databases(conn: psycopg.Connection, spec: dict) -> list[str]:
     """syncDatabases (pkg/cluster/database.go): create missing ones from template1, fix owners."""
-    have = dict(conn.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database").fetchall())
+    have: dict[str, str] = dict(conn.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database").fetchall())
     changed = []
     for db, owner in sorted((spec.get("databases") or {}).items()):
         if db not in have:

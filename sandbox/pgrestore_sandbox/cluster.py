@@ -31,7 +31,20 @@ from .bootstrap import bootstrap_volume, create_missing_roles, sync_databases, w
 from .coordination import ClusterLocks, VolumeReleases
 from .credentials import read_password, sync_secrets
 from .errors import SandboxError
-from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, is_not_found
+from .kube import (
+    CRD_GROUP,
+    CRD_PLURAL,
+    CRD_VERSION,
+    Api,
+    as_dict,
+    is_not_found,
+    meta,
+    name_of,
+    namespace_of,
+    required,
+    status_of,
+    uid_of,
+)
 from .login import connect, refused
 from .paths import StateDir
 from .pgserver import PgServer
@@ -133,7 +146,7 @@ class ClusterActions:
             log.warning("could not remove the logical backup k8s cron job; %s", e.reason)
         statefulset.delete_orphaning_pods(self.api, ns, name)
         _wait(lambda: statefulset.read(self.api, ns, name) is None, 30)
-        for pod in sorted(self._pods(ns, name), key=lambda p: p.metadata.name):
+        for pod in sorted(self._pods(ns, name), key=name_of):
             self._delete_pod_and_wait(pod)
         with self.locks.get(key):
             entry = registry.load(self.state.clusters).get(key)
@@ -213,11 +226,11 @@ class ClusterActions:
         ns, name, uid = cr["metadata"]["namespace"], cr["metadata"]["name"], cr["metadata"]["uid"]
         while True:
             sts = statefulset.read(self.api, ns, name)
-            pods = [p for p in self._pods(ns, name) if not p.metadata.deletion_timestamp]
-            roles = [(p.metadata.labels or {}).get("spilo-role") for p in pods]
+            pods = [p for p in self._pods(ns, name) if not meta(p).deletion_timestamp]
+            roles = [(meta(p).labels or {}).get("spilo-role") for p in pods]
             if roles.count("master") > 1:
                 raise EventFailed(f"too many masters ({roles.count('master')} pods with the master label found)")
-            if sts is not None and sts.spec.replicas == (sts.status.replicas or 0) and all(
+            if sts is not None and sts.spec.replicas == (status_of(sts).replicas or 0) and all(
                     r in ("master", "replica") for r in roles):
                 return
             if self._current_uid(ns, name) != uid:
@@ -245,7 +258,7 @@ class ClusterActions:
         return self._adopted[key]
 
     def _delete_pod_and_wait(self, pod: client.V1Pod) -> None:
-        ns, name = pod.metadata.namespace, pod.metadata.name
+        ns, name = namespace_of(pod), name_of(pod)
         try:
             self.api.core.delete_namespaced_pod(name, ns)  # the pod's own grace period, like the operator
         except client.ApiException as e:
@@ -254,7 +267,7 @@ class ClusterActions:
 
         def gone() -> bool:
             try:
-                return self.api.core.read_namespaced_pod(name, ns).metadata.uid != pod.metadata.uid
+                return uid_of(self.api.core.read_namespaced_pod(name, ns)) != uid_of(pod)
             except client.ApiException as e:
                 return is_not_found(e)
         if not _wait(gone, POD_DELETION_WAIT_SECONDS):
@@ -263,10 +276,10 @@ class ClusterActions:
     def _delete_secrets(self, ns: str, name: str, keep_since: str | None) -> None:
         since = _parse_time(keep_since) if keep_since else None
         for sec in self.api.core.list_namespaced_secret(ns, label_selector=statefulset.spilo_selector(name)).items:
-            if since and sec.metadata.creation_timestamp >= since:
+            if since and required(meta(sec).creation_timestamp, "creationTimestamp for a Secret") >= since:
                 continue  # made for the new cluster (e.g. a manifest applied before the create)
             try:
-                self.api.core.delete_namespaced_secret(sec.metadata.name, ns)
+                self.api.core.delete_namespaced_secret(name_of(sec), ns)
             except client.ApiException as e:
                 if not is_not_found(e):
                     raise
@@ -277,8 +290,8 @@ class ClusterActions:
 
     def _current_uid(self, ns: str, name: str) -> str | None:
         try:
-            return self.api.custom.get_namespaced_custom_object(
-                CRD_GROUP, CRD_VERSION, ns, CRD_PLURAL, name)["metadata"]["uid"]
+            return as_dict(self.api.custom.get_namespaced_custom_object(
+                CRD_GROUP, CRD_VERSION, ns, CRD_PLURAL, name))["metadata"]["uid"]
         except client.ApiException as e:
             if is_not_found(e):
                 return None

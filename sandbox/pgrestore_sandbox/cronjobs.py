@@ -44,7 +44,7 @@ import string
 from kubernetes import client
 
 from .credentials import secret_name
-from .kube import Api, is_conflict, is_not_found
+from .kube import Api, as_dict, is_conflict, is_not_found
 from .services import SandboxService
 
 GROUP, VERSION, PLURAL = "batch", "v1beta1", "cronjobs"
@@ -64,7 +64,7 @@ POD_SERVICE_ACCOUNT = "postgres-pod"  # pod_service_account_name, v1.8.2 default
 # -- the API ------------------------------------------------------------
 def get(api: Api, ns: str, name: str) -> dict | None:
     try:
-        return api.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+        return as_dict(api.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name))
     except client.ApiException as e:
         if is_not_found(e):
             return None
@@ -72,7 +72,8 @@ def get(api: Api, ns: str, name: str) -> dict | None:
 
 
 def list_in(api: Api, ns: str, label_selector: str = "") -> list[dict]:
-    return api.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, label_selector=label_selector)["items"]
+    listing = api.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, label_selector=label_selector)
+    return as_dict(listing)["items"]
 
 
 def create(api: Api, ns: str, body: dict) -> bool:
@@ -87,7 +88,7 @@ def create(api: Api, ns: str, body: dict) -> bool:
 
 
 def patch(api: Api, ns: str, name: str, body: dict) -> dict:
-    return api.custom.patch_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name, body)
+    return as_dict(api.custom.patch_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name, body))
 
 
 def set_suspend(api: Api, ns: str, name: str, suspend: bool) -> dict:
@@ -309,5 +310,6 @@ def manual_job_name(cronjob_name: str) -> str:
 def run_now(api: Api, ns: str, cronjob: dict) -> str:
     """Create a Job from the CronJob (a manual run: it ignores `suspend`); returns its name."""
     name = manual_job_name(cronjob["metadata"]["name"])
-    api.batch.create_namespaced_job(ns, job_from(cronjob, name))
+    # The client's validate_call makes the dict a V1Job (camelCase keys are its aliases); its stubs ask for the model.
+    api.batch.create_namespaced_job(ns, job_from(cronjob, name))  # type: ignore[arg-type]
     return name

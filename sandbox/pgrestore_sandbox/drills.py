@@ -12,7 +12,7 @@ from kubernetes import client
 
 from . import cronjobs, registry, s3
 from .errors import SandboxError
-from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, is_not_found
+from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, is_not_found, name_of, status_of
 from .paths import StateDir
 from .seed import run_sql_file
 from .services import get_service
@@ -96,12 +96,13 @@ def backup_job(state: StateDir, service: str, fmt: str = "psql", wait: bool = Tr
     deadline = started + timeout
     while True:
         job = api.batch.read_namespaced_job(run.job, svc.namespace)
-        done = [c.type for c in job.status.conditions or [] if c.type in ("Complete", "Failed") and c.status == "True"]
+        done = [c.type for c in status_of(job).conditions or []
+                if c.type in ("Complete", "Failed") and c.status == "True"]
         for pod in api.core.list_namespaced_pod(svc.namespace, label_selector=f"job-name={run.job}").items:
-            if pod.status.phase in ("Succeeded", "Failed") and pod.metadata.name not in {p for p, *_ in run.pods}:
-                run.pods.append((pod.metadata.name, pod.status.phase, _exit_message(pod)))
-                progress(f"pod {pod.metadata.name}: {pod.status.phase}"
-                         + (f" ({run.pods[-1][2]})" if pod.status.phase == "Failed" else ""))
+            phase = status_of(pod).phase
+            if phase in ("Succeeded", "Failed") and name_of(pod) not in {p for p, *_ in run.pods}:
+                run.pods.append((name_of(pod), phase, _exit_message(pod)))
+                progress(f"pod {name_of(pod)}: {phase}" + (f" ({run.pods[-1][2]})" if phase == "Failed" else ""))
         if done or time.monotonic() > deadline:
             run.status = done[0] if done else "Running"
             break

@@ -22,9 +22,10 @@ from aiohttp import WSMsgType, web
 from kubernetes import client
 
 from . import podfs, registry, settings
-from .kube import Api
+from .kube import Api, meta, name_of, namespace_of, status_of
 from .paths import StateDir
 from .pgserver import PgServer, pg_bin
+from .procs import piped
 
 log = logging.getLogger("sandbox.exec")
 
@@ -77,8 +78,11 @@ class ExecServer:
         app.router.add_get("/exec/{ns}/{pod}/{container}", self.handle_exec)
         app.router.add_post("/exec/{ns}/{pod}/{container}", self.handle_exec)
         app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.handle_logs)
-        app.router.add_get("/healthz", lambda _: web.Response(text="ok"))
+        app.router.add_get("/healthz", self.handle_healthz)
         return app
+
+    async def handle_healthz(self, _request: web.Request) -> web.Response:
+        return web.Response(text="ok")
 
     async def handle_logs(self, request: web.Request) -> web.Response:
         m = request.match_info
@@ -116,15 +120,15 @@ class ExecServer:
     async def _stalled(self, pod: client.V1Pod, ws: web.WebSocketResponse) -> bool:
         """The exec-stall drill: say nothing for a while; True if the client gave up meanwhile."""
         stall = settings.load(self.state).exec_stall_seconds
-        if stall <= 0 or (pod.metadata.labels or {}).get("application") != "spilo":
+        if stall <= 0 or (meta(pod).labels or {}).get("application") != "spilo":
             return False
-        log.info("exec into %s stalls for %.0fs (drill)", pod.metadata.name, stall)
+        log.info("exec into %s stalls for %.0fs (drill)", meta(pod).name, stall)
         await asyncio.sleep(stall)
         return ws.closed
 
     def _rate(self, pod: client.V1Pod) -> float:
         """The exec-rate drill (settings.exec_bytes_per_second), for Spilo pods only; 0: unlimited."""
-        if (pod.metadata.labels or {}).get("application") != "spilo":
+        if (meta(pod).labels or {}).get("application") != "spilo":
             return 0.0
         return max(0.0, settings.load(self.state).exec_bytes_per_second)
 
@@ -136,8 +140,8 @@ class ExecServer:
         except (FileNotFoundError, PermissionError, IndexError) as e:
             await ws.send_bytes(_status(127, f"OCI runtime exec failed: {e}"))
             return
-        pumps = [asyncio.create_task(_pump_out(ws, proc.stdout, STDOUT, rate)),
-                 asyncio.create_task(_pump_out(ws, proc.stderr, STDERR, rate))]
+        pumps = [asyncio.create_task(_pump_out(ws, piped(proc.stdout), STDOUT, rate)),
+                 asyncio.create_task(_pump_out(ws, piped(proc.stderr), STDERR, rate))]
         feeder = asyncio.create_task(_pump_in(ws, proc, v5, rate)) if want_stdin else None
         rc = await proc.wait()
         await asyncio.gather(*pumps)
@@ -146,49 +150,48 @@ class ExecServer:
         await ws.send_bytes(_status(rc))
 
     def _context(self, pod: client.V1Pod) -> tuple[dict, str]:
-        labels = pod.metadata.labels or {}
+        labels = meta(pod).labels or {}
         env = {"PATH": f"{self.shims}:{Path(pg_bin('psql')).parent}:/usr/local/bin:/usr/bin:/bin",
-               "LANG": "C.UTF-8", "HOSTNAME": pod.metadata.name}
-        home = self.state.root / "homes" / pod.metadata.namespace / pod.metadata.name
+               "LANG": "C.UTF-8", "HOSTNAME": name_of(pod)}
+        home = self.state.root / "homes" / namespace_of(pod) / name_of(pod)
         home.mkdir(parents=True, exist_ok=True)
         env["HOME"] = str(home)
         cluster = labels.get("cluster-name") if labels.get("application") == "spilo" else None
         if cluster:
-            entry = registry.load(self.state.clusters).get(registry.cluster_key(pod.metadata.namespace, cluster))
+            entry = registry.load(self.state.clusters).get(registry.cluster_key(namespace_of(pod), cluster))
             if entry is None:
                 raise RuntimeError(f"no database server for {cluster}")
             env.update(self._spilo_env(pod, cluster, entry))
         else:
-            root = podfs.root_for(self.state, pod.metadata.namespace,
-                                  labels.get("app.kubernetes.io/name", pod.metadata.name))
+            root = podfs.root_for(self.state, namespace_of(pod), labels.get("app.kubernetes.io/name", name_of(pod)))
             root.mkdir(parents=True, exist_ok=True)
             env["SANDBOX_POD_ROOT"] = str(root)
         return env, str(home)
 
     def _spilo_env(self, pod: client.V1Pod, cluster: str, entry: dict) -> dict:
         env = PgServer(Path(entry["datadir"]), entry["port"]).env()
-        if pod.metadata.name != entry["leader"]:
+        if name_of(pod) != entry["leader"]:
             # Only the member holding Patroni's leader key is writable; the others are standbys.
             env["PGOPTIONS"] = "-c default_transaction_read_only=on"
         members = self.api.core.list_namespaced_pod(
-            pod.metadata.namespace, label_selector=f"application=spilo,cluster-name={cluster}").items
+            namespace_of(pod), label_selector=f"application=spilo,cluster-name={cluster}").items
         env["PATRONI_CLUSTER"] = cluster
-        live = sorted((p for p in members if not p.metadata.deletion_timestamp), key=lambda p: p.metadata.name)
+        live = sorted((p for p in members if not meta(p).deletion_timestamp), key=name_of)
         env["PATRONI_MEMBERS_JSON"] = json.dumps([_member(p, entry) for p in live])
         return env
 
 
 def _member(pod: client.V1Pod, entry: dict) -> dict:
     """One row of `patronictl list`, from Patroni's facts (the DCS), not from pod labels."""
-    leads = pod.metadata.name == entry["leader"]
-    ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
-    if pod.status.phase != "Running":
+    leads = name_of(pod) == entry["leader"]
+    ready = any(c.type == "Ready" and c.status == "True" for c in status_of(pod).conditions or [])
+    if status_of(pod).phase != "Running":
         state = "stopped"
     elif ready:
         state = "running"
     else:
         state = "starting" if leads else "creating replica"
-    return {"Member": pod.metadata.name, "Host": pod.status.pod_ip or "", "Role": "Leader" if leads else "Replica",
+    return {"Member": name_of(pod), "Host": status_of(pod).pod_ip or "", "Role": "Leader" if leads else "Replica",
             "State": state, "TL": entry.get("timeline", 1)}
 
 
@@ -205,7 +208,7 @@ async def _pump_out(ws: web.WebSocketResponse, stream: asyncio.StreamReader, cha
 
 
 async def _pump_in(ws: web.WebSocketResponse, proc: asyncio.subprocess.Process, v5: bool, rate: float = 0.0) -> None:
-    stdin = proc.stdin
+    stdin = piped(proc.stdin)  # fed only when the exec asked for stdin
     try:
         async for msg in ws:
             if msg.type == WSMsgType.BINARY and msg.data:

@@ -51,8 +51,8 @@ def install_pdsh(state: StateDir) -> Path:
 
 
 def known_hosts(state: StateDir) -> list[str]:
-    from .kube import Api
-    nodes = [n.metadata.name for n in Api.from_kubeconfig(state.kubeconfig).core.list_node().items]
+    from .kube import Api, name_of
+    nodes = [name_of(n) for n in Api.from_kubeconfig(state.kubeconfig).core.list_node().items]
     return sorted(set(nodes) | set(STORAGE_NODES))
 
 
@@ -164,14 +164,14 @@ def _spire_datastore_created(state: StateDir) -> float:
     """When the Spire datastore's postgresql resource was created (0 if it is gone)."""
     from datetime import datetime, timezone
 
-    from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api
+    from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, as_dict
     api = Api.from_kubeconfig(state.kubeconfig)
     try:
         pg = api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, SPIRE_CLUSTER[0], CRD_PLURAL,
                                                      SPIRE_CLUSTER[1])
     except Exception:  # noqa: BLE001 - no cluster: no server, nothing issued since
         return float("inf")
-    stamp = pg["metadata"]["creationTimestamp"]
+    stamp = as_dict(pg)["metadata"]["creationTimestamp"]
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
 
 

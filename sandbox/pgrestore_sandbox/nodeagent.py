@@ -22,7 +22,7 @@ from kubernetes import client
 
 from . import backupjob, podstatus, registry, settings
 from .coordination import ClusterLocks, VolumeReleases
-from .kube import Api, is_not_found
+from .kube import Api, is_not_found, meta, name_of, namespace_of, spec_of, status_of, uid_of
 from .login import can_login
 from .loop import reconcile_forever
 from .paths import StateDir
@@ -123,21 +123,21 @@ class NodeAgent:
                 members.setdefault(key, []).append(pod)
         view = PassView(timing=profile(settings.load(self.state).timing), secrets=SecretCache(self.api.core),
                         entries=registry.load(self.state.clusters), members=members)
-        self._leaders_force_deleted({p.metadata.uid for p in listed}, view)
-        self.backups.forget_except({p.metadata.uid for p in listed})
+        self._leaders_force_deleted({uid_of(p) for p in listed}, view)
+        self.backups.forget_except({uid_of(p) for p in listed})
         for pod in listed:
             try:
                 self.sync_pod(pod, view)
             except client.ApiException as e:
                 if not is_not_found(e) and e.status != 409:
-                    log.warning("pod %s/%s: %s", pod.metadata.namespace, pod.metadata.name, e.reason)
+                    log.warning("pod %s/%s: %s", meta(pod).namespace, meta(pod).name, e.reason)
 
     def sync_pod(self, pod: client.V1Pod, view: PassView) -> None:
-        if pod.metadata.deletion_timestamp:
+        if meta(pod).deletion_timestamp:
             self._terminate(pod, view)
-        elif not pod.spec.node_name:
+        elif not spec_of(pod).node_name:
             self._schedule(pod)
-        elif pod.spec.node_name in NODES and pod.status.phase not in ("Succeeded", "Failed"):
+        elif spec_of(pod).node_name in NODES and status_of(pod).phase not in ("Succeeded", "Failed"):
             self._report(pod, view)
 
     def _schedule(self, pod: client.V1Pod) -> None:
@@ -145,18 +145,18 @@ class NodeAgent:
         if key and self.volumes.remaining(key) > 0:
             # The old cluster's claim of the same name is still being deleted (timing.py).
             message = (f'0/{len(NODES)} nodes are available: persistentvolumeclaim '
-                       f'"pgdata-{pod.metadata.name}" is being deleted.')
+                       f'"pgdata-{name_of(pod)}" is being deleted.')
             if podstatus.unschedulable_message(pod) != message:
                 self._patch_status(pod, podstatus.unschedulable(message))
             return
-        node = _daemonset_node(pod) or NODES[zlib.crc32(pod.metadata.name.encode()) % len(NODES)]
+        node = _daemonset_node(pod) or NODES[zlib.crc32(name_of(pod).encode()) % len(NODES)]
         body = client.V1Binding(
-            metadata=client.V1ObjectMeta(name=pod.metadata.name),
+            metadata=client.V1ObjectMeta(name=name_of(pod)),
             target=client.V1ObjectReference(kind="Node", name=node, api_version="v1"),
         )
         # The generated client cannot parse the Status this call returns.
         self.api.core.create_namespaced_pod_binding(
-            pod.metadata.name, pod.metadata.namespace, body, _preload_content=False)
+            name_of(pod), namespace_of(pod), body, _preload_content=False)
 
     def _leaders_force_deleted(self, present: set[str], view: PassView) -> None:
         """A leader pod force-deleted (no grace) never shows a deletionTimestamp; Patroni still stops."""
@@ -166,15 +166,15 @@ class NodeAgent:
                 self.patroni.leader_stopped(key, name, view.members.get(key, []))
 
     def _terminate(self, pod: client.V1Pod, view: PassView) -> None:
-        uid, key = pod.metadata.uid, _spilo_key(pod)
+        uid, key = uid_of(pod), _spilo_key(pod)
         if uid not in self._stop_at:
             shutdown = view.timing.spilo_shutdown_seconds if key else view.timing.client_shutdown_seconds
             # A delete with a shorter grace period (or --force) cuts the shutdown short.
-            shutdown = min(shutdown, pod.metadata.deletion_grace_period_seconds or 0)
+            shutdown = min(shutdown, meta(pod).deletion_grace_period_seconds or 0)
             self._stop_at[uid] = time.monotonic() + shutdown
             if key:
                 self._leaders.pop(uid, None)
-                self.patroni.leader_stopped(key, pod.metadata.name, view.members.get(key, []))
+                self.patroni.leader_stopped(key, name_of(pod), view.members.get(key, []))
                 set_role_label(self.api, pod, None)  # callback_role.py on_stop
             if shutdown > 0 and podstatus.is_ready(pod):
                 self._patch_status(pod, podstatus.running(pod, False))
@@ -184,18 +184,18 @@ class NodeAgent:
             memo.pop(uid, None)
         # With a body, the apiserver takes the grace period from it, not from the query.
         self.api.core.delete_namespaced_pod(
-            pod.metadata.name, pod.metadata.namespace,
+            name_of(pod), namespace_of(pod),
             body=client.V1DeleteOptions(grace_period_seconds=0, preconditions=client.V1Preconditions(uid=uid)))
 
     def _report(self, pod: client.V1Pod, view: PassView) -> None:
-        uid = pod.metadata.uid
+        uid = uid_of(pod)
         if container := backupjob.container_of(pod):
             self._run_backup(pod, container, view)
             return
         try:
             ready = self._ready(pod, view)
         except MissingSecret as e:
-            if pod.status.phase != "Running":
+            if status_of(pod).phase != "Running":
                 # A kubelet resolves env at container start and cannot start without it.
                 self._patch_status(pod, podstatus.waiting(pod, str(e)))
                 return
@@ -207,13 +207,13 @@ class NodeAgent:
             return
         key = _spilo_key(pod)
         entry = view.entries.get(key) if key else None
-        if entry and not entry.get("deleting"):
-            if entry["leader"] == pod.metadata.name:
-                self._leaders[uid] = (key, pod.metadata.name)
+        if key and entry and not entry.get("deleting"):
+            if entry["leader"] == name_of(pod):
+                self._leaders[uid] = (key, name_of(pod))
                 set_role_label(self.api, pod, "master")
             else:
                 self._leaders.pop(uid, None)
-                if pod.metadata.name in entry.get("volumes", []):
+                if name_of(pod) in entry.get("volumes", []):
                     # callback_role.py runs when Patroni starts PostgreSQL: after the clone.
                     set_role_label(self.api, pod, "replica")
         if podstatus.phase_and_ready(pod) != ("Running", ready):
@@ -222,14 +222,14 @@ class NodeAgent:
     def _run_backup(self, pod: client.V1Pod, container: client.V1Container, view: PassView) -> None:
         """A backup Job's pod: its env resolved at start, then its program in a thread that
         writes Succeeded or Failed when it ends."""
-        if self.backups.handles(pod.metadata.uid):
+        if self.backups.handles(uid_of(pod)):
             return
         try:
             env = container_env(pod, container, view.secrets)
         except MissingSecret as e:
-            waiting = [s.state.waiting.message for s in pod.status.container_statuses or []
+            waiting = [s.state.waiting.message for s in status_of(pod).container_statuses or []
                        if s.state and s.state.waiting]
-            if waiting != [str(e)] * len(pod.spec.containers):
+            if waiting != [str(e)] * len(spec_of(pod).containers):
                 self._patch_status(pod, podstatus.waiting(pod, str(e)))
             return
         self._patch_status(pod, podstatus.running(pod, True))
@@ -237,16 +237,16 @@ class NodeAgent:
 
     def _ready(self, pod: client.V1Pod, view: PassView) -> bool:
         envs = {}
-        for c in pod.spec.containers:
+        for c in spec_of(pod).containers:
             envs.update(container_env(pod, c, view.secrets))  # raises MissingSecret like a kubelet
         key = _spilo_key(pod)
         if key:
             return self._spilo_ready(pod, key, envs, view)
-        target = (pod.metadata.annotations or {}).get(DB_ANNOTATION)
+        target = (meta(pod).annotations or {}).get(DB_ANNOTATION)
         if not target:
             return True
         cluster, database = target.split("/", 1)
-        ckey = registry.cluster_key(pod.metadata.namespace, cluster)
+        ckey = registry.cluster_key(namespace_of(pod), cluster)
         entry = view.entries.get(ckey)
         if entry is None or self.locks.restarting(ckey):
             return False
@@ -257,8 +257,8 @@ class NodeAgent:
         entry = view.entries.get(key)
         if entry is None or self.locks.restarting(key):
             return False
-        if entry["leader"] == pod.metadata.name:
-            return self.patroni.ensure_running(key, pod.metadata.name)
+        if entry["leader"] == name_of(pod):
+            return self.patroni.ensure_running(key, name_of(pod))
         if not PgServer(Path(entry["datadir"]), entry["port"]).running():
             return False
         if not self._cloned(pod, key, entry, view.timing):
@@ -268,7 +268,7 @@ class NodeAgent:
 
     def _cloned(self, pod: client.V1Pod, key: str, entry: dict, timing: Timing) -> bool:
         """A member without a volume yet copies the leader's data first (pg_basebackup)."""
-        name, uid = pod.metadata.name, pod.metadata.uid
+        name, uid = name_of(pod), uid_of(pod)
         if name in entry.get("volumes", []):
             return True
         if uid not in self._cloned_at:
@@ -282,7 +282,7 @@ class NodeAgent:
         return True
 
     def _patch_status(self, pod: client.V1Pod, status: dict) -> None:
-        self.api.core.patch_namespaced_pod_status(pod.metadata.name, pod.metadata.namespace, {"status": status})
+        self.api.core.patch_namespaced_pod_status(name_of(pod), namespace_of(pod), {"status": status})
 
 
 def _login(cache: dict, port: int, user: str, password: str, db: str) -> bool:
@@ -301,19 +301,22 @@ def _cluster_bytes(entry: dict) -> int:
 
 
 def _spilo_key(pod: client.V1Pod) -> str | None:
-    labels = pod.metadata.labels or {}
+    labels = meta(pod).labels or {}
     if labels.get("application") == "spilo" and labels.get("cluster-name"):
-        return registry.cluster_key(pod.metadata.namespace, labels["cluster-name"])
+        return registry.cluster_key(namespace_of(pod), labels["cluster-name"])
     return None
 
 
 def _is_job_pod(pod: client.V1Pod) -> bool:
-    return any(o.kind == "Job" for o in pod.metadata.owner_references or [])
+    return any(o.kind == "Job" for o in meta(pod).owner_references or [])
 
 
 def _daemonset_node(pod: client.V1Pod) -> str | None:
-    try:
-        terms = pod.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms
-        return terms[0].match_fields[0].values[0]
-    except (AttributeError, IndexError, TypeError):
-        return None
+    """The node the DaemonSet controller pins its pod to: the first term's first matchFields value."""
+    affinity = pod.spec.affinity if pod.spec else None
+    node_affinity = affinity.node_affinity if affinity else None
+    required = node_affinity.required_during_scheduling_ignored_during_execution if node_affinity else None
+    terms = required.node_selector_terms if required else None
+    fields = terms[0].match_fields if terms else None
+    values = fields[0].values if fields else None
+    return values[0] if values else None

@@ -27,7 +27,7 @@ from kubernetes import client
 from . import registry, settings
 from .cluster import ClusterActions
 from .coordination import ClusterLocks, VolumeReleases
-from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, is_not_found
+from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, as_dict, is_not_found
 from .loop import reconcile_forever
 from .paths import StateDir
 
@@ -50,7 +50,7 @@ class Operator:
                           CRD_GROUP, CRD_VERSION, CRD_PLURAL, log=log, name="postgresqls")
 
     def dispatch(self) -> None:
-        items = self.api.custom.list_cluster_custom_object(CRD_GROUP, CRD_VERSION, CRD_PLURAL)["items"]
+        items = as_dict(self.api.custom.list_cluster_custom_object(CRD_GROUP, CRD_VERSION, CRD_PLURAL))["items"]
         live = {registry.cluster_key(i["metadata"]["namespace"], i["metadata"]["name"]): i for i in items}
         entries = registry.load(self.state.clusters)
         for key, cr in live.items():
@@ -102,7 +102,7 @@ class Operator:
 
     def _read(self, ns: str, name: str) -> dict | None:
         try:
-            return self.api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, ns, CRD_PLURAL, name)
+            return as_dict(self.api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, ns, CRD_PLURAL, name))
         except client.ApiException as e:
             if is_not_found(e):
                 return None

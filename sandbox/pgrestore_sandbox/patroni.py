@@ -21,7 +21,7 @@ from kubernetes import client
 
 from . import registry
 from .coordination import ClusterLocks
-from .kube import Api, is_not_found
+from .kube import Api, is_not_found, meta, name_of, namespace_of, status_of
 from .paths import StateDir
 from .pgserver import PgServer
 from .statefulset import spilo_selector
@@ -35,8 +35,8 @@ class FailoverError(Exception):
 
 
 def is_ready(pod: client.V1Pod) -> bool:
-    return not pod.metadata.deletion_timestamp and any(
-        c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+    return not meta(pod).deletion_timestamp and any(
+        c.type == "Ready" and c.status == "True" for c in status_of(pod).conditions or [])
 
 
 class Patroni:
@@ -52,14 +52,14 @@ class Patroni:
                 raise FailoverError(f"no cluster {key}")
             leader = entry["leader"]
             members = self._members(namespace, cluster)
-            candidates = sorted(p.metadata.name for p in members if p.metadata.name != leader)
+            candidates = sorted(name_of(p) for p in members if name_of(p) != leader)
             if to == leader:
                 raise FailoverError("Failover target and source are the same.")
             if not candidates:
                 raise FailoverError("No candidates found to failover to")
             if to and to not in candidates:
                 raise FailoverError(f"Member {to} does not exist in cluster {cluster}")
-            healthy = [p.metadata.name for p in members if p.metadata.name in candidates and is_ready(p)]
+            healthy = [name_of(p) for p in members if name_of(p) in candidates and is_ready(p)]
             target = to or (healthy[0] if healthy else candidates[0])
             if target not in healthy:
                 raise FailoverError(f"Failover failed, details: 412, {target} is not a healthy, running member")
@@ -72,7 +72,7 @@ class Patroni:
             entry = registry.load(self.state.clusters).get(key)
             if entry is None or entry.get("deleting") or entry["leader"] != stopped_pod:
                 return  # a cluster being deleted goes with its data anyway
-            healthy = sorted(p.metadata.name for p in members if p.metadata.name != stopped_pod and is_ready(p))
+            healthy = sorted(name_of(p) for p in members if name_of(p) != stopped_pod and is_ready(p))
             if healthy:
                 self._promote(key, entry, healthy[0], members)
             else:
@@ -104,22 +104,22 @@ class Patroni:
         finally:
             self.locks.mark_restarting(key, False)
         for pod in members:  # the new leader's and the demoted one's callbacks; the others keep theirs
-            if pod.metadata.name == target:
+            if name_of(pod) == target:
                 set_role_label(self.api, pod, "master")
-            elif pod.metadata.name == old:
-                set_role_label(self.api, pod, None if pod.metadata.deletion_timestamp else "replica")
+            elif name_of(pod) == old:
+                set_role_label(self.api, pod, None if meta(pod).deletion_timestamp else "replica")
 
     def _members(self, namespace: str, cluster: str) -> list[client.V1Pod]:
         pods = self.api.core.list_namespaced_pod(namespace, label_selector=spilo_selector(cluster)).items
-        return [p for p in pods if not p.metadata.deletion_timestamp]
+        return [p for p in pods if not meta(p).deletion_timestamp]
 
 
 def set_role_label(api: Api, pod: client.V1Pod, role: str | None) -> None:
     """What callback_role.py does on a role change (None on_stop removes the label)."""
-    if (pod.metadata.labels or {}).get(ROLE_LABEL) == role:
+    if (meta(pod).labels or {}).get(ROLE_LABEL) == role:
         return
     try:
-        api.core.patch_namespaced_pod(pod.metadata.name, pod.metadata.namespace,
+        api.core.patch_namespaced_pod(name_of(pod), namespace_of(pod),
                                       {"metadata": {"labels": {ROLE_LABEL: role}}})
     except client.ApiException as e:
         if not is_not_found(e):

@@ -6,6 +6,8 @@ import base64
 
 from kubernetes import client
 
+from .kube import meta, namespace_of, required, spec_of, status_of
+
 
 class MissingSecret(Exception):
     """A non-optional secretKeyRef points at a Secret or key that does not exist."""
@@ -15,7 +17,8 @@ class SecretCache:
     """One pass's view of Secrets, so a pass reads each Secret once."""
 
     def __init__(self, core: client.CoreV1Api):
-        self.core, self._seen = core, {}
+        self.core = core
+        self._seen: dict[tuple[str, str], dict[str, bytes | str] | None] = {}  # a Secret's data; None: no such Secret
 
     def value(self, ns: str, name: str, key: str) -> str | None:
         if (ns, name) not in self._seen:
@@ -45,7 +48,7 @@ def container_env(pod: client.V1Pod, container: client.V1Container, secrets: Sec
         ref = var.value_from.secret_key_ref if var.value_from else None
         if ref is None:
             continue
-        value = secrets.value(pod.metadata.namespace, ref.name, ref.key)
+        value = secrets.value(namespace_of(pod), required(ref.name, "secretKeyRef name"), ref.key)
         if value is None:
             if ref.optional:
                 continue
@@ -56,7 +59,7 @@ def container_env(pod: client.V1Pod, container: client.V1Container, secrets: Sec
 
 def _field(pod: client.V1Pod, path: str) -> str | None:
     """The downward API's fieldRef paths a kubelet resolves (the ones the sandbox's pods use)."""
-    return {"metadata.namespace": pod.metadata.namespace, "metadata.name": pod.metadata.name,
-            "metadata.uid": pod.metadata.uid, "spec.nodeName": pod.spec.node_name,
-            "spec.serviceAccountName": pod.spec.service_account_name,
-            "status.podIP": pod.status.pod_ip, "status.hostIP": pod.status.host_ip}.get(path)
+    md, spec, status = meta(pod), spec_of(pod), status_of(pod)
+    return {"metadata.namespace": md.namespace, "metadata.name": md.name, "metadata.uid": md.uid,
+            "spec.nodeName": spec.node_name, "spec.serviceAccountName": spec.service_account_name,
+            "status.podIP": status.pod_ip, "status.hostIP": status.host_ip}.get(path)

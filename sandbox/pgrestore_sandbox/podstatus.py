@@ -6,17 +6,19 @@ from datetime import datetime, timezone
 
 from kubernetes import client
 
+from .kube import spec_of, status_of
+
 
 def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def is_ready(pod: client.V1Pod) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+    return any(c.type == "Ready" and c.status == "True" for c in status_of(pod).conditions or [])
 
 
-def phase_and_ready(pod: client.V1Pod) -> tuple[str, bool]:
-    return pod.status.phase, is_ready(pod)
+def phase_and_ready(pod: client.V1Pod) -> tuple[str | None, bool]:
+    return status_of(pod).phase, is_ready(pod)
 
 
 def _conditions(ready: bool) -> list[dict]:
@@ -30,7 +32,8 @@ def _conditions(ready: bool) -> list[dict]:
 
 
 def _base(pod: client.V1Pod) -> dict:
-    start = pod.status.start_time.strftime("%Y-%m-%dT%H:%M:%SZ") if pod.status.start_time else now()
+    start_time = status_of(pod).start_time
+    start = start_time.strftime("%Y-%m-%dT%H:%M:%SZ") if start_time else now()
     return {"hostIP": "127.0.0.1", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}],
             "startTime": start, "qosClass": "BestEffort"}
 
@@ -44,20 +47,20 @@ def _container(c: client.V1Container, ready: bool, state: dict) -> dict:
 def running(pod: client.V1Pod, ready: bool) -> dict:
     state = {"running": {"startedAt": _base(pod)["startTime"]}}
     return {**_base(pod), "phase": "Running", "conditions": _conditions(ready),
-            "containerStatuses": [_container(c, ready, state) for c in pod.spec.containers]}
+            "containerStatuses": [_container(c, ready, state) for c in spec_of(pod).containers]}
 
 
 def waiting(pod: client.V1Pod, message: str) -> dict:
     state = {"waiting": {"reason": "CreateContainerConfigError", "message": message}}
     return {**_base(pod), "phase": "Pending", "conditions": _conditions(False),
-            "containerStatuses": [_container(c, False, state) for c in pod.spec.containers]}
+            "containerStatuses": [_container(c, False, state) for c in spec_of(pod).containers]}
 
 
 def finished(pod: client.V1Pod) -> dict:
     state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": _base(pod)["startTime"],
                             "finishedAt": now()}}
     return {**_base(pod), "phase": "Succeeded", "conditions": _conditions(False),
-            "containerStatuses": [_container(c, False, state) for c in pod.spec.containers]}
+            "containerStatuses": [_container(c, False, state) for c in spec_of(pod).containers]}
 
 
 def failed(pod: client.V1Pod, exit_code: int, message: str = "") -> dict:
@@ -65,7 +68,7 @@ def failed(pod: client.V1Pod, exit_code: int, message: str = "") -> dict:
     state = {"terminated": {"exitCode": exit_code, "reason": "Error", "message": message,
                             "startedAt": _base(pod)["startTime"], "finishedAt": now()}}
     return {**_base(pod), "phase": "Failed", "conditions": _conditions(False),
-            "containerStatuses": [_container(c, False, state) for c in pod.spec.containers]}
+            "containerStatuses": [_container(c, False, state) for c in spec_of(pod).containers]}
 
 
 def unschedulable(message: str) -> dict:
@@ -76,7 +79,7 @@ def unschedulable(message: str) -> dict:
 
 
 def unschedulable_message(pod: client.V1Pod) -> str | None:
-    for c in pod.status.conditions or []:
+    for c in status_of(pod).conditions or []:
         if c.type == "PodScheduled" and c.status == "False":
             return c.message
     return None

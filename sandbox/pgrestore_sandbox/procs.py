@@ -14,8 +14,11 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from .errors import SandboxError
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -31,6 +34,13 @@ def _start_time(pid: int) -> str | None:
     except OSError:
         return None
     return stat.rsplit(")", 1)[1].split()[19]
+
+
+def piped(stream: T | None) -> T:
+    """A child's stream opened with PIPE: subprocess and asyncio always make it, and type it optional all the same."""
+    if stream is None:
+        raise SandboxError("a child process has no pipe where one was asked for")
+    return stream
 
 
 def record(pid_dir: Path, name: str, pid: int) -> None:

@@ -12,7 +12,7 @@ from kubernetes import client
 from . import cronjobs, helm, registry
 from .credentials import secret_name
 from .errors import SandboxError
-from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, is_conflict, is_not_found
+from .kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, Api, as_dict, is_conflict, is_not_found, status_of
 from .nodeagent import DB_ANNOTATION
 from .paths import StateDir
 from .s3 import ACCESS_KEY, SECRET_KEY
@@ -31,7 +31,7 @@ def ensure_crd(api: Api) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         crd = api.ext.read_custom_resource_definition(body["metadata"]["name"])
-        if any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or []):
+        if any(c.type == "Established" and c.status == "True" for c in status_of(crd).conditions or []):
             return
         time.sleep(0.2)
     raise SandboxError("CRD postgresqls.acid.zalan.do not established after 30s")
@@ -87,7 +87,7 @@ def _ensure_cluster(api: Api, svc: SandboxService) -> bool:
 def wait_cluster_running(api: Api, ns: str, name: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        cr = api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, ns, CRD_PLURAL, name)
+        cr = as_dict(api.custom.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, ns, CRD_PLURAL, name))
         if (cr.get("status") or {}).get("PostgresClusterStatus") == "Running":
             return
         time.sleep(0.3)
@@ -133,21 +133,21 @@ def _ensure_workload(api: Api, svc: SandboxService, w: Workload) -> None:
     ns, meta = svc.namespace, client.V1ObjectMeta(name=w.name, labels=dict(w.labels))
     selector = client.V1LabelSelector(match_labels=dict(w.labels))
     if w.kind == "StatefulSet":
-        body = client.V1StatefulSet(metadata=meta, spec=client.V1StatefulSetSpec(
+        sts = client.V1StatefulSet(metadata=meta, spec=client.V1StatefulSetSpec(
             replicas=w.replicas, service_name=w.name, selector=selector, template=_pod_template(svc, w)))
-        _create(lambda: api.apps.create_namespaced_stateful_set(ns, body))
+        _create(lambda: api.apps.create_namespaced_stateful_set(ns, sts))
     elif w.kind == "Deployment":
-        body = client.V1Deployment(metadata=meta, spec=client.V1DeploymentSpec(
+        deployment = client.V1Deployment(metadata=meta, spec=client.V1DeploymentSpec(
             replicas=w.replicas, selector=selector, template=_pod_template(svc, w)))
-        _create(lambda: api.apps.create_namespaced_deployment(ns, body))
+        _create(lambda: api.apps.create_namespaced_deployment(ns, deployment))
     elif w.kind == "DaemonSet":
-        body = client.V1DaemonSet(metadata=meta, spec=client.V1DaemonSetSpec(
+        daemonset = client.V1DaemonSet(metadata=meta, spec=client.V1DaemonSetSpec(
             selector=selector, template=_pod_template(svc, w)))
-        _create(lambda: api.apps.create_namespaced_daemon_set(ns, body))
+        _create(lambda: api.apps.create_namespaced_daemon_set(ns, daemonset))
     elif w.kind == "Job":
-        body = client.V1Job(metadata=meta, spec=client.V1JobSpec(
+        job = client.V1Job(metadata=meta, spec=client.V1JobSpec(
             backoff_limit=6, template=_pod_template(svc, w, restart="OnFailure")))
-        _create(lambda: api.batch.create_namespaced_job(ns, body))
+        _create(lambda: api.batch.create_namespaced_job(ns, job))
     else:
         raise SandboxError(f"unknown workload kind {w.kind} in csm_services.yaml")
 
@@ -172,17 +172,17 @@ def _unready(api: Api) -> list[str]:
             try:
                 if w.kind == "StatefulSet":
                     s = api.apps.read_namespaced_stateful_set(w.name, svc.namespace)
-                    ok = (s.status.ready_replicas or 0) == s.spec.replicas
+                    ok = (status_of(s).ready_replicas or 0) == s.spec.replicas
                 elif w.kind == "Deployment":
                     d = api.apps.read_namespaced_deployment(w.name, svc.namespace)
-                    ok = (d.status.ready_replicas or 0) == (d.status.replicas or 0) == d.spec.replicas
+                    ok = (status_of(d).ready_replicas or 0) == (status_of(d).replicas or 0) == d.spec.replicas
                 elif w.kind == "DaemonSet":
-                    d = api.apps.read_namespaced_daemon_set(w.name, svc.namespace)
-                    want = d.status.desired_number_scheduled
-                    ok = want > 0 and d.status.number_ready == want
+                    ds = api.apps.read_namespaced_daemon_set(w.name, svc.namespace)
+                    want = status_of(ds).desired_number_scheduled
+                    ok = want > 0 and status_of(ds).number_ready == want
                 else:
                     j = api.batch.read_namespaced_job(w.name, svc.namespace)
-                    ok = (j.status.succeeded or 0) >= 1
+                    ok = (status_of(j).succeeded or 0) >= 1
             except client.ApiException as e:
                 if not is_not_found(e):
                     raise
