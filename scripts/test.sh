@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "==> ruff"
 .venv/bin/ruff check .
-echo "==> mypy (product code)"
+echo "==> mypy (the product and its sandbox)"
 .venv/bin/mypy
 echo "==> import-linter (the layers, .importlinter)"
 .venv/bin/lint-imports
