@@ -10,7 +10,7 @@ records it; else the step's), MB/s, the plain tools' seconds for the same bytes 
 
 | stream | ours | plain tool |
 |---|---|---|
-| verify-backup | read the dump from S3, check it | download it with boto3 to a file |
+| verify-backup | read the dump from S3, check it | one GET of it with boto3 into a file |
 | pin-backup | server-side copy | boto3's copy |
 | safety-dump | pg_dumpall -c in the leader over exec, into S3 | kubectl exec … pg_dumpall -c > file, then upload |
 | restore-dump, rollback restore | over exec into psql in the new leader | `kubectl exec -i … psql` into a new cluster |
@@ -133,7 +133,15 @@ def timed(fn) -> float:
 
 
 def plain_download(s3, key: str, out: Path) -> float:
-    return timed(lambda: s3.download_file(BUCKET, key, str(out)))
+    """The object streamed to a file by one GET (`aws s3api get-object`). Not `download_file`: its
+    parallel ranged GETs make moto read the whole object for each range (slow, and at 4 GiB ten copies
+    of it in moto's memory), which would measure moto, not the transfer."""
+    def run() -> None:
+        body = s3.get_object(Bucket=BUCKET, Key=key)["Body"]
+        with open(out, "wb") as f:
+            for chunk in body.iter_chunks(1024 * 1024):
+                f.write(chunk)
+    return timed(run)
 
 
 def plain_dump_and_upload(state: StateDir, leader: str, out: Path, s3, key: str) -> float:
@@ -245,7 +253,7 @@ def main() -> None:
             safety_size = times[steps["safety-dump"]["id"]][1]["bytes"]
             now_leader = current_leader(state)
             plain: dict[str, list[tuple[str, float]]] = {
-                "verify-backup": [("boto3 download_file", plain_download(s3, key, dump_file))],
+                "verify-backup": [("boto3 get_object into a file", plain_download(s3, key, dump_file))],
                 "pin-backup": [("boto3 copy", timed(lambda: s3.copy({"Bucket": BUCKET, "Key": key}, BUCKET,
                                                                     f"{prefix}/plain-pin")))],
                 "safety-dump": [("kubectl exec pg_dumpall + upload_file",
