@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from pgrestore.adapters.connect import s3_from_options
+from pgrestore.adapters.connect import S3Options, s3_from_options
 from pgrestore.adapters.kube import Kube
 from pgrestore.adapters.psql import Psql
 from pgrestore.contract.document import read_unverified as load
@@ -58,7 +58,7 @@ def test_a_client_pod_restart_does_not_make_the_plan_stale_but_a_replica_change_
     wait_healthy(sandbox)
     plan_path = _plan(cli, tmp_path, "--backup", make_backup(sandbox, "psql"))
     plan, kube = load(plan_path), Kube(str(sandbox.state.kubeconfig))
-    s3 = s3_from_options(kube, {})
+    s3 = s3_from_options(kube, S3Options())
     victim = pods(sandbox.api.core, NS, CLIENT_SELECTOR)[0].metadata.name
     sandbox.api.core.delete_namespaced_pod(victim, NS)  # as a crash-looping client's restarts do
     wait_until("the client pod back", lambda: client_ready(sandbox), timeout=60)
