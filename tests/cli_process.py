@@ -32,6 +32,12 @@ QUICK_RETRIES = {
 }
 
 
+def fresh_home() -> str:
+    """A HOME of its own for one pgrestore run (its crash logs and kube caches land there), inside this
+    session's basetemp: the leak scan reads it, and pytest removes it with old basetemps."""
+    return tempfile.mkdtemp(prefix="home-", dir=os.environ.get("PGRESTORE_TEST_HOMES"))
+
+
 class _Zygote:
     def __init__(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.cli_zygote"], stdin=subprocess.PIPE,

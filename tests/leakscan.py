@@ -39,7 +39,6 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import time
 import weakref
 from collections.abc import Iterable, Iterator
@@ -341,6 +340,9 @@ def pytest_configure(config: pytest.Config) -> None:
     state_home = basetemp / "xdg-state"
     state_home.mkdir(exist_ok=True)
     os.environ["XDG_STATE_HOME"] = str(state_home)  # pgrestore's crash logs of this session land here
+    homes = basetemp / "cli-homes"  # tests/cli_process.py fresh_home(): scanned below, removed with basetemp
+    homes.mkdir(exist_ok=True)
+    os.environ["PGRESTORE_TEST_HOMES"] = str(homes)
     subprocess.Popen.communicate = _communicate  # type: ignore[method-assign]
     for pw, secret in world_passwords():
         _STATE.scanner.add_password(pw, secret)
@@ -411,10 +413,6 @@ def _timed_sample(when: str) -> None:
 def session_files(basetemp: Path | None, since: float) -> Iterable[Path]:
     if basetemp is not None and basetemp.exists():
         yield from (p for p in basetemp.rglob("*") if p.is_file() and not p.is_symlink())
-    # tests/cli/test_messages.py gives each pgrestore run a temporary HOME outside the tmp paths
-    for home in Path(tempfile.gettempdir()).glob("pgrestore-cli-home-*"):
-        if home.stat().st_mtime >= since:
-            yield from (p for p in home.rglob("*") if p.is_file() and not p.is_symlink())
     real = Path.home() / ".local" / "state" / "pgrestore"
     yield from (p for p in real.glob("crash-*.log") if p.stat().st_mtime >= since)
 

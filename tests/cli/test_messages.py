@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    home = tempfile.mkdtemp(prefix="pgrestore-cli-home-")  # crash logs and kube caches land here
+    home = cli_process.fresh_home()  # crash logs and kube caches land here
     base = {"PATH": "/usr/bin:/bin", "HOME": home, "KUBECONFIG": "/nonexistent/kubeconfig",
             "PYTHONPATH": str(ROOT)}
     return cli_process.run(list(args), env={**base, **(env or {})}, cwd=cwd, timeout=60)

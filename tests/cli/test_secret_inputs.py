@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,7 +33,7 @@ current-context: x
 
 
 def run(*args: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, Path]:
-    home = Path(tempfile.mkdtemp(prefix="pgrestore-cli-home-"))
+    home = Path(cli_process.fresh_home())
     (home / "kubeconfig").write_text(UNREACHABLE_API)
     base = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": str(ROOT),
             "KUBECONFIG": str(home / "kubeconfig")}

@@ -8,7 +8,6 @@ import dataclasses
 import io
 import os
 import tarfile
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -91,7 +90,7 @@ def test_a_member_that_would_land_outside_the_volume_is_refused(tmp_path, case):
 def test_plan_refuses_it_in_one_line_with_exit_65_before_asking_the_cluster(tmp_path, case):
     data, words = BAD[case]
     (tmp_path / "vcs.tar").write_bytes(data)
-    home = tempfile.mkdtemp(prefix="pgrestore-cli-home-")
+    home = cli_process.fresh_home()
     env = {"PATH": os.environ["PATH"], "HOME": home, "PYTHONPATH": str(ROOT), "KUBECONFIG": "/nonexistent"}
     res = cli_process.run(["plan", "vcs", "--pvc-backup", str(tmp_path / "vcs.tar")], env=env, cwd=ROOT, timeout=60)
     lines = [line for line in res.stderr.splitlines() if line.strip()]
