@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -38,6 +39,12 @@ RETRIES = {"mode": "standard", "total_max_attempts": 5}
 CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 60.0
 BODY_ATTEMPTS = 5  # breaks in a row, without a whole CHUNK between them, before a read fails
 _BROKEN_BODY = (ResponseStreamingError, IncompleteReadError, ReadTimeoutError)
+# A server-side copy is one CopyObject up to S3's limit for it (5 GiB), multipart above. boto3's default
+# (8 MiB parts from 8 MiB on) made a 4.3 GB pin 544 UploadPartCopy requests; Ceph RGW serves a CopyObject
+# in one placement by sharing the source's tail objects (no bytes copied) and keeps the connection alive
+# while it works (rgw_copy_obj_progress, every rgw_copy_obj_progress_every_bytes), where each
+# UploadPartCopy reads and writes its range.
+COPY_CONFIG = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=1024**3, max_concurrency=4)
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,7 @@ def _translated(what: str):
         yield
     except ClientError as e:
         code = e.response.get("Error", {}).get("Code", "error")
-        if code == "PreconditionFailed":
+        if code in ("PreconditionFailed", "412"):  # a HEAD's 412 has no body to name it (the managed copy HEADs)
             raise S3Error(f"{what}: the object changed since it was planned (ETag differs); re-plan") from None
         if code in ("NoSuchKey", "NoSuchBucket", "404", "NotFound"):
             raise S3NotFound(f"{what}: not found") from None
@@ -178,8 +185,8 @@ class S3:
         """A server-side copy (no bytes through this machine); refused if the source is no longer if_match."""
         extra = {"CopySourceIfMatch": f'"{if_match}"'} if if_match else {}
         with _translated(f"copy s3://{bucket}/{source} to {target}"):
-            # The managed copy: multipart for objects over 5 GiB, which copy_object refuses.
-            self.client.copy({"Bucket": bucket, "Key": source}, bucket, target, ExtraArgs=extra)
+            self.client.copy({"Bucket": bucket, "Key": source}, bucket, target, ExtraArgs=extra,
+                             Config=COPY_CONFIG)
         return self.head(bucket, target)
 
     def put_small(self, bucket: str, key: str, body: bytes) -> S3Object:

@@ -359,3 +359,37 @@ def test_a_part_refused_mid_stream_fails_the_write_and_abort_leaves_no_object(mo
     with pytest.raises(S3Error, match="not found"):
         s3.head("backups", "refused.psql")
     assert "refused.psql" not in _uploads(s3)
+
+
+# -- server-side copy (pin-backup) -------------------------------------------------------------------------
+def test_a_copy_up_to_5_gib_is_one_copyobject_and_lands_whole(moto_s3):
+    s3, proxy = moto_s3
+    data = bytes(range(256)) * 80_000  # 20 MB: over boto3's 8 MiB multipart default, under the 5 GiB limit
+    s3.client.put_object(Bucket="backups", Key="big.psql", Body=data)
+    copied = s3.copy("backups", "big.psql", "pinned/big.psql", if_match=s3.head("backups", "big.psql").etag)
+    assert copied.size == len(data) and b"".join(s3.stream("backups", "pinned/big.psql")) == data
+    puts = [r for r in proxy.records if r.method == "PUT" and "pinned/big.psql" in r.path]
+    assert len(puts) == 1 and "partNumber" not in puts[0].query  # one CopyObject, not 3 UploadPartCopy
+
+
+def test_a_copy_over_the_threshold_goes_in_parts_and_lands_whole(moto_s3, monkeypatch):
+    s3, proxy = moto_s3
+    mib = 1024 * 1024
+    monkeypatch.setattr(s3_adapter, "COPY_CONFIG", s3_adapter.TransferConfig(
+        multipart_threshold=8 * mib, multipart_chunksize=5 * mib, max_concurrency=4))  # 5 GiB, 1 GiB scaled
+    data = b"".join(bytes([i]) * mib for i in range(12))
+    s3.client.put_object(Bucket="backups", Key="huge.psql", Body=data)
+    s3.copy("backups", "huge.psql", "pinned/huge.psql", if_match=s3.head("backups", "huge.psql").etag)
+    assert b"".join(s3.stream("backups", "pinned/huge.psql")) == data
+    assert sum(1 for r in proxy.records if "pinned/huge.psql" in r.path and "partNumber" in r.query) == 3
+
+
+def test_a_copy_of_a_backup_that_changed_since_the_plan_is_refused(moto_s3):
+    s3, _ = moto_s3
+    s3.client.put_object(Bucket="backups", Key="changed.psql", Body=b"planned")
+    planned = s3.head("backups", "changed.psql").etag
+    s3.client.put_object(Bucket="backups", Key="changed.psql", Body=b"replaced by a later backup run")
+    with pytest.raises(S3Error, match="changed since it was planned"):
+        s3.copy("backups", "changed.psql", "pinned/changed.psql", if_match=planned)
+    with pytest.raises(S3Error, match="not found"):
+        s3.head("backups", "pinned/changed.psql")
