@@ -99,7 +99,12 @@ class LockHeld(PgRestoreError):
 
 
 class StepFailed(PgRestoreError):
-    """A step failed during apply (wrapped by the engine into the two below)."""
+    """A step failed during apply (wrapped by the engine into the two below). `observed`: what the
+    step saw before it failed, kept in the journal for the operator (e.g. each error psql printed)."""
+
+    def __init__(self, message: str, observed: dict | None = None) -> None:
+        super().__init__(message)
+        self.observed = observed
 
 
 class StepTimeout(StepFailed):

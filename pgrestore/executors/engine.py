@@ -272,7 +272,7 @@ def _run_step(ctx: Context, step: Step) -> None:
         raise
     except (Exception, KeyboardInterrupt) as e:
         error = str(e) or type(e).__name__
-        ctx.journal.mark(step.id, "failed", error=error)
+        ctx.journal.mark(step.id, "failed", error=error, observed=getattr(e, "observed", None))
         ctx.emit({"event": "step_finished", "step": step.id, "status": "failed", "error": error})
         raise
     ctx.journal.mark(step.id, "done", observed=observed)

@@ -133,7 +133,9 @@ def test_a_bad_statement_in_the_dump_fails_the_restore_and_the_rollback_brings_t
     restore = rehearsal.journal(path)["steps"][rehearsal.step(path, "restore-dump")]
     assert restore["status"] == "failed"
     assert restore["error"].startswith(f"restore into {NS}/{CLUSTER}-0 failed: psql:<stdin>:214: ERROR:  relation "
-                                       f'"public.user_entity" does not exist (1 unexpected error(s)')
+                                       f'"public.user_entity" does not exist (1 unexpected error(s); the journal '
+                                       f"lists them)")
+    assert restore["observed"]["unexpected_errors"] == [restore["error"].split(" failed: ")[1].split(" (1 ")[0]]
     assert user_view(rehearsal) == before
 
 

@@ -40,7 +40,7 @@ def run(step: Step, ctx: Context) -> dict:
     if result.returncode != 0 or verdict.unexpected:
         first = verdict.unexpected[0] if verdict.unexpected else f"psql exited with {result.returncode}"
         raise StepFailed(f"restore into {t.namespace}/{leader} failed: {first} "
-                         f"({len(verdict.unexpected)} unexpected error(s); see the journal)")
+                         f"({len(verdict.unexpected)} unexpected error(s); the journal lists them)", observed)
     stream.check_complete()  # the bytes restored are the bytes verified
     # Count rows now, before clients and setup jobs start writing to the database.
     observed["tables_checked"] = check_row_counts(ctx, t.namespace, leader,
