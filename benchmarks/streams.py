@@ -11,7 +11,7 @@ records it; else the step's), MB/s, the plain tools' seconds for the same bytes 
 | stream | ours | plain tool |
 |---|---|---|
 | verify-backup | read the dump from S3, check it | one GET of it with boto3 into a file |
-| pin-backup | server-side copy | boto3's copy |
+| pin-backup | server-side copy | one CopyObject (`aws s3api copy-object`; up to 5 GiB) |
 | safety-dump | pg_dumpall -c in the leader over exec, into S3 | kubectl exec … pg_dumpall -c > file, then upload |
 | restore-dump, rollback restore | over exec into psql in the new leader | `kubectl exec -i … psql` into a new cluster |
 | | | the limit: psql -f into a bare local server |
@@ -254,8 +254,8 @@ def main() -> None:
             now_leader = current_leader(state)
             plain: dict[str, list[tuple[str, float]]] = {
                 "verify-backup": [("boto3 get_object into a file", plain_download(s3, key, dump_file))],
-                "pin-backup": [("boto3 copy", timed(lambda: s3.copy({"Bucket": BUCKET, "Key": key}, BUCKET,
-                                                                    f"{prefix}/plain-pin")))],
+                "pin-backup": [("boto3 copy_object", timed(lambda: s3.copy_object(
+                    CopySource={"Bucket": BUCKET, "Key": key}, Bucket=BUCKET, Key=f"{prefix}/plain-pin")))],
                 "safety-dump": [("kubectl exec pg_dumpall + upload_file",
                                  plain_dump_and_upload(state, now_leader, safety_file, s3, f"{prefix}/plain-safety"))],
             }

@@ -23,9 +23,9 @@ UNFINISHED = ("running", "waiting", "rolling-back", "rollback-incomplete", "fail
 def heal_if_failed(item, sandbox, baseline: dict[str, dict[str, str]], log_from: int = 0) -> None:
     report = getattr(item, "rep_call", None)
     if report is not None and report.failed:
-        # The sandbox's own complaints during the test (an operator event that failed says why
-        # only in its log, which the next session's sandbox no longer has).
-        for line in daemon_warnings(sandbox, log_from):
+        # The sandbox's own account of the test (an operator event that failed says why only in its
+        # log, which the next session's sandbox no longer has).
+        for line in daemon_account(sandbox, log_from):
             print(f"sandbox: {line}")
         done = heal(sandbox, baseline)
         print(f"\nhealed the sandbox after {item.name}: {'; '.join(done) or 'nothing to put back'}")
@@ -40,14 +40,19 @@ def daemon_log_offset(sandbox) -> int:
     return log.stat().st_size if log.exists() else 0
 
 
-def daemon_warnings(sandbox, offset: int) -> list[str]:
+def daemon_account(sandbox, offset: int) -> list[str]:
     log = _daemon_log(sandbox)
     if not log.exists():
         return []
     with log.open("rb") as f:
         f.seek(offset)
         lines = f.read().decode(errors="replace").splitlines()
-    return [line for line in lines if " WARNING " in line or " ERROR " in line][-40:]
+    return [line for line in lines if any(word in line for word in _TOLD)][-60:]
+
+
+# What the sandbox said during a failed test: its complaints, and who created or deleted a cluster and exec'd
+# into which pod when (a restore that met tables in a brand-new cluster, seen once, left nothing else to read).
+_TOLD = (" WARNING ", " ERROR ", " INFO exec ", " INFO creating cluster ", " INFO deleting cluster ")
 
 
 def data_baseline(sandbox) -> dict[str, dict[str, str]]:
