@@ -30,7 +30,10 @@ def start_moto(state: StateDir, port: int) -> None:
 def client(endpoint: str, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, verify: bool = False,
            attempts: int | None = None):
     """A client of the sandbox's S3; the RGW user's keys unless others are given."""
-    config = Config(s3={"addressing_style": "path"}, **({"retries": {"max_attempts": attempts}} if attempts else {}))
+    # read_timeout: moto joins a multipart upload's parts before it answers CompleteMultipartUpload (over a
+    # minute for a 4 GB backup on a busy machine; RGW writes a manifest), and a retried Complete finds no upload.
+    config = Config(s3={"addressing_style": "path"}, read_timeout=600,
+                    **({"retries": {"max_attempts": attempts}} if attempts else {}))
     return boto3.client(
         "s3", endpoint_url=endpoint, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
         region_name="us-east-1", verify=verify, config=config,

@@ -8,6 +8,7 @@ moto's server. The sandbox layer (tests/apply/test_faults.py) does the same with
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import threading
 import time
@@ -363,9 +364,13 @@ def test_a_part_refused_mid_stream_fails_the_write_and_abort_leaves_no_object(mo
 
 # -- server-side copy (pin-backup) -------------------------------------------------------------------------
 def test_a_copy_up_to_5_gib_is_one_copyobject_and_lands_whole(moto_s3):
+    """A 20 MB backup uploaded as the backup job does (boto3 upload_fileobj: multipart from 8 MiB), then
+    pinned: one CopyObject (not 3 UploadPartCopy), and the copy reads back whole."""
     s3, proxy = moto_s3
-    data = bytes(range(256)) * 80_000  # 20 MB: over boto3's 8 MiB multipart default, under the 5 GiB limit
-    s3.client.put_object(Bucket="backups", Key="big.psql", Body=data)
+    data = bytes(range(256)) * 80_000
+    backup_job = s3_adapter.boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id="key",
+                                         aws_secret_access_key="secret", region_name="us-east-1")
+    backup_job.upload_fileobj(io.BytesIO(data), "backups", "big.psql")
     copied = s3.copy("backups", "big.psql", "pinned/big.psql", if_match=s3.head("backups", "big.psql").etag)
     assert copied.size == len(data) and b"".join(s3.stream("backups", "pinned/big.psql")) == data
     puts = [r for r in proxy.records if r.method == "PUT" and "pinned/big.psql" in r.path]
