@@ -14,6 +14,7 @@ import threading
 import time
 from urllib.parse import parse_qs
 
+import boto3
 import pytest
 from aiohttp import web
 
@@ -368,8 +369,8 @@ def test_a_copy_up_to_5_gib_is_one_copyobject_and_lands_whole(moto_s3):
     pinned: one CopyObject (not 3 UploadPartCopy), and the copy reads back whole."""
     s3, proxy = moto_s3
     data = bytes(range(256)) * 80_000
-    backup_job = s3_adapter.boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id="key",
-                                         aws_secret_access_key="secret", region_name="us-east-1")
+    backup_job = boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id="key",
+                              aws_secret_access_key="secret", region_name="us-east-1")
     backup_job.upload_fileobj(io.BytesIO(data), "backups", "big.psql")
     copied = s3.copy("backups", "big.psql", "pinned/big.psql", if_match=s3.head("backups", "big.psql").etag)
     assert copied.size == len(data) and b"".join(s3.stream("backups", "pinned/big.psql")) == data
