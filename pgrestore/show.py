@@ -118,7 +118,7 @@ def _named(d: dict) -> str:
 def _sql(kind: str, p: dict) -> list[str]:
     """The SQL apply runs in the Patroni leader, as the step module builds it."""
     if kind == "run-sql":
-        return [f"SQL in database {p['database']}:", *run_sql_script(p).splitlines()]
+        return [f"SQL in database {p['database']}:", *run_sql_script(p["user"], p["statement"]).splitlines()]
     if kind == "drop-databases":
         return [line for name in p["databases"]
                 for line in [f"SQL for database {name} (if it exists):", *drop_script(name).splitlines()]]

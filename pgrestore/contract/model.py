@@ -10,7 +10,7 @@ import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -88,7 +88,7 @@ class Target:
 class Location:
     """Where a dump lives or will be written: an S3 object, or a local file."""
 
-    source: str  # s3 | file
+    source: Literal["s3", "file"]
     bucket: str | None
     key: str  # S3 key, or an absolute local path
 
@@ -166,8 +166,8 @@ class SkippedBackup:
 
 @dataclass
 class BackupRef:
-    source: str  # s3 | file
-    format: str  # psql | logical
+    source: Literal["s3", "file"]
+    format: Literal["psql", "logical"]
     bucket: str | None
     key: str
     size: int

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Literal
 
 from pgrestore.adapters.s3 import S3Object
 from pgrestore.errors import BackupError
@@ -20,7 +21,7 @@ BUCKET = "postgres-backup"
 @dataclass(frozen=True)
 class Backup:
     key: str
-    format: str  # "psql" or "logical"
+    format: Literal["psql", "logical"]
     taken_at: str  # ISO 8601 UTC, from the key
     dump: S3Object | None
     manifest: S3Object | None

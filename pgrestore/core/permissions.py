@@ -1,10 +1,10 @@
 """Least privilege: the Kubernetes permissions pgrestore uses, and a check that the kubeconfig has them.
 
 A table per adapter method (pgrestore/adapters/kube.py) of the (group, resource, subresource, verb) it needs and
-where, one per step kind of the adapter methods it calls, and what `plan` and apply's own machinery (lock,
-journal, freshness check) call. deploy/rbac.yaml grants exactly the union; tests/core/test_permissions.py holds
-the two together. `plan` asks the API server (SelfSubjectAccessReview) for each before it writes a plan, so a
-restore never stops half-way on a 403.
+where, the adapter methods each step kind calls (its entry in core/kinds.py), and what `plan` and apply's own
+machinery (lock, journal, freshness check) call. deploy/rbac.yaml grants exactly the union;
+tests/core/test_permissions.py holds the two together. `plan` asks the API server (SelfSubjectAccessReview)
+for each before it writes a plan, so a restore never stops half-way on a 403.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pgrestore.adapters.connect import S3Options
 from pgrestore.contract.model import Plan, ServiceDef
+from pgrestore.core.kinds import CATALOG
 from pgrestore.errors import PermissionDenied
 
 # Where a permission is needed: the service's namespace, every namespace, or one named namespace.
@@ -95,41 +96,8 @@ METHODS: dict[str, frozenset[Need]] = {
     "can_i": frozenset(),  # SelfSubjectAccessReview: every authenticated user may (system:basic-user)
 }
 
-_LEADER = ("list_pods", "wait_pods", "exec")  # core.pods.find_leader / wait_leader, and Psql (exec)
-
-# Step kind -> the adapter methods it (and the helpers it calls) uses.
-STEPS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
-    "verify-backup": (),
-    # planner/prerequisites.py again, at apply: the client, another service's health, the leader's schema version
-    "check-prerequisites": ("read", "list_pods", "exec"),
-    "pin-backup": (),
-    "suspend-backup-jobs": ("get_cronjob", "suspend_cronjob", "wait_jobs_of_cronjob_finished"),
-    "resume-backup-jobs": ("get_cronjob", "suspend_cronjob"),
-    "safety-dump": ("read_secret", *_LEADER),
-    "scale-workload": ("scale", "wait_pods", "wait_workload", "list_pods", "delete_pod"),
-    "delete-cluster": ("get_postgresql", "delete_postgresql", "wait_postgresql", "wait_workload_gone", "wait_pods",
-                       "wait_secrets"),
-    "create-cluster": ("get_postgresql", "create_postgresql", "wait_postgresql", "wait_pods", "get_cronjob",
-                       "suspend_cronjob"),
-    "ensure-cluster": ("get_postgresql", "create_postgresql", "delete_postgresql", "wait_postgresql",
-                       "wait_workload_gone", "wait_secrets", "get_cronjob", "suspend_cronjob", *_LEADER),
-    "restore-dump": _LEADER,
-    "secrets-from-manifest": ("put_secret",),
-    "alter-users": ("read_secret", *_LEADER),
-    "restart-leader": ("list_pods", "delete_pod", "wait_pods"),
-    "set-instances": ("set_instances", "get_postgresql", "wait_postgresql", "wait_pods"),
-    "rerun-job": ("read", "delete_job", "wait_job_gone", "create_job", "wait_job_complete"),
-    "rollout-restart": ("rollout_restart", "wait_workload"),
-    "verify": ("get_postgresql", "list_pods", "read", "read_secret", "exec"),
-    "drop-databases": _LEADER,
-    "grant-connect": _LEADER,
-    "run-sql": _LEADER,
-    "restart-members": ("delete_pod", *_LEADER),
-    "safety-volume": ("list_pods", "wait_pods", "exec"),
-    "restore-volume": ("list_pods", "wait_pods", "exec"),
-    "host-command": (),  # runs on the admin node, not through the API server
-    "manual": (),
-}.items()}
+# Step kind -> the adapter methods it (and the helpers it calls) uses: the catalog's (core/kinds.py).
+STEPS: dict[str, frozenset[str]] = {k.name: frozenset(k.uses) for k in CATALOG}
 
 # `plan` (commands/plan.py, planner/read.py): the lock and journal it refuses under, what it reads, and
 # the plan key it signs with (Secret pgrestore-plan-key, created if absent: core/plankey.py).

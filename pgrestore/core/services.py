@@ -11,40 +11,8 @@ import yaml
 
 from pgrestore.contract.model import ServiceDef, from_dict
 from pgrestore.contract.schema import errors as schema_errors
+from pgrestore.core import kinds
 from pgrestore.errors import ConfigError, UsageError
-
-# Production defaults, in seconds. Sources: postgres-operator v1.8.2 config.go
-# (resource_check_timeout and pod_deletion_wait_timeout 10 min), Spilo pods'
-# terminationGracePeriodSeconds 300 (pod_terminate_grace_period 5m), and a JVM client
-# (Keycloak) that takes minutes to start. Size-dependent steps add time per byte
-# (planner/timeouts.py).
-DEFAULT_TIMEOUTS = {
-    "verify-backup": 1800,
-    "check-prerequisites": 900,  # reads the dump up to the schema version's COPY block
-    "suspend-backup-jobs": 900,  # waits for a running backup job to finish
-    "pin-backup": 1800,
-    "safety-dump": 1800,
-    "resume-backup-jobs": 300,
-    "scale-workload": 900,
-    "delete-cluster": 1200,
-    "create-cluster": 1200,
-    "restore-dump": 3600,
-    "secrets-from-manifest": 300,
-    "alter-users": 300,
-    "restart-leader": 900,
-    "set-instances": 1800,
-    "rerun-job": 900,
-    "rollout-restart": 900,
-    "verify": 600,
-    "safety-volume": 1800,
-    "restore-volume": 1800,
-    "ensure-cluster": 1200,
-    "drop-databases": 600,  # retries a DROP that meets a session that came back
-    "grant-connect": 300,
-    "run-sql": 900,
-    "restart-members": 2700,  # one member after the other, each up to a restart-leader's 900
-}
-FALLBACK_TIMEOUT = 900
 
 
 def _shipped() -> list[Traversable]:
@@ -104,4 +72,4 @@ def timeout_for(service: ServiceDef, step_kind: str) -> int:
         return int(own[step_kind])
     if "default" in own:
         return int(own["default"])
-    return DEFAULT_TIMEOUTS.get(step_kind, FALLBACK_TIMEOUT)
+    return kinds.kind(step_kind).timeout

@@ -12,6 +12,7 @@ from pgrestore.adapters.psql import Psql
 from pgrestore.adapters.s3 import S3
 from pgrestore.contract.document import drift, load
 from pgrestore.contract.model import Plan, PriorObject, Step, Target, to_dict
+from pgrestore.core.kinds import kind
 from pgrestore.core.observe import observe
 from pgrestore.core.plankey import ClusterKeys, refuse_another_cluster
 from pgrestore.errors import (
@@ -104,8 +105,8 @@ def _journal(plan_path: Path, plan: Plan, kube: Kube, resume: bool, journal_path
 
 
 def needs_s3(plan: Plan) -> bool:
-    """The backup, a pinned copy or the safety dump is in S3."""
-    locations = [s.params.get(k) for s in plan.steps + plan.rollback for k in ("dump", "pinned", "manifest")]
+    """The backup, or any stream's source or destination (a pinned copy, the safety dump, …), is in S3."""
+    locations = [s.params.get(k) for s in plan.steps + plan.rollback for k in kind(s.kind).location_params]
     return plan.backup.source == "s3" or any(isinstance(v, dict) and v.get("source") == "s3" for v in locations)
 
 
@@ -159,7 +160,7 @@ def _reset_interrupted(steps: list[Step], journal: Journal) -> None:
 
 
 def changed(plan: Plan, journal: Journal) -> bool:
-    return any(journal.status_of(s.id) != "pending" for s in plan.steps if s.kind != "verify-backup")
+    return any(journal.status_of(s.id) != "pending" for s in plan.steps if kind(s.kind).counts_as_started)
 
 
 class LockLost(StepFailed):

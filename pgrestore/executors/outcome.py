@@ -13,6 +13,7 @@ Two rules make the safety net trustworthy:
 from __future__ import annotations
 
 from pgrestore.contract.model import Plan, Step
+from pgrestore.core.kinds import kind
 
 from .journal import Journal
 
@@ -32,13 +33,10 @@ def data_present(plan: Plan, journal: Journal) -> bool:
     return restored and not any(_wiped(journal, s) for s in plan.rollback)
 
 
-WIPING_KINDS = ("ensure-cluster", "drop-databases")  # rollback steps that may replace or drop the data
-
-
 def _wiped(journal: Journal, step: Step) -> bool:
     """A rollback step that replaced or dropped (or may have, if it did not finish) what the
     forward steps had restored."""
-    if step.kind not in WIPING_KINDS or journal.status_of(step.id) in ("pending", "skipped"):
+    if not kind(step.kind).may_wipe_data or journal.status_of(step.id) in ("pending", "skipped"):
         return False
     seen = journal.observed(step.id)
     return journal.status_of(step.id) != "done" or seen.get("recreated") is True or seen.get("dropped") is True

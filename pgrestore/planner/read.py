@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from pgrestore.adapters.kube import Kube
 from pgrestore.adapters.s3 import S3
@@ -239,7 +240,7 @@ def read_backup_file(dump: Path, manifest: Path | None) -> BackupState:
         raise UsageError(f"dump file {dump} not found; pass the path of a .psql or .sql.gz dump")
     if not dump.is_file():
         raise UsageError(f"dump {dump} is not a file; pass the path of a .psql or .sql.gz dump")
-    fmt = "logical" if dump.name.endswith(".gz") else "psql"
+    fmt: Literal["psql", "logical"] = "logical" if dump.name.endswith(".gz") else "psql"
     ref = BackupRef(source="file", format=fmt, bucket=None, key=str(dump.resolve()), size=dump.stat().st_size,
                     etag=None, sha256=dumps.sha256_file(dump), taken_at=None, manifest=None)
     dumps.probe(ref, None)

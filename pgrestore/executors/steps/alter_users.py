@@ -11,8 +11,11 @@ statement tracking and logging off, so not even the verifier is kept: these sett
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.adapters.psql import ident, literal
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import AlterUsersParams
 from pgrestore.core import pods, scram
 from pgrestore.core.observe import secret_value
 from pgrestore.errors import StepFailed
@@ -29,7 +32,7 @@ _QUIET = ("SET pg_stat_statements.track = 'none'; SET track_activities = off; SE
 def run(step: Step, ctx: Context) -> dict:
     t = step.target
     users, statements, hidden = [], [], []
-    for name in sorted(step.params["secrets"]):
+    for name in sorted(cast(AlterUsersParams, step.params)["secrets"]):
         secret = ctx.kube.read_secret(t.namespace, name)
         if secret is None:
             raise StepFailed(f"secret {t.namespace}/{name} is missing; the operator should have created it")

@@ -6,8 +6,10 @@ the backup's. Changes nothing; a failure is a StepFailed before the first change
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from pgrestore.contract.model import BackupRef, SchemaVersion, Step, Target, from_dict
+from pgrestore.contract.params import CheckPrerequisitesParams
 from pgrestore.core.prerequisites import client_images, dump_values, health_problem, live_values, operator_settling
 from pgrestore.errors import PsqlError, StepFailed
 
@@ -24,7 +26,7 @@ POLL_SECONDS = 5.0
 
 
 def run(step: Step, ctx: Context) -> dict:
-    p = step.params
+    p = cast(CheckPrerequisitesParams, step.params)
     check_client(ctx, p["client"])
     for other in p.get("healthy") or []:
         if (problem := _health_once_settled(ctx, other)) is not None:

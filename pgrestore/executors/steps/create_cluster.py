@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import CreateClusterParams
 
 from ..context import Context
 from ..support.members import wait_created, wait_ready
@@ -14,5 +17,6 @@ def run(step: Step, ctx: Context) -> dict:
     live = create(ctx, step)
     wait_created(ctx, t.namespace, t.name, live["metadata"]["uid"])
     resuspended = suspend_again(ctx, step)
-    leader = wait_ready(ctx, t.namespace, step.params["pod_selector"], step.params["numberOfInstances"], t.name)
+    p = cast(CreateClusterParams, step.params)
+    leader = wait_ready(ctx, t.namespace, p["pod_selector"], p["numberOfInstances"], t.name)
     return {"uid": live["metadata"]["uid"], "leader": leader, "suspended_again": resuspended}

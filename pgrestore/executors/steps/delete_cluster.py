@@ -3,8 +3,11 @@ credential secrets are gone (a leftover secret would be reused by the new cluste
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.contract.document import strip_server_fields
 from pgrestore.contract.model import SAVED_POSTGRESQL, Step
+from pgrestore.contract.params import DeleteClusterParams
 from pgrestore.errors import StepFailed
 
 from ..context import Context
@@ -12,7 +15,7 @@ from ..support.cluster_gone import wait_gone
 
 
 def run(step: Step, ctx: Context) -> dict:
-    t, p = step.target, step.params
+    t, p = step.target, cast(DeleteClusterParams, step.params)
     live = ctx.kube.get_postgresql(t.namespace, t.name)
     if live is not None:
         # Only the cluster that was planned, or the one this apply created, may be deleted.

@@ -14,9 +14,11 @@ databases were never touched and it observes dropped=false, so the safety dump i
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from pgrestore.adapters.psql import ident, literal
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import DropDatabasesParams
 from pgrestore.core import pods
 from pgrestore.errors import PsqlError, StepFailed
 
@@ -48,7 +50,7 @@ def _drop(ctx: Context, ns: str, leader: str, name: str) -> None:
 
 
 def run(step: Step, ctx: Context) -> dict:
-    t, p = step.target, step.params
+    t, p = step.target, cast(DropDatabasesParams, step.params)
     started = p["only_if_started"]
     if started and all(ctx.journal.status_of(i) == "pending" for i in started):
         return {"dropped": False, "databases": []}

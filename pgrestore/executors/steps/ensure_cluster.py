@@ -13,7 +13,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import EnsureClusterParams
 from pgrestore.core import pods
 from pgrestore.errors import StepFailed
 
@@ -23,27 +26,27 @@ from ..support.members import wait_created
 from ..support.new_cluster import create, ours, suspend_again
 
 
-def _replace(ctx: Context, step: Step, live: dict) -> bool:
+def _replace(ctx: Context, step: Step, p: EnsureClusterParams, live: dict) -> bool:
     """Replace the cluster this apply made (by its annotation, so also when the answer to our
     create was lost): always when the safety dump goes into it next (`replace_ours`), else only
     when the restore into it did not finish (`unless_done`). One somebody else made is refused."""
-    if live["metadata"]["uid"] == step.params["planned_uid"]:
+    if live["metadata"]["uid"] == p["planned_uid"]:
         return False  # the planned cluster, untouched: the failure came before the delete
     if not ours(ctx, live):
         raise StepFailed(f"postgresql {step.target.name} was re-created by someone else (uid "
                          f"{live['metadata']['uid']}); pgrestore leaves it alone: restore the safety dump into it "
                          f"by hand, or delete it and run `pgrestore rollback` again")
-    unfinished = any(ctx.journal.status_of(i) != "done" for i in step.params["unless_done"])
-    return bool(step.params["replace_ours"]) or unfinished
+    unfinished = any(ctx.journal.status_of(i) != "done" for i in p["unless_done"])
+    return p["replace_ours"] or unfinished
 
 
 def run(step: Step, ctx: Context) -> dict:
-    t = step.target
+    t, p = step.target, cast(EnsureClusterParams, step.params)
     live = ctx.kube.get_postgresql(t.namespace, t.name)
     action = "kept"
-    if live is not None and _replace(ctx, step, live):
+    if live is not None and _replace(ctx, step, p, live):
         ctx.kube.delete_postgresql(t.namespace, t.name)
-        wait_gone(ctx, t.namespace, t.name, step.params["pod_selector"], step.params["secrets"])
+        wait_gone(ctx, t.namespace, t.name, p["pod_selector"], p["secrets"])
         live, action = None, "re-created empty (replacing the cluster this apply had created)"
     elif live is None:
         action = "re-created empty"

@@ -3,8 +3,11 @@ restore, or in a rollback after a drop that stopped past its REVOKE)."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.adapters.psql import ident
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import GrantConnectParams
 from pgrestore.core import pods
 
 from ..context import Context
@@ -14,7 +17,7 @@ from ..support.databases import existing
 def run(step: Step, ctx: Context) -> dict:
     t = step.target
     leader = pods.find_leader(ctx.kube, t.namespace, t.name, ctx.deadline)
-    found = existing(ctx, t.namespace, leader, step.params["databases"])
+    found = existing(ctx, t.namespace, leader, cast(GrantConnectParams, step.params)["databases"])
     if found:
         ctx.psql.run(t.namespace, leader, grant_script(found), deadline=ctx.deadline)
     return {"databases": found, "leader": leader}

@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from typing import cast
 
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import HostCommandParams
 from pgrestore.errors import StepFailed
 
 from ..context import Context
@@ -21,7 +23,8 @@ TAIL_LINES = 5
 
 
 def run(step: Step, ctx: Context) -> dict:
-    argv, hosts, expect = step.params["argv"], step.params["hosts"], step.params["expect_output"]
+    p = cast(HostCommandParams, step.params)
+    argv, hosts, expect = p["argv"], p["hosts"], p["expect_output"]
     if shutil.which(argv[0]) is None:
         raise StepFailed(f"{argv[0]} is not installed on this machine; run apply on the admin node, or re-plan "
                          f"with --no-host-steps to do this step by hand")

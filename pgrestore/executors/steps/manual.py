@@ -4,7 +4,10 @@ prints the command; `apply --resume --confirm STEP` records that they ran it and
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import ManualParams
 from pgrestore.errors import AwaitingOperator
 
 from ..context import Context
@@ -13,6 +16,7 @@ from ..context import Context
 def run(step: Step, ctx: Context) -> dict:
     if step.id in ctx.confirmed:
         return {"confirmed_by_operator": True}
-    expect = step.params["expect_output"]
+    p = cast(ManualParams, step.params)
+    expect = p["expect_output"]
     check = f" (its output must match /{expect}/)" if expect else ""
-    raise AwaitingOperator(f"step {step.id} is manual: run `{step.params['command']}`{check}", step.id)
+    raise AwaitingOperator(f"step {step.id} is manual: run `{p['command']}`{check}", step.id)

@@ -7,8 +7,10 @@ bucket's pgrestore/ prefix (or in --pin-dir) is what the restore then reads.
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
 from pgrestore.contract.model import BackupRef, Location, Step, from_dict
+from pgrestore.contract.params import PinBackupParams
 from pgrestore.core.dumps import location_chunks
 from pgrestore.errors import BackupError
 
@@ -33,7 +35,7 @@ def _digest(ctx: Context, loc: Location) -> tuple[int, str]:
 
 
 def run(step: Step, ctx: Context) -> dict:
-    p = step.params
+    p = cast(PinBackupParams, step.params)
     backup, pinned = from_dict(BackupRef, p["backup"]), from_dict(Location, p["pinned"])
     verified = ctx.journal.observed(p["verified_by"])
     _copy(ctx, Location(backup.source, backup.bucket, backup.key), pinned, backup.etag)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import RerunJobParams
 
 from ..context import Context
 
@@ -27,7 +30,7 @@ def run(step: Step, ctx: Context) -> dict:
     if current is not None:
         ctx.journal.save_once("jobs", t.name, rerunnable(current))
     body = ctx.journal.saved("jobs", t.name)
-    if current is not None and current["metadata"]["uid"] == step.params["uid"]:
+    if current is not None and current["metadata"]["uid"] == cast(RerunJobParams, step.params)["uid"]:
         ctx.kube.delete_job(t.namespace, t.name)
         ctx.kube.wait_job_gone(t.namespace, t.name, f"job {t.name} to be deleted", ctx.remaining())
         current = None

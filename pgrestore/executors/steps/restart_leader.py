@@ -3,14 +3,17 @@ credentials, then wait for a Ready leader (in a multi-member cluster it may be a
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import RestartLeaderParams
 from pgrestore.core import pods
 
 from ..context import Context
 
 
 def run(step: Step, ctx: Context) -> dict:
-    t, selector = step.target, step.params["pod_selector"]
+    t, selector = step.target, cast(RestartLeaderParams, step.params)["pod_selector"]
     before = ctx.kube.list_pods(t.namespace, selector)
     old = pods.leader(before)
     old_uid = old["metadata"]["uid"] if old else None

@@ -12,7 +12,10 @@ fails over to a restarted replica, and the old leader's pod comes back as a repl
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import RestartMembersParams
 from pgrestore.core import pods
 from pgrestore.errors import NotFound
 
@@ -26,7 +29,7 @@ def _order(members: list[dict], lead: str) -> list[list[str]]:
 
 
 def run(step: Step, ctx: Context) -> dict:
-    t, p = step.target, step.params
+    t, p = step.target, cast(RestartMembersParams, step.params)
     n, selector = p["numberOfInstances"], p["pod_selector"]
     # The members and their pods' uids as this step first found them, kept in the journal: a resume
     # after a crash restarts only those not restarted yet (a second round would move the leader again).

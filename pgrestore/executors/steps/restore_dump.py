@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from typing import cast
 
 from pgrestore.adapters.psql import scrub
 from pgrestore.contract.model import Location, Step, from_dict
+from pgrestore.contract.params import RestoreDumpParams
 from pgrestore.core import pods
 from pgrestore.core.dumps import VerifiedStream
 from pgrestore.core.restore_errors import DumpIndex, judge
@@ -17,7 +19,7 @@ from ..context import Context
 
 
 def run(step: Step, ctx: Context) -> dict:
-    t, p = step.target, step.params
+    t, p = step.target, cast(RestoreDumpParams, step.params)
     dump = from_dict(Location, p["dump"])
     verified = ctx.journal.observed(p["verified_by"])
     leader = pods.find_leader(ctx.kube, t.namespace, t.name, ctx.deadline)

@@ -14,8 +14,10 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import cast
 
 from pgrestore.contract.model import Location, Step, from_dict
+from pgrestore.contract.params import RestoreVolumeParams
 from pgrestore.core.dumps import file_chunks, location_chunks
 from pgrestore.errors import StepFailed
 
@@ -24,12 +26,14 @@ from ..support.volume import first_error, ready_pod
 
 
 def run(step: Step, ctx: Context) -> dict:
-    t, p = step.target, step.params
+    t, p = step.target, cast(RestoreVolumeParams, step.params)
     started = p["only_if_started"]
     if started and all(ctx.journal.status_of(s) == "pending" for s in started):
         return {"restored": False}
     loc = from_dict(Location, p["archive"])
-    want = p["sha256"] or ctx.journal.observed(p["verified_by"]).get("sha256")
+    want = p["sha256"]
+    if want is None and p["verified_by"] is not None:  # an archive this apply wrote: the sha256 it recorded
+        want = ctx.journal.observed(p["verified_by"]).get("sha256")
     with tempfile.TemporaryDirectory(prefix="pgrestore-volume-") as folder:  # mkdtemp: 0700, fresh
         copy = Path(folder) / "volume.tar"
         got = _pinned_copy(loc, ctx, copy)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import ResumeBackupJobsParams
 
 from ..context import Context
 
@@ -10,7 +13,7 @@ from ..context import Context
 def run(step: Step, ctx: Context) -> dict:
     ns = step.target.namespace
     resumed = []
-    for cron in step.params["cronjobs"]:
+    for cron in cast(ResumeBackupJobsParams, step.params)["cronjobs"]:
         if ctx.kube.get_cronjob(ns, cron["name"]) is None:
             continue
         ctx.kube.suspend_cronjob(ns, cron["name"], cron["suspended"])

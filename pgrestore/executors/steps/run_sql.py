@@ -4,21 +4,23 @@ statement run with that role's rights and ownership, as the runbook's `psql -U h
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.adapters.psql import ident
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import RunSqlParams
 from pgrestore.core import pods
 
 from ..context import Context
 
 
 def run(step: Step, ctx: Context) -> dict:
-    t, p = step.target, step.params
+    t, p = step.target, cast(RunSqlParams, step.params)
     leader = pods.find_leader(ctx.kube, t.namespace, t.name, ctx.deadline)
-    ctx.psql.run(t.namespace, leader, script(p), db=p["database"], deadline=ctx.deadline)
+    ctx.psql.run(t.namespace, leader, script(p["user"], p["statement"]), db=p["database"], deadline=ctx.deadline)
     return {"leader": leader, "database": p["database"], "user": p["user"]}
 
 
-def script(params: dict) -> str:
-    """The SQL run in params["database"] (also what `pgrestore show` prints)."""
-    statement = params["statement"].strip().rstrip(";")
-    return f"SET ROLE {ident(params['user'])};\n{statement};"
+def script(user: str, statement: str) -> str:
+    """The SQL run in the step's database (also what `pgrestore show` prints)."""
+    return f"SET ROLE {ident(user)};\n{statement.strip().rstrip(';')};"

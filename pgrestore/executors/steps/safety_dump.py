@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import cast
 
 from pgrestore.contract.model import Location, Step, from_dict
+from pgrestore.contract.params import SafetyDumpParams
 from pgrestore.core import pods
 from pgrestore.core.dumps import DumpWriter
 from pgrestore.core.manifest import render_manifest
@@ -39,7 +41,7 @@ def _dump(ctx: Context, ns: str, leader: str, loc: Location) -> dict:
 
 
 def run(step: Step, ctx: Context) -> dict:
-    t, p = step.target, step.params
+    t, p = step.target, cast(SafetyDumpParams, step.params)
     leader = pods.find_leader(ctx.kube, t.namespace, t.name, ctx.deadline)
     dump = from_dict(Location, p["dump"])
     observed = {"leader": leader, "dump": dump.url(), **_dump(ctx, t.namespace, leader, dump)}

@@ -5,8 +5,10 @@ out of /tmp), written where the plan says and recorded by size and sha256 for th
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
 from pgrestore.contract.model import Location, Step, from_dict
+from pgrestore.contract.params import SafetyVolumeParams
 from pgrestore.errors import StepFailed
 
 from ..context import Context
@@ -15,7 +17,7 @@ from ..support.volume import first_error, ready_pod
 
 
 def run(step: Step, ctx: Context) -> dict:
-    t, p = step.target, step.params
+    t, p = step.target, cast(SafetyVolumeParams, step.params)
     pod = ready_pod(step, ctx)
     loc = from_dict(Location, p["archive"])
     sink, sha, size = open_sink(ctx, loc), hashlib.sha256(), 0

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import ScaleWorkloadParams
 from pgrestore.core import pods
 
 from ..context import Context
 
 
 def run(step: Step, ctx: Context) -> dict:
-    t, p = step.target, step.params
+    t, p = step.target, cast(ScaleWorkloadParams, step.params)
     replicas, wait, selector = p["replicas"], p["wait"], p["pod_selector"]
     ctx.kube.scale(t.kind, t.namespace, t.name, replicas)
     what = f"{t.kind.lower()} {t.name}"
@@ -38,8 +41,8 @@ def _delete_unready(ctx: Context, step: Step) -> list[str]:
     prior to scale down"), so a client whose pods all fail on a deleted database never goes. Those
     pods are deleted here, as an operator would by hand; at 0 replicas the controller makes no new
     ones. Ready pods are left to the controller."""
-    t = step.target
-    stuck = [p for p in pods.live(ctx.kube.list_pods(t.namespace, step.params["pod_selector"])) if not pods.ready(p)]
+    t, selector = step.target, cast(ScaleWorkloadParams, step.params)["pod_selector"]
+    stuck = [p for p in pods.live(ctx.kube.list_pods(t.namespace, selector)) if not pods.ready(p)]
     for p in stuck:
         ctx.kube.delete_pod(t.namespace, pods.name(p))
     return sorted(pods.name(p) for p in stuck)

@@ -9,8 +9,10 @@ new random password, and could do so between a delete and a create.
 from __future__ import annotations
 
 import base64
+from typing import cast
 
 from pgrestore.contract.model import Location, Step, from_dict
+from pgrestore.contract.params import SecretsFromManifestParams
 from pgrestore.errors import StepFailed
 
 from ..context import Context
@@ -18,7 +20,7 @@ from ..support import manifest as manifest_files
 
 
 def run(step: Step, ctx: Context) -> dict:
-    ns, p = step.target.namespace, step.params
+    ns, p = step.target.namespace, cast(SecretsFromManifestParams, step.params)
     checked = ctx.journal.observed(p["verified_by"]).get("manifest_sha256")
     if not checked:
         raise StepFailed(f"step {p['verified_by']} checked no manifest; re-plan")

@@ -8,7 +8,10 @@ A run already going is waited for: suspending stops only new ones.
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import SuspendBackupJobsParams
 
 from ..context import Context
 
@@ -16,7 +19,7 @@ from ..context import Context
 def run(step: Step, ctx: Context) -> dict:
     ns = step.target.namespace
     suspended = []
-    for cron in step.params["cronjobs"]:
+    for cron in cast(SuspendBackupJobsParams, step.params)["cronjobs"]:
         if ctx.kube.get_cronjob(ns, cron["name"]) is None:
             continue  # removed since planning: nothing to suspend, nothing to resume
         ctx.kube.suspend_cronjob(ns, cron["name"], True)

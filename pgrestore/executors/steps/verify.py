@@ -4,7 +4,10 @@ passwords in place where planned."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.contract.model import Step, Target, from_dict
+from pgrestore.contract.params import VerifyParams
 from pgrestore.core import pods
 from pgrestore.core.observe import digest, secret_value
 from pgrestore.errors import StepFailed
@@ -12,8 +15,7 @@ from pgrestore.errors import StepFailed
 from ..context import Context
 
 
-def _member_problems(ctx: Context, step: Step) -> list[str]:
-    t, p = step.target, step.params
+def _member_problems(ctx: Context, t: Target, p: VerifyParams) -> list[str]:
     pg = ctx.kube.get_postgresql(t.namespace, t.name)
     if pg is None:
         return [f"postgresql {t.name} is missing"]
@@ -44,15 +46,15 @@ def _client_problems(ctx: Context, client: dict) -> list[str]:
     return problems
 
 
-def _secret_problems(ctx: Context, step: Step, leader: str | None) -> list[str]:
-    t, problems = step.target, []
-    for name in step.params["secrets"]:
+def _secret_problems(ctx: Context, t: Target, p: VerifyParams, leader: str | None) -> list[str]:
+    problems = []
+    for name in p["secrets"]:
         live = ctx.kube.read_secret(t.namespace, name)
         if live is None:
             problems.append(f"secret {name} is missing")
             continue
         user, password = secret_value(live, "username"), secret_value(live, "password")
-        wanted = step.params["secret_digests"].get(name)
+        wanted = p["secret_digests"].get(name)
         if wanted and digest(ctx.plan.digest_salt, password) != wanted:
             problems.append(f"secret {name} does not hold the backup's password")
         if leader and not ctx.psql.can_login(t.namespace, leader, user, password, "postgres",
@@ -63,10 +65,11 @@ def _secret_problems(ctx: Context, step: Step, leader: str | None) -> list[str]:
 
 def run(step: Step, ctx: Context) -> dict:
     # Row counts were checked right after the restore: by now clients and jobs have written.
-    leader = pods.leader(ctx.kube.list_pods(step.target.namespace, step.params["pod_selector"]))
+    t, p = step.target, cast(VerifyParams, step.params)
+    leader = pods.leader(ctx.kube.list_pods(t.namespace, p["pod_selector"]))
     leader_name = pods.name(leader) if leader else None
-    problems = (_member_problems(ctx, step) + _client_problems(ctx, step.params["client"])
-                + _secret_problems(ctx, step, leader_name))
+    problems = (_member_problems(ctx, t, p) + _client_problems(ctx, p["client"])
+                + _secret_problems(ctx, t, p, leader_name))
     if problems:
         raise StepFailed(f"verification failed: {problems[0]}"
                          + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))

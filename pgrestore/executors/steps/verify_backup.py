@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from pgrestore.contract.model import BackupRef, Step, from_dict
+from pgrestore.contract.params import VerifyBackupParams
 from pgrestore.core import dumps
 from pgrestore.errors import BackupError
 
@@ -11,7 +14,7 @@ from ..support import manifest as manifest_files
 
 
 def run(step: Step, ctx: Context) -> dict:
-    b = from_dict(BackupRef, step.params["backup"])
+    b = from_dict(BackupRef, cast(VerifyBackupParams, step.params)["backup"])
     if b.source == "s3":
         assert ctx.s3 is not None and b.bucket is not None
         head = ctx.s3.head(b.bucket, b.key)

@@ -4,13 +4,16 @@ ours, and its logical-backup CronJob suspended again."""
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 from pgrestore.contract.model import Step
+from pgrestore.contract.params import CreateClusterParams, EnsureClusterParams
 from pgrestore.errors import StepFailed
 
 from ..context import Context
 
 CREATED_BY = "pgrestore.dev/created-by-plan"
+NewClusterParams = CreateClusterParams | EnsureClusterParams
 
 
 def ours(ctx: Context, live: dict) -> bool:
@@ -23,7 +26,7 @@ def ours(ctx: Context, live: dict) -> bool:
 
 def create(ctx: Context, step: Step) -> dict:
     """The cluster this apply makes; refuses one somebody else made after our delete."""
-    t, p = step.target, step.params
+    t, p = step.target, cast(NewClusterParams, step.params)
     live = ctx.kube.get_postgresql(t.namespace, t.name)
     if live is None:
         body = copy.deepcopy(p["resource"])
@@ -41,7 +44,7 @@ def suspend_again(ctx: Context, step: Step) -> list[str]:
     """The operator makes `logical-backup-<cluster>` anew, unsuspended, with a new cluster
     (v1.8.2 Create -> createLogicalBackupJob): suspend it until resume-backup-jobs."""
     again = []
-    for name in step.params["suspend_cronjobs"]:
+    for name in cast(NewClusterParams, step.params)["suspend_cronjobs"]:
         cron = ctx.kube.get_cronjob(step.target.namespace, name)
         if cron is not None and not (cron.get("spec") or {}).get("suspend"):
             ctx.kube.suspend_cronjob(step.target.namespace, name, True)

@@ -42,7 +42,7 @@ def credentials(out: s.StepList, pg: Target, choices: o.Choices, manifest: Locat
                 names: list[str]) -> None:
     if choices.secrets_mode == "from-manifest":
         assert manifest is not None
-        s.secrets_from_manifest(out, pg, manifest, checked, names)
+        s.secrets_from_manifest(out, pg, manifest, verified_by=checked, names=names)
     else:
         s.alter_users(out, pg, names)
 

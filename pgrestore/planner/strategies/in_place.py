@@ -11,7 +11,7 @@ half-restored databases and restores the safety dump into the same cluster.
 
 from __future__ import annotations
 
-from pgrestore.contract.model import Condition, Location, ServiceDef, Step
+from pgrestore.contract.model import Condition, ServiceDef, Step
 
 from .. import options as o
 from .. import steps as s
@@ -32,7 +32,7 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     replicas = stop_client_then_dump(out, snapshot, service, choices)
     s.before_restore(out, state)
     dropped = s.drop_databases(out, pg, service.databases)
-    s.restore_dump(out, pg, dump, backup.format, checked, verified, restart_from=dropped,
+    s.restore_dump(out, pg, dump, backup.format, verified_by=checked, rows_from=verified, restart_from=dropped,
                    what=f"{backup.key} ({backup.size} bytes)")
     s.grant_connect(out, pg, service.databases)
     s.run_sql(out, pg, service.sql_after_restore)
@@ -56,10 +56,7 @@ def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forwar
         touched = [x.id for x in forward if x.kind == "drop-databases"]
         dropped = s.drop_databases(out, pg, service.databases, only_if_started=touched, rollback=True)
         again = Condition(dropped, "dropped", True)
-        s.restore_dump(out, pg, Location(**safety.params["dump"]), "psql", safety.id, safety.id,
-                       restart_from=dropped, when=again, what="the safety dump")
-        s.secrets_from_manifest(out, pg, Location(**safety.params["manifest"]), safety.id,
-                                safety.params["secrets"], when=again, whose="the safety dump's")
+        s.safety_dump_back(out, pg, safety, restart_from=dropped, when=again)
     s.grant_connect(out, pg, service.databases)
     if safety is not None:
         s.restart_members(out, pg, n, when=Condition(out.steps[0].id, "dropped", True))

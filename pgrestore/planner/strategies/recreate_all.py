@@ -11,7 +11,7 @@ the delete restores the safety dump into a fresh cluster with all its members.
 
 from __future__ import annotations
 
-from pgrestore.contract.model import Condition, Location, ServiceDef, Step
+from pgrestore.contract.model import Condition, ServiceDef, Step
 
 from .. import options as o
 from .. import steps as s
@@ -33,7 +33,7 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     s.before_restore(out, state)
     deleted = s.delete_cluster(out, state)
     s.create_cluster(out, state.postgresql_resource, n, s.cronjobs_to_hold(state))
-    s.restore_dump(out, pg, dump, backup.format, checked, verified, restart_from=deleted,
+    s.restore_dump(out, pg, dump, backup.format, verified_by=checked, rows_from=verified, restart_from=deleted,
                    what=f"{backup.key} ({backup.size} bytes)")
     s.run_sql(out, pg, service.sql_after_restore)
     credentials(out, pg, choices, manifest, checked, [x.target.name for x in state.secrets])
@@ -57,18 +57,11 @@ def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forwar
             "safety dump to go back into" if safety is not None else
             "re-create it from its recorded spec if it is gone, or if this apply re-created it and the restore "
             "into it did not finish (its data is not brought back: --no-safety-dump)")
-    ensured = out.add("ensure-cluster", pg, f"if {pg.name} was deleted: {what}",
-                      {"resource": state.postgresql_resource, "numberOfInstances": n,
-                       "pod_selector": s.spilo_selector(pg.name), "secrets": [x.target.name for x in state.secrets],
-                       "unless_done": restored, "replace_ours": safety is not None,
-                       "planned_uid": state.postgresql.uid if state.postgresql else "",
-                       "suspend_cronjobs": s.cronjobs_to_hold(state)})
+    ensured = s.ensure_cluster(out, state, n, f"if {pg.name} was deleted: {what}", unless_done=restored,
+                               replace_ours=safety is not None)
     if safety is not None:
         recreated = Condition(ensured, "recreated", True)
-        s.restore_dump(out, pg, Location(**safety.params["dump"]), "psql", safety.id, safety.id,
-                       restart_from=ensured, when=recreated, what="the safety dump")
-        s.secrets_from_manifest(out, pg, Location(**safety.params["manifest"]), safety.id,
-                                safety.params["secrets"], when=recreated, whose="the safety dump's")
+        s.safety_dump_back(out, pg, safety, restart_from=ensured, when=recreated)
         s.restart_members(out, pg, n, when=recreated)
     replicas = int(state.client.spec.get("replicas") or 0)
     s.scale_client(out, state.client, state.client_selector, 0, replicas, "none", hold_unless_data=True)

@@ -9,7 +9,7 @@ delete restores that safety dump, so the service ends as it was before apply.
 
 from __future__ import annotations
 
-from pgrestore.contract.model import Condition, Location, ServiceDef, Step
+from pgrestore.contract.model import Condition, Location, ServiceDef, Step, from_dict
 
 from .. import options as o
 from .. import steps as s
@@ -37,7 +37,7 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     replicas = stop_client_then_dump(out, snapshot, service, choices, safety=not absent)
     deleted = s.delete_ours(out, state) if absent else s.delete_cluster(out, state)
     s.create_cluster(out, state.postgresql_resource, 1, s.cronjobs_to_hold(state))
-    s.restore_dump(out, pg, dump, backup.format, checked, verified, restart_from=deleted,
+    s.restore_dump(out, pg, dump, backup.format, verified_by=checked, rows_from=verified, restart_from=deleted,
                    what=f"{backup.key} ({backup.size} bytes)")
     credentials(out, pg, choices, manifest, checked, state.credential_secrets)
     s.restart_leader(out, pg)
@@ -45,8 +45,9 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     s.scale_client(out, state.client, state.client_selector, 0, replicas, "ready")
     if volume is not None and snapshot.volume is not None:  # restore_vcs.sh: after Gitea is back, then restart it
         s.restore_volume(out, state.client, state.client_selector, volume,
-                         Location("file", None, snapshot.volume.path), snapshot.volume.sha256, None,
-                         f"the volume backup {snapshot.volume.path} ({snapshot.volume.size} bytes)")
+                         Location("file", None, snapshot.volume.path), sha256=snapshot.volume.sha256,
+                         verified_by=None,
+                         what=f"the volume backup {snapshot.volume.path} ({snapshot.volume.size} bytes)")
         s.restart_client(out, state.client, "so it reads the restored volume")
     after_client_back(out, snapshot, service, choices)
     return out.steps
@@ -63,18 +64,11 @@ def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forwar
         return _rollback_to_absent(out, state)
     safety = next((x for x in forward if x.kind == "safety-dump"), None)
     restored = [x.id for x in forward if x.kind in ("restore-dump", "secrets-from-manifest", "alter-users")]
-    ensured = out.add("ensure-cluster", pg, _ensure_description(pg.name, safety is not None),
-                      {"resource": state.postgresql_resource, "numberOfInstances": 1,
-                       "pod_selector": s.spilo_selector(pg.name), "secrets": [x.target.name for x in state.secrets],
-                       "unless_done": restored, "replace_ours": safety is not None,
-                       "planned_uid": state.postgresql.uid if state.postgresql else "",
-                       "suspend_cronjobs": s.cronjobs_to_hold(state)})
+    ensured = s.ensure_cluster(out, state, 1, _ensure_description(pg.name, safety is not None),
+                               unless_done=restored, replace_ours=safety is not None)
     if safety is not None:
         recreated = Condition(ensured, "recreated", True)
-        s.restore_dump(out, pg, Location(**safety.params["dump"]), "psql", safety.id, safety.id,
-                       restart_from=ensured, when=recreated, what="the safety dump")
-        s.secrets_from_manifest(out, pg, Location(**safety.params["manifest"]), safety.id,
-                                safety.params["secrets"], when=recreated, whose="the safety dump's")
+        s.safety_dump_back(out, pg, safety, restart_from=ensured, when=recreated)
         s.restart_leader(out, pg, when=recreated)
     s.set_instances(out, pg, n)
     replicas = int(state.client.spec.get("replicas") or 0)
@@ -91,8 +85,8 @@ def _volume_back(out: s.StepList, state: ClusterState, service: ServiceDef, forw
     if not started or safety is None or service.data_volume is None:
         return
     back = s.restore_volume(out, state.client, state.client_selector, service.data_volume,
-                            Location(**safety.params["archive"]), None, safety.id,
-                            "the safety tar (if the volume backup had started to go in)", only_if_started=started)
+                            from_dict(Location, safety.params["archive"]), sha256=None, verified_by=safety.id,
+                            what="the safety tar (if the volume backup had started to go in)", only_if_started=started)
     s.restart_client(out, state.client, "so it reads its volume as it was", when=Condition(back, "restored", True))
 
 
