@@ -111,19 +111,28 @@ class StepTimeout(StepFailed):
     """A step ran past its deadline: a wait, or an exec stream that hung."""
 
 
-class ApplyFailedRolledBack(PgRestoreError):
+class ApplyEnded(PgRestoreError):
+    """An apply that ended other than restored: `outcome` says how, as data (executors/outcome.py), and
+    the message is its sentence."""
+
+    def __init__(self, message: str, outcome: object = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+class ApplyFailedRolledBack(ApplyEnded):
     """Apply failed; the rollback put things back."""
 
     exit_code = 5
 
 
-class ApplyFailedRollbackIncomplete(PgRestoreError):
+class ApplyFailedRollbackIncomplete(ApplyEnded):
     """Apply failed and rollback could not put everything back."""
 
     exit_code = 6
 
 
-class RestoreKept(PgRestoreError):
+class RestoreKept(ApplyEnded):
     """A step after the restore was kept failed (the client was back on the restored, verified data):
     nothing rolled back; what is left is named, and `apply --resume` finishes it."""
 

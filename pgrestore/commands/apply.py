@@ -6,6 +6,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,7 +17,16 @@ from pgrestore.adapters.connect import Connection
 from pgrestore.contract.model import Plan, PlanSet
 from pgrestore.contract.planset import load_any
 from pgrestore.core import services
-from pgrestore.errors import AwaitingOperator, Declined, PgRestoreError, UsageError
+from pgrestore.errors import (
+    ApplyEnded,
+    ApplyFailedRollbackIncomplete,
+    ApplyFailedRolledBack,
+    AwaitingOperator,
+    Declined,
+    PgRestoreError,
+    RestoreKept,
+    UsageError,
+)
 from pgrestore.executors import engine
 from pgrestore.executors.events import Events, log_path_for, survive_terminal_loss
 from pgrestore.executors.lock import force_unlock
@@ -52,6 +62,8 @@ def _terminate_as_interrupt() -> None:
 
 
 T = TypeVar("T")
+ENDED = {ApplyFailedRolledBack: "rolled-back", ApplyFailedRollbackIncomplete: "rollback-incomplete",
+         RestoreKept: "kept"}
 
 
 @contextmanager
@@ -61,6 +73,11 @@ def _logged(events: Events) -> Iterator[None]:
         yield
     except AwaitingOperator as e:
         events.note(f"stopped at a manual step (exit {e.exit_code}): {e}")
+        raise
+    except ApplyEnded as e:  # how it ended, as data for --json readers (and `pgrestore status` later)
+        outcome = asdict(e.outcome) if is_dataclass(e.outcome) else None  # type: ignore[arg-type]
+        events({"event": "apply_finished", "status": ENDED.get(type(e), "failed"), "exit_code": e.exit_code,
+                "detail": str(e), "outcome": outcome})
         raise
     except PgRestoreError as e:
         events.note(f"failed (exit {e.exit_code}): {e}")
@@ -102,13 +119,14 @@ def apply(plan_path: Path, *, connection: Connection, auto_approve: bool = False
     events = Events(as_json, log_path_for(plan_path))
     with _logged(events):
         try:
-            result = engine.run(plan, kube, s3, journal, opts, events,
-                                approve=lambda p: _approve(p, auto_approve, resume))
+            restored = engine.run(plan, kube, s3, journal, opts, events,
+                                  approve=lambda p: _approve(p, auto_approve, resume))
         except AwaitingOperator as e:
             raise _confirm_hint(e, plan_path) from None
-        events({"event": "apply_finished", "status": "done", "detail": result})
+        events({"event": "apply_finished", "status": "done", "detail": restored.sentence(),
+                "outcome": asdict(restored)})
     if not as_json:
-        typer.secho(f"Apply complete: {result}.", err=True, fg=typer.colors.GREEN)
+        typer.secho(f"Apply complete: {restored.sentence()}.", err=True, fg=typer.colors.GREEN)
 
 
 def _needs_terminal(auto_approve: bool) -> None:
@@ -129,8 +147,8 @@ def rollback(plan_path: Path, *, connection: Connection, as_json: bool = False) 
         done = _run_logged(events, lambda: rollback_set(plan_path, document, opts, as_json, events))
         typer.echo(f"Rollback complete: {done}.", err=True)
         return
-    result = _run_logged(events, lambda: engine.rollback_on_demand(plan_path, opts, events))
-    typer.echo(f"Rollback complete: {result}.", err=True)
+    outcome = _run_logged(events, lambda: engine.rollback_on_demand(plan_path, opts, events))
+    typer.echo(f"Rollback complete: {outcome.end_state()}.", err=True)
 
 
 def unlock(service_name: str, lock_id: str, *, connection: Connection) -> None:

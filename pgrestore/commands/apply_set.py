@@ -65,9 +65,9 @@ def rollback_set(set_path: Path, plan_set: PlanSet, opts: engine.Options, as_jso
     for plan in plan_set.plans:
         status = _status(set_path, plan, opts)
         if status not in (None, "done"):
-            result = engine.rollback_on_demand(set_path, opts, events or Events(as_json), plan,
-                                               engine.set_journal_path(set_path, plan.service))
-            return f"{plan.service}: {result}"
+            outcome = engine.rollback_on_demand(set_path, opts, events or Events(as_json), plan,
+                                                engine.set_journal_path(set_path, plan.service))
+            return f"{plan.service}: {outcome.end_state()}"
     raise UsageError(f"no service of plan set {set_path} stopped part-way; there is nothing to roll back "
                      f"(services already restored stay restored: re-plan one to restore it again)")
 

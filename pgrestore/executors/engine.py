@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from pgrestore.adapters.connect import Connection, s3_from_options
 from pgrestore.adapters.kube import Kube
@@ -31,7 +32,17 @@ from pgrestore.errors import (
 from .context import Context, rollback_shield
 from .journal import Journal, path_for
 from .lock import Lock
-from .outcome import committed, data_present, held_message, kept_message
+from .outcome import (
+    Restored,
+    RollbackIncomplete,
+    RollbackStopped,
+    RolledBack,
+    committed,
+    data_present,
+    held,
+    kept,
+    rolled_back,
+)
 from .registry import STEP_KINDS
 
 
@@ -180,14 +191,12 @@ def _fence(ctx: Context, step: Step) -> None:
 
 
 def _rollback_stopped(e: LockLost, plan: Plan, plan_path: str) -> ApplyFailedRollbackIncomplete:
-    return ApplyFailedRollbackIncomplete(
-        f"{e}; the rollback stopped there, so as not to act over the apply that may hold the lease now (the "
-        f"journal says rolling-back): check who holds it (kubectl get lease -n {plan.namespace} "
-        f"pgrestore-{plan.service}), then finish with `pgrestore rollback {plan_path}`")
+    outcome = RollbackStopped(str(e), plan.namespace, plan.service, plan_path)
+    return ApplyFailedRollbackIncomplete(outcome.sentence(), outcome)
 
 
 def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, emit: Callable[[dict], None],
-        approve: Callable[[Plan], None] = lambda plan: None) -> str:
+        approve: Callable[[Plan], None] = lambda plan: None) -> Restored:
     lock = _lock(kube, plan, emit)
     lock.acquire(resume=opts.resume)
     try:
@@ -210,7 +219,7 @@ def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, 
             _reset_interrupted(plan.steps, journal)
             _run_steps(ctx, plan.steps)
             journal.set_status("done")
-        return f"restored {plan.namespace}/{plan.postgresql} from {plan.backup.key}"
+        return Restored(plan.namespace, plan.postgresql, plan.backup.key)
     except AwaitingOperator:
         journal.set_status("waiting")  # not a failure: nothing rolls back, `--resume --confirm` goes on
         raise
@@ -230,7 +239,8 @@ def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, 
             if committed(plan, journal):
                 journal.set_status("failed")
                 failed = next((s.id for s in plan.steps if journal.status_of(s.id) == "failed"), "a step")
-                raise RestoreKept(kept_message(plan, journal, f"{failed} failed ({reason})")) from None
+                outcome = kept(plan, journal, f"{failed} failed ({reason})")
+                raise RestoreKept(outcome.sentence(), outcome) from None
             try:
                 with lock.stop_when_lost(lambda why: LockLost(f"lost lease pgrestore-{plan.service} during the "
                                                               f"rollback ({why})")):
@@ -314,36 +324,20 @@ def _rollback_steps(ctx: Context) -> tuple[list[str], list[Step]]:
     return failed, held
 
 
-def _roll_back(ctx: Context, why: str) -> None:
+def _roll_back(ctx: Context, why: str) -> NoReturn:
     ctx.journal.set_status("rolling-back")  # a crash now must not leave a resumable journal
-    failed, held = _rollback_steps(ctx)
-    if failed or held:
+    failed, on_hold = _rollback_steps(ctx)
+    if failed or on_hold:
         ctx.journal.set_status("rollback-incomplete")
-        parts = [held_message(ctx.plan, held)] if held else []
-        parts += [f"by hand: {' | '.join(failed)}"] if failed else []
-        raise ApplyFailedRollbackIncomplete(f"{why} and rollback is incomplete; {'; '.join(parts)}")
+        incomplete = RollbackIncomplete(why, held(ctx.plan, on_hold) if on_hold else None, failed)
+        raise ApplyFailedRollbackIncomplete(incomplete.sentence(), incomplete)
     ctx.journal.set_status("rolled-back")
-    raise ApplyFailedRolledBack(f"{why}; {_rolled_back_outcome(ctx)}. Fix the cause, re-plan and apply again")
-
-
-def _rolled_back_outcome(ctx: Context) -> str:
-    plan, journal = ctx.plan, ctx.journal
-    safety = next((s for s in plan.steps if s.kind == "safety-dump"), None)
-    safety_back = any(s.kind == "restore-dump" and journal.status_of(s.id) == "done" for s in plan.rollback)
-    if plan.postgresql_source is not None:
-        return (f"rolled back: postgresql {plan.postgresql} is absent again, as it was before apply (only a "
-                f"cluster this apply created was deleted; the backup's data is still in the planned backup)")
-    if all(journal.status_of(s.id) == "pending" for s in plan.steps if s.destructive):
-        return "rolled back before anything destructive: the service is as it was, data untouched"
-    if safety_back and safety is not None:
-        return (f"rolled back: the service is as it was before apply, data included (from the safety dump "
-                f"{safety.params['dump']['key']})")
-    return (f"rolled back: {plan.postgresql} keeps the data restored from {plan.backup.key} (the restore had "
-            f"finished and was verified); the client and the CronJobs are as before")
+    outcome = rolled_back(ctx.plan, ctx.journal, why)
+    raise ApplyFailedRolledBack(outcome.sentence(), outcome)
 
 
 def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], None], plan: Plan | None = None,
-                       journal_path: Path | None = None) -> str:
+                       journal_path: Path | None = None) -> RolledBack:
     """`plan` and `journal_path` for one plan of a plan set at `plan_path`."""
     plan = plan or load(plan_path, plan_keys(opts))
     kube, s3 = connect(plan, opts)
@@ -362,10 +356,10 @@ def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], No
     except LockLost as lost:
         raise _rollback_stopped(lost, plan, str(plan_path)) from None
     except ApplyFailedRolledBack as done:
-        return str(done).removeprefix("rollback on demand; ").removesuffix(". Fix the cause, re-plan and apply again")
+        assert isinstance(done.outcome, RolledBack)
+        return done.outcome
     finally:
         _release(lock)
-    return "nothing to roll back"
 
 
 __all__ = ["Options", "prepare", "prepare_in_set", "journal_status", "run", "rollback_on_demand", "check_fresh",

@@ -292,6 +292,9 @@ def unchanged_before_any_change(run: Run, b: Bench) -> None:
 def rolled_back_data_included(run: Run, b: Bench) -> None:
     assert run.res.returncode == 5, run.res.stderr
     assert "data included" in run.res.stderr
+    ended = [e for e in run.events if e.get("event") == "apply_finished"]
+    assert [(e["status"], e["exit_code"], e["outcome"]["data"]) for e in ended] == [
+        ("rolled-back", 5, "safety-dump")], "--json ends with how it ended, as data"
     assert settings(b.sandbox) == run.before["settings"]
     assert fingerprint(b.sandbox) == run.before["data"], "the rollback put the data back from the safety dump"
     wait_healthy(b.sandbox)

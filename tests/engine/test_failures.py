@@ -29,7 +29,16 @@ from pgrestore.errors import (
 from pgrestore.planner.options import PlanOptions
 from pgrestore.planner.snapshot import refuse_while_applying
 from tests.fakes.fake_kube import is_ready, is_restore
-from tests.fakes.rehearsal import BACKUP_CRONJOB, CLIENT_SELECTOR, CLUSTER, GOOD_DUMP, GOOD_PSQL, NS, SPILO_SELECTOR
+from tests.fakes.rehearsal import (
+    BACKUP_CRONJOB,
+    CLIENT,
+    CLIENT_SELECTOR,
+    CLUSTER,
+    GOOD_DUMP,
+    GOOD_PSQL,
+    NS,
+    SPILO_SELECTOR,
+)
 
 from .conftest import every_secret_value, user_view
 
@@ -79,6 +88,9 @@ def test_a_failure_after_the_client_is_back_keeps_the_restore_and_resume_finishe
     assert err.value.exit_code == 8
     assert str(fault["error"]) in str(err.value) and f"Not done yet: {step}" in str(err.value)
     assert "--resume" in str(err.value)
+    # the same, as data (what `--json` gives and a CLI could say otherwise)
+    assert err.value.outcome.failed.startswith(f"{step} failed") and step in err.value.outcome.left
+    assert err.value.outcome.cronjobs_suspended == any(s.endswith("resume-backup-jobs") for s in err.value.outcome.left)
     journal = rehearsal.journal(path)
     assert journal["status"] == "failed" and journal["steps"][step]["status"] == "failed"
     assert set(_rollback_status(rehearsal, path).values()) == {"pending"}, "nothing may roll back"
@@ -104,6 +116,8 @@ def test_a_failure_after_the_delete_puts_the_service_back_as_it_was_data_include
     assert str(fault["error"]) in str(err.value)
     assert "the service is as it was before apply, data included (from the safety dump" in str(err.value), \
         str(err.value)
+    safety = next(s for s in rehearsal.loaded(path).steps if s.kind == "safety-dump")
+    assert (err.value.outcome.data, err.value.outcome.safety_dump) == ("safety-dump", safety.params["dump"]["key"])
     journal = rehearsal.journal(path)
     assert journal["status"] == "rolled-back" and journal["steps"][step]["status"] == "failed"
     assert _rollback_status(rehearsal, path) == {
@@ -200,6 +214,9 @@ def test_without_a_safety_dump_a_failure_after_the_delete_holds_the_client_and_t
         rehearsal.apply(path)
     assert err.value.exit_code == 6
     assert "is NOT back" in str(err.value) and "re-plan from the backup (`pgrestore plan keycloak`)" in str(err.value)
+    held = err.value.outcome.held
+    assert (held.client, held.client_replicas, held.cronjobs, held.safety_dump) == (
+        f"statefulset {NS}/{CLIENT}", 3, True, None)
     view = user_view(rehearsal)
     assert (view["client replicas"], view["numberOfInstances"], view["members ready"]) == (0, 3, 3)
     assert view["rows"]["service_db"] == {}  # an empty cluster, as the warning in the plan said

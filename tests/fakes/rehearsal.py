@@ -176,8 +176,8 @@ class Rehearsal:
         finally:
             if not self.stage.dead:  # a killed apply's journal is its last write, checked when it was the end
                 self.check_journal(plan_path)
-        self.results.append(result)
-        return result
+        self.results.append(result.sentence())
+        return result.sentence()
 
     def check_journal(self, plan_path: Path) -> None:
         """The journal apply left matches its schema (apply writes it unchecked; every reader checks it)."""
@@ -186,7 +186,7 @@ class Rehearsal:
         assert not problems, f"the journal apply wrote does not match its schema: {problems}"
 
     def rollback(self, plan_path: Path) -> str:
-        return engine.rollback_on_demand(plan_path, engine.Options(), self.stage.on_event)
+        return engine.rollback_on_demand(plan_path, engine.Options(), self.stage.on_event).end_state()
 
     def crashed(self) -> None:
         """After a Crash: the killed process is gone, and with it its threads (the lease renewal); a new
