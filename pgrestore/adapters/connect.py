@@ -53,7 +53,7 @@ def _is_url(endpoint: str) -> bool:
     return url.scheme in ("http", "https") and bool(url.hostname)
 
 
-def s3_from_cluster(kube: Kube, namespace: str = "services", endpoint: str | None = None,
+def s3_from_cluster(kube: Kube, namespace: str = "services", *, endpoint: str | None = None,
                     access_key: str | None = None, secret_key: str | None = None) -> S3:
     """Keys and endpoint from the cluster's postgres-backup-s3-credentials unless given."""
     if endpoint and not _is_url(endpoint):
@@ -86,4 +86,5 @@ def s3_from_cluster(kube: Kube, namespace: str = "services", endpoint: str | Non
 
 def s3_from_options(kube: Kube, opts: S3Options) -> S3:
     """S3 from the CLI's --s3-* options, falling back to the cluster's credentials secret."""
-    return s3_from_cluster(kube, opts.namespace, opts.endpoint, opts.access_key, opts.secret_key)
+    return s3_from_cluster(kube, opts.namespace, endpoint=opts.endpoint, access_key=opts.access_key,
+                           secret_key=opts.secret_key)

@@ -187,7 +187,7 @@ class S3:
             time.sleep(_backoff(attempt))
         raise AssertionError("unreachable")
 
-    def copy(self, bucket: str, source: str, target: str, if_match: str | None = None) -> S3Object:
+    def copy(self, bucket: str, *, source: str, target: str, if_match: str | None = None) -> S3Object:
         """A server-side copy (no bytes through this machine); refused if the source is no longer if_match."""
         extra = {"CopySourceIfMatch": f'"{if_match}"'} if if_match else {}
         with _translated(f"copy s3://{bucket}/{source} to {target}"):

@@ -107,8 +107,8 @@ def apply(plan_path: Path, *, connection: Connection, auto_approve: bool = False
         set_events = Events(as_json, log_path_for(plan_path))
         with _logged(set_events):
             try:
-                result = apply_set(plan_path, document, opts, as_json,
-                                   lambda p, again: _approve(p, auto_approve, again), set_events)
+                result = apply_set(plan_path, document, opts=opts, as_json=as_json,
+                                   approve=lambda p, again: _approve(p, auto_approve, again), events=set_events)
             except AwaitingOperator as e:
                 raise _confirm_hint(e, plan_path) from None
         if not as_json:
@@ -119,7 +119,7 @@ def apply(plan_path: Path, *, connection: Connection, auto_approve: bool = False
     events = Events(as_json, log_path_for(plan_path))
     with _logged(events):
         try:
-            restored = engine.run(plan, kube, s3, journal, opts, events,
+            restored = engine.run(plan, kube=kube, s3=s3, journal=journal, opts=opts, emit=events,
                                   approve=lambda p: _approve(p, auto_approve, resume))
         except AwaitingOperator as e:
             raise _confirm_hint(e, plan_path) from None
@@ -144,10 +144,11 @@ def rollback(plan_path: Path, *, connection: Connection, as_json: bool = False) 
     document = load_any(plan_path, engine.plan_keys(opts))
     events = Events(as_json, log_path_for(plan_path))
     if isinstance(document, PlanSet):
-        done = _run_logged(events, lambda: rollback_set(plan_path, document, opts, as_json, events))
+        done = _run_logged(events, lambda: rollback_set(plan_path, document, opts=opts, as_json=as_json,
+                                                                 events=events))
         typer.echo(f"Rollback complete: {done}.", err=True)
         return
-    outcome = _run_logged(events, lambda: engine.rollback_on_demand(plan_path, opts, events))
+    outcome = _run_logged(events, lambda: engine.rollback_on_demand(plan_path, opts, emit=events))
     typer.echo(f"Rollback complete: {outcome.end_state()}.", err=True)
 
 

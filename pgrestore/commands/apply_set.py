@@ -23,7 +23,7 @@ from pgrestore.executors import engine
 from pgrestore.executors.events import Events
 
 
-def apply_set(set_path: Path, plan_set: PlanSet, opts: engine.Options, as_json: bool,
+def apply_set(set_path: Path, plan_set: PlanSet, *, opts: engine.Options, as_json: bool,
               approve: Callable[[Plan, bool], None], events: Events | None = None) -> str:
     events = events or Events(as_json)
     done: list[str] = []
@@ -41,7 +41,8 @@ def apply_set(set_path: Path, plan_set: PlanSet, opts: engine.Options, as_json: 
         _say(as_json, f"== {i}/{len(plan_set.plans)} {plan.service} ==", events)
         try:
             kube, s3, journal = engine.prepare_in_set(set_path, plan, this)
-            engine.run(plan, kube, s3, journal, this, events, approve=partial(_approve_one, approve, this.resume))
+            engine.run(plan, kube=kube, s3=s3, journal=journal, opts=this, emit=events,
+                       approve=partial(_approve_one, approve, this.resume))
         except AwaitingOperator as e:  # confirmed as <service>/<step>: step ids repeat across services
             raise AwaitingOperator(f"{plan.service}: {e}", f"{plan.service}/{e.step_id}") from None
         except PgRestoreError as e:
@@ -59,14 +60,14 @@ def _approve_one(approve: Callable[[Plan, bool], None], resume: bool, plan: Plan
     approve(plan, resume)
 
 
-def rollback_set(set_path: Path, plan_set: PlanSet, opts: engine.Options, as_json: bool,
+def rollback_set(set_path: Path, plan_set: PlanSet, *, opts: engine.Options, as_json: bool,
                  events: Events | None = None) -> str:
     """Roll back the one service whose apply stopped part-way; finished services stay restored."""
     for plan in plan_set.plans:
         status = _status(set_path, plan, opts)
         if status not in (None, "done"):
-            outcome = engine.rollback_on_demand(set_path, opts, events or Events(as_json), plan,
-                                                engine.set_journal_path(set_path, plan.service))
+            outcome = engine.rollback_on_demand(set_path, opts, emit=events or Events(as_json), plan=plan,
+                                                journal_path=engine.set_journal_path(set_path, plan.service))
             return f"{plan.service}: {outcome.end_state()}"
     raise UsageError(f"no service of plan set {set_path} stopped part-way; there is nothing to roll back "
                      f"(services already restored stay restored: re-plan one to restore it again)")

@@ -195,7 +195,7 @@ def _rollback_stopped(e: LockLost, plan: Plan, plan_path: str) -> ApplyFailedRol
     return ApplyFailedRollbackIncomplete(outcome.sentence(), outcome)
 
 
-def run(plan: Plan, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, emit: Callable[[dict], None],
+def run(plan: Plan, *, kube: Kube, s3: S3 | None, journal: Journal, opts: Options, emit: Callable[[dict], None],
         approve: Callable[[Plan], None] = lambda plan: None) -> Restored:
     lock = _lock(kube, plan, emit)
     lock.acquire(resume=opts.resume)
@@ -336,7 +336,7 @@ def _roll_back(ctx: Context, why: str) -> NoReturn:
     raise ApplyFailedRolledBack(outcome.sentence(), outcome)
 
 
-def rollback_on_demand(plan_path: Path, opts: Options, emit: Callable[[dict], None], plan: Plan | None = None,
+def rollback_on_demand(plan_path: Path, opts: Options, *, emit: Callable[[dict], None], plan: Plan | None = None,
                        journal_path: Path | None = None) -> RolledBack:
     """`plan` and `journal_path` for one plan of a plan set at `plan_path`."""
     plan = plan or load(plan_path, plan_keys(opts))

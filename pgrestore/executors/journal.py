@@ -93,7 +93,7 @@ class Journal:
     def observed(self, step_id: str) -> dict[str, Any]:
         return self.record(step_id).observed or {}
 
-    def mark(self, step_id: str, status: str, observed: dict | None = None, error: str | None = None) -> None:
+    def mark(self, step_id: str, status: str, *, observed: dict | None = None, error: str | None = None) -> None:
         rec = self.record(step_id)
         rec.status = status
         if status == "running":

@@ -59,7 +59,7 @@ def build_plan(snapshot: Snapshot, service: ServiceDef, now: datetime, salt: str
                          f"restores into an existing cluster; re-create it from its Helm chart first, then plan")
     steps = strategy.steps(snapshot, service, choices)
     prior = [observe(live.target, live.obj, salt) for live in cluster.objects]
-    planned_changes = changes(prior, steps, backup, mode, salt)
+    planned_changes = changes(prior, steps, backup=backup, mode=mode, salt=salt)
     if cluster.postgresql is None:
         prior.insert(1, _absent(cluster))
         planned_changes[1:1] = _created(cluster, backup, mode, salt)

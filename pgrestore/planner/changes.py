@@ -34,7 +34,8 @@ def _after(o: PriorObject, backup: BackupState, mode: str, salt: str, restarted:
     return fields
 
 
-def changes(prior: list[PriorObject], steps: list[Step], backup: BackupState, mode: str, salt: str) -> list[Change]:
+def changes(prior: list[PriorObject], steps: list[Step], *, backup: BackupState, mode: str, salt: str
+            ) -> list[Change]:
     restarted = {s.target.address for s in steps if s.kind == "rollout-restart"}
     # in-place (SLS) keeps the resource and its secrets: its data and passwords change, it is not re-created
     recreated = any(s.kind == "delete-cluster" for s in steps)

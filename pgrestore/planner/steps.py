@@ -38,7 +38,7 @@ class StepList:
     prefix: str = ""
     steps: list[Step] = field(default_factory=list)
 
-    def add(self, kind: str, target: Target, description: str, params: Mapping[str, Any] | None = None,
+    def add(self, kind: str, target: Target, description: str, params: Mapping[str, Any] | None = None, *,
             destructive: bool = False, restart_from: str | None = None, timeout: int | None = None,
             when: Condition | None = None, hold_unless_data: bool = False) -> str:
         step_id = f"{self.prefix}{len(self.steps) + 1:02d}-{kind}"
@@ -92,7 +92,7 @@ def check_prerequisites(steps: StepList, state: ClusterState, backup: BackupRef,
                      f"check again what plan checked, before anything changes: {', '.join(checks)}", params)
 
 
-def scale_client(steps: StepList, client: Live, selector: str, before: int, replicas: int,
+def scale_client(steps: StepList, client: Live, selector: str, *, before: int, replicas: int,
                  wait: Literal["gone", "ready", "none"],
                  hold_unless_data: bool = False) -> str:
     what = {"gone": "until its pods are gone", "ready": f"for {replicas} Ready pods",
@@ -200,7 +200,7 @@ def pin_backup(steps: StepList, backup: BackupRef, pinned: Location, manifest: L
                                        verified_by=verified_by))
 
 
-def safety_dump(steps: StepList, state: ClusterState, dump: Location, manifest: Location) -> str:
+def safety_dump(steps: StepList, state: ClusterState, *, dump: Location, manifest: Location) -> str:
     pg = pg_target(state)
     return steps.add("safety-dump", pg,
                      f"safety dump: pg_dumpall -c of {pg.name} as it is now, from its leader, streamed to "

@@ -102,6 +102,7 @@ def test_a_change_while_the_operator_reads_the_plan_at_the_prompt_is_caught_afte
         rehearsal.kube.scale("StatefulSet", NS, CLIENT, 2)  # someone scales the client meanwhile
 
     with pytest.raises(PlanRejected, match=r"plan is stale.*replicas'\] 3 -> 2"):
-        engine.run(plan, kube, s3, journal, opts, rehearsal.stage.on_event, approve=yes_after_a_long_read)
+        engine.run(plan, kube=kube, s3=s3, journal=journal, opts=opts, emit=rehearsal.stage.on_event,
+                   approve=yes_after_a_long_read)
     assert rehearsal.kube.get_lease(NS, "pgrestore-keycloak") is None
     assert rehearsal.kube.database(NS, CLUSTER) is not None and not path.with_name("plan.journal.json").exists()

@@ -56,7 +56,7 @@ def pdsh(tmp_path, monkeypatch):
 def _apply(r: Rehearsal, path, resume: bool = False, confirmed: tuple[str, ...] = ()) -> str:
     opts = engine.Options(auto_approve=True, resume=resume, confirmed=confirmed)
     plan, kube, s3, journal = engine.prepare(path, opts)
-    return engine.run(plan, kube, s3, journal, opts, r.stage.on_event)
+    return engine.run(plan, kube=kube, s3=s3, journal=journal, opts=opts, emit=r.stage.on_event)
 
 
 def test_host_steps_run_pdsh_over_every_node_after_the_restore(rehearsal, pdsh):

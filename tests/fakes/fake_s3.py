@@ -100,7 +100,7 @@ class FakeS3:
         return body[start:end + 1]
 
     @adapter_call
-    def copy(self, bucket: str, source: str, target: str, if_match: str | None = None) -> S3Object:
+    def copy(self, bucket: str, *, source: str, target: str, if_match: str | None = None) -> S3Object:
         what = f"copy s3://{bucket}/{source} to {target}"
         body = self._body(bucket, source, what)
         if if_match is not None and if_match != _etag(body):

@@ -172,7 +172,7 @@ class Rehearsal:
         opts = engine.Options(auto_approve=True, resume=resume, confirmed=manual)
         plan, kube, s3, journal = engine.prepare(plan_path, opts)
         try:
-            result = engine.run(plan, kube, s3, journal, opts, self.stage.on_event)
+            result = engine.run(plan, kube=kube, s3=s3, journal=journal, opts=opts, emit=self.stage.on_event)
         finally:
             if not self.stage.dead:  # a killed apply's journal is its last write, checked when it was the end
                 self.check_journal(plan_path)
@@ -186,7 +186,7 @@ class Rehearsal:
         assert not problems, f"the journal apply wrote does not match its schema: {problems}"
 
     def rollback(self, plan_path: Path) -> str:
-        return engine.rollback_on_demand(plan_path, engine.Options(), self.stage.on_event).end_state()
+        return engine.rollback_on_demand(plan_path, engine.Options(), emit=self.stage.on_event).end_state()
 
     def crashed(self) -> None:
         """After a Crash: the killed process is gone, and with it its threads (the lease renewal); a new

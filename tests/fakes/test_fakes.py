@@ -390,10 +390,10 @@ def test_the_fake_s3_copies_server_side_and_writes_multipart(kube):
     s3 = FakeS3(Stage(), chunk=1000)
     body = GOOD_DUMP.read_bytes()
     obj = s3.put("b", "k", body)
-    copied = s3.copy("b", "k", "pgrestore/k", if_match=obj.etag)
+    copied = s3.copy("b", source="k", target="pgrestore/k", if_match=obj.etag)
     assert (copied.key, copied.size, copied.etag) == ("pgrestore/k", obj.size, obj.etag)
     with pytest.raises(S3Error, match="ETag differs"):
-        s3.copy("b", "k", "pgrestore/k2", if_match="0" * 32)
+        s3.copy("b", source="k", target="pgrestore/k2", if_match="0" * 32)
     assert s3.put_small("b", "small", b"x").size == 1
     w = s3.writer("b", "up")
     w.write(b"abc")

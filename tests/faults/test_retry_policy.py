@@ -372,7 +372,8 @@ def test_a_copy_up_to_5_gib_is_one_copyobject_and_lands_whole(moto_s3):
     backup_job = boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id="key",
                               aws_secret_access_key="secret", region_name="us-east-1")
     backup_job.upload_fileobj(io.BytesIO(data), "backups", "big.psql")
-    copied = s3.copy("backups", "big.psql", "pinned/big.psql", if_match=s3.head("backups", "big.psql").etag)
+    planned = s3.head("backups", "big.psql").etag
+    copied = s3.copy("backups", source="big.psql", target="pinned/big.psql", if_match=planned)
     assert copied.size == len(data) and b"".join(s3.stream("backups", "pinned/big.psql")) == data
     puts = [r for r in proxy.records if r.method == "PUT" and "pinned/big.psql" in r.path]
     assert len(puts) == 1 and "partNumber" not in puts[0].query  # one CopyObject, not 3 UploadPartCopy
@@ -385,7 +386,7 @@ def test_a_copy_over_the_threshold_goes_in_parts_and_lands_whole(moto_s3, monkey
         multipart_threshold=8 * mib, multipart_chunksize=5 * mib, max_concurrency=4))  # 5 GiB, 1 GiB scaled
     data = b"".join(bytes([i]) * mib for i in range(12))
     s3.client.put_object(Bucket="backups", Key="huge.psql", Body=data)
-    s3.copy("backups", "huge.psql", "pinned/huge.psql", if_match=s3.head("backups", "huge.psql").etag)
+    s3.copy("backups", source="huge.psql", target="pinned/huge.psql", if_match=s3.head("backups", "huge.psql").etag)
     assert b"".join(s3.stream("backups", "pinned/huge.psql")) == data
     assert sum(1 for r in proxy.records if "pinned/huge.psql" in r.path and "partNumber" in r.query) == 3
 
@@ -396,6 +397,6 @@ def test_a_copy_of_a_backup_that_changed_since_the_plan_is_refused(moto_s3):
     planned = s3.head("backups", "changed.psql").etag
     s3.client.put_object(Bucket="backups", Key="changed.psql", Body=b"replaced by a later backup run")
     with pytest.raises(S3Error, match="changed since it was planned"):
-        s3.copy("backups", "changed.psql", "pinned/changed.psql", if_match=planned)
+        s3.copy("backups", source="changed.psql", target="pinned/changed.psql", if_match=planned)
     with pytest.raises(S3Error, match="not found"):
         s3.head("backups", "pinned/changed.psql")

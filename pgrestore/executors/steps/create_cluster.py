@@ -18,5 +18,5 @@ def run(step: Step, ctx: Context) -> dict:
     wait_created(ctx, t.namespace, t.name, live["metadata"]["uid"])
     resuspended = suspend_again(ctx, step)
     p = cast(CreateClusterParams, step.params)
-    leader = wait_ready(ctx, t.namespace, p["pod_selector"], p["numberOfInstances"], t.name)
+    leader = wait_ready(ctx, t.namespace, selector=p["pod_selector"], n=p["numberOfInstances"], cluster=t.name)
     return {"uid": live["metadata"]["uid"], "leader": leader, "suspended_again": resuspended}

@@ -27,5 +27,5 @@ def run(step: Step, ctx: Context) -> dict:
         # spec from here when no Helm release renders it (planner/read.py recover_spec).
         ctx.journal.save_once(SAVED_POSTGRESQL, t.name, strip_server_fields(live))
         ctx.kube.delete_postgresql(t.namespace, t.name)
-    wait_gone(ctx, t.namespace, t.name, p["pod_selector"], p["secrets"])
+    wait_gone(ctx, t.namespace, t.name, pod_selector=p["pod_selector"], secrets=p["secrets"])
     return {"deleted_uid": live["metadata"]["uid"] if live else None}

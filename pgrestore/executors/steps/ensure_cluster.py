@@ -46,7 +46,7 @@ def run(step: Step, ctx: Context) -> dict:
     action = "kept"
     if live is not None and _replace(ctx, step, p, live):
         ctx.kube.delete_postgresql(t.namespace, t.name)
-        wait_gone(ctx, t.namespace, t.name, p["pod_selector"], p["secrets"])
+        wait_gone(ctx, t.namespace, t.name, pod_selector=p["pod_selector"], secrets=p["secrets"])
         live, action = None, "re-created empty (replacing the cluster this apply had created)"
     elif live is None:
         action = "re-created empty"

@@ -21,7 +21,7 @@ from ..support.artifacts import write_all
 def _copy(ctx: Context, source: Location, target: Location, etag: str | None) -> None:
     if source.source == "s3" and target.source == "s3" and source.bucket == target.bucket:
         assert ctx.s3 is not None and source.bucket is not None
-        ctx.s3.copy(source.bucket, source.key, target.key, if_match=etag)  # server-side
+        ctx.s3.copy(source.bucket, source=source.key, target=target.key, if_match=etag)  # server-side
         return
     write_all(ctx, target, location_chunks(source, ctx.s3))
 

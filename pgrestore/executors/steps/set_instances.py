@@ -15,5 +15,5 @@ def run(step: Step, ctx: Context) -> dict:
     t, p = step.target, cast(SetInstancesParams, step.params)
     n = p["numberOfInstances"]
     ctx.kube.set_instances(t.namespace, t.name, n)
-    leader = wait_ready(ctx, t.namespace, p["pod_selector"], n, t.name)
+    leader = wait_ready(ctx, t.namespace, selector=p["pod_selector"], n=n, cluster=t.name)
     return {"numberOfInstances": n, "leader": leader, "operator_status": operator_status(ctx, t.namespace, t.name)}

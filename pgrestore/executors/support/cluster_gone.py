@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..context import Context
 
 
-def wait_gone(ctx: Context, ns: str, name: str, pod_selector: str, secrets: list[str]) -> None:
+def wait_gone(ctx: Context, ns: str, name: str, *, pod_selector: str, secrets: list[str]) -> None:
     ctx.kube.wait_postgresql(ns, name, lambda pg: pg is None, f"postgresql {name} to be gone", ctx.remaining())
     # The operator deletes its StatefulSet with Orphan propagation (v1.8.2 resources.go deleteStatefulSet):
     # it lingers until the garbage collector has orphaned the pods, and a Create meanwhile fails with

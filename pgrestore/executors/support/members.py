@@ -21,7 +21,7 @@ from pgrestore.errors import StepFailed
 from ..context import Context
 
 
-def wait_ready(ctx: Context, ns: str, selector: str, n: int, cluster: str) -> str:
+def wait_ready(ctx: Context, ns: str, *, selector: str, n: int, cluster: str) -> str:
     """Wait for n Ready members including one leader; return the leader's pod name."""
     def done(ps: list[dict]) -> bool:
         return pods.all_ready(ps, n) and pods.leader(ps) is not None

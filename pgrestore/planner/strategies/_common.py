@@ -31,14 +31,14 @@ def stop_client_then_dump(out: s.StepList, snapshot: Snapshot, service: ServiceD
     misses every write between its snapshot and the client's stop. Returns the client's replicas."""
     state = snapshot.cluster
     replicas = int(state.client.spec.get("replicas") or 0)
-    s.scale_client(out, state.client, state.client_selector, replicas, 0, "gone")
+    s.scale_client(out, state.client, state.client_selector, before=replicas, replicas=0, wait="gone")
     if choices.options.safety_dump and safety:
         safety_dump, safety_manifest = o.safety(choices.options, service.name, choices.run_id)
-        s.safety_dump(out, state, safety_dump, safety_manifest)
+        s.safety_dump(out, state, dump=safety_dump, manifest=safety_manifest)
     return replicas
 
 
-def credentials(out: s.StepList, pg: Target, choices: o.Choices, manifest: Location | None, checked: str,
+def credentials(out: s.StepList, pg: Target, choices: o.Choices, *, manifest: Location | None, checked: str,
                 names: list[str]) -> None:
     if choices.secrets_mode == "from-manifest":
         assert manifest is not None

@@ -36,9 +36,9 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
                    what=f"{backup.key} ({backup.size} bytes)")
     s.grant_connect(out, pg, service.databases)
     s.run_sql(out, pg, service.sql_after_restore)
-    credentials(out, pg, choices, manifest, checked, [x.target.name for x in state.secrets])
+    credentials(out, pg, choices, manifest=manifest, checked=checked, names=[x.target.name for x in state.secrets])
     s.restart_members(out, pg, n)
-    s.scale_client(out, state.client, state.client_selector, 0, replicas, "ready")
+    s.scale_client(out, state.client, state.client_selector, before=0, replicas=replicas, wait="ready")
     after_client_back(out, snapshot, service, choices)
     return out.steps
 
@@ -61,6 +61,7 @@ def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forwar
     if safety is not None:
         s.restart_members(out, pg, n, when=Condition(out.steps[0].id, "dropped", True))
     replicas = int(state.client.spec.get("replicas") or 0)
-    s.scale_client(out, state.client, state.client_selector, 0, replicas, "none", hold_unless_data=True)
+    s.scale_client(out, state.client, state.client_selector, before=0, replicas=replicas, wait="none",
+                   hold_unless_data=True)
     s.resume_backup_jobs(out, state, hold_unless_data=True)
     return out.steps

@@ -39,10 +39,10 @@ def steps(snapshot: Snapshot, service: ServiceDef, choices: o.Choices) -> list[S
     s.create_cluster(out, state.postgresql_resource, 1, s.cronjobs_to_hold(state))
     s.restore_dump(out, pg, dump, backup.format, verified_by=checked, rows_from=verified, restart_from=deleted,
                    what=f"{backup.key} ({backup.size} bytes)")
-    credentials(out, pg, choices, manifest, checked, state.credential_secrets)
+    credentials(out, pg, choices, manifest=manifest, checked=checked, names=state.credential_secrets)
     s.restart_leader(out, pg)
     s.set_instances(out, pg, n)
-    s.scale_client(out, state.client, state.client_selector, 0, replicas, "ready")
+    s.scale_client(out, state.client, state.client_selector, before=0, replicas=replicas, wait="ready")
     if volume is not None and snapshot.volume is not None:  # restore_vcs.sh: after Gitea is back, then restart it
         s.restore_volume(out, state.client, state.client_selector, volume,
                          Location("file", None, snapshot.volume.path), sha256=snapshot.volume.sha256,
@@ -72,7 +72,8 @@ def rollback(snapshot: Snapshot, service: ServiceDef, choices: o.Choices, forwar
         s.restart_leader(out, pg, when=recreated)
     s.set_instances(out, pg, n)
     replicas = int(state.client.spec.get("replicas") or 0)
-    s.scale_client(out, state.client, state.client_selector, 0, replicas, "none", hold_unless_data=True)
+    s.scale_client(out, state.client, state.client_selector, before=0, replicas=replicas, wait="none",
+                   hold_unless_data=True)
     _volume_back(out, state, service, forward)
     s.resume_backup_jobs(out, state, hold_unless_data=True)
     return out.steps
@@ -97,7 +98,7 @@ def _rollback_to_absent(out: s.StepList, state: ClusterState) -> list[Step]:
     suspend: the service is as broken as it was, and a new plan restores it."""
     s.delete_ours(out, state, rollback=True)
     replicas = int(state.client.spec.get("replicas") or 0)
-    s.scale_client(out, state.client, state.client_selector, 0, replicas, "none")
+    s.scale_client(out, state.client, state.client_selector, before=0, replicas=replicas, wait="none")
     s.resume_backup_jobs(out, state)
     return out.steps
 
