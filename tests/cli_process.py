@@ -6,7 +6,7 @@ refusal takes milliseconds. So each run is forked from a process that has import
 with the test's argv, environment, folder and stdin, its stdout and stderr read from its file
 descriptors, its exit code as the interpreter's shutdown leaves it. What this leaves out, starting
 the interpreter and importing our modules, is run for real by scripts/check-install.sh on a bare
-install and by the sandbox tests.
+install and by the sandbox tests that signal apply or read it while it runs (their own processes).
 
 Retries keep their number but wait milliseconds instead of seconds (QUICK_RETRIES): an unreachable API
 server is still tried five times before exit 69. tests/faults/test_retry_policy.py holds the real waits.
@@ -74,8 +74,9 @@ _zygote: _Zygote | None = None
 
 
 def run(argv: list[str], env: dict[str, str], cwd: Path | str = ROOT, input: str | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run `pgrestore ARGV` as its own process; returns what subprocess.run(..., text=True) would."""
+        timeout: float = 120, quick_retries: bool = True) -> subprocess.CompletedProcess:
+    """Run `pgrestore ARGV` as its own process; returns what subprocess.run(..., text=True) would.
+    quick_retries=False keeps the real retry waits (the sandbox tests, whose faults are timed)."""
     global _zygote
     if _zygote is None or not _zygote.alive():
         _zygote = _Zygote()
@@ -85,7 +86,8 @@ def run(argv: list[str], env: dict[str, str], cwd: Path | str = ROOT, input: str
         stdout.touch()
         stderr.touch()
         code = _zygote.run({"argv": [str(a) for a in argv], "env": env, "cwd": str(cwd), "stdin": str(stdin),
-                            "stdout": str(stdout), "stderr": str(stderr), "constants": QUICK_RETRIES},
+                            "stdout": str(stdout), "stderr": str(stderr),
+                            "constants": QUICK_RETRIES if quick_retries else {}},
                             timeout)
         out, err = (p.read_bytes().decode(errors="replace") for p in (stdout, stderr))
     args = [sys.executable, "-m", "pgrestore.cli", *map(str, argv)]

@@ -14,13 +14,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import threading
 from importlib import resources
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from .pgserver import PgServer
+from .pgserver import PgServer, server_major
 from .procs import free_port
 
 POST_INIT = "spilo_post_init.sql"
@@ -77,24 +79,67 @@ def bootstrap_volume(pgroot: Path, passwords: dict[str, str], parameters: dict |
     Spilo's volume layout: PGROOT (the volume) holds data/ (PGDATA) and pg_log/. `parameters` are the
     resource's spec.postgresql.parameters: the operator hands them to Patroni, which writes them into
     postgresql.conf over Spilo's (postgres-operator v1.8.2 pkg/cluster/k8sres.go
-    generateSpiloJSONConfiguration)."""
+    generateSpiloJSONConfiguration).
+
+    What initdb and post_init.sh make is the same for every cluster, so it is made once per sandbox
+    (_template) and copied; what differs (the port, the parameters, the passwords) is set on the copy.
+    A new cluster's data directory is so still a fresh initdb's with Spilo's objects, nothing else."""
     wipe_volume(pgroot)
+    template = _template(pgroot.parent)
     server = PgServer(pgroot / "data", free_port())
-    server.init()
+    pgroot.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(template), str(server.datadir)], check=True)
     _spilo_log_dir(pgroot)
-    with open(server.datadir / "postgresql.conf", "a") as conf:
-        conf.write(SPILO_LOGGING)
+    with open(server.datadir / "postgresql.conf", "a") as conf:  # the last setting of a name wins
+        conf.write(f"unix_socket_directories = '{server.socket_dir}'\n")
         conf.write("".join(f"{k} = {_literal(str(v))}\n" for k, v in sorted((parameters or {}).items())))
     server.start()
-    with psycopg.connect(host=server.socket_dir, port=server.port, user="postgres", dbname="postgres",
-                         autocommit=True) as conn:
-        for setting in _PATRONI_QUIET:
-            conn.execute(setting)
+    with _superuser(server) as conn:
         conn.execute(sql.SQL("ALTER ROLE postgres WITH PASSWORD {}").format(passwords["postgres"]))
-        conn.execute(sql.SQL("CREATE ROLE standby WITH REPLICATION LOGIN PASSWORD {}").format(passwords["standby"]))
-    for db in ("postgres", "template1"):  # post_init.sh's loop at bootstrap time
-        server.psql_file(_post_init_path(), db=db)
+        conn.execute(sql.SQL("ALTER ROLE standby WITH PASSWORD {}").format(passwords["standby"]))
     return server
+
+
+_TEMPLATE_LOCK = threading.Lock()
+
+
+def _template(pg: Path) -> Path:
+    """The data directory every new cluster starts from, made once per sandbox state (and PostgreSQL
+    major): initdb, Spilo's logging, the replication user, then post_init.sh in `postgres` and `template1`
+    (post_init.sh's loop at bootstrap time), the server stopped cleanly."""
+    done = pg / f".spilo-template-{server_major()}"
+    with _TEMPLATE_LOCK:
+        if done.is_dir():
+            return done
+        work = pg / f".spilo-template-{os.getpid()}-{threading.get_ident()}"
+        wipe_volume(work)
+        server = PgServer(work / "data", free_port())
+        server.init()
+        _spilo_log_dir(work)
+        with open(server.datadir / "postgresql.conf", "a") as conf:
+            conf.write(SPILO_LOGGING)
+        server.start()
+        try:
+            with _superuser(server) as conn:
+                conn.execute("CREATE ROLE standby WITH REPLICATION LOGIN")
+            for db in ("postgres", "template1"):
+                server.psql_file(_post_init_path(), db=db)
+        finally:
+            server.stop()
+        (server.datadir / "postmaster.opts").unlink(missing_ok=True)
+        server.datadir.rename(done)
+        shutil.rmtree(work, ignore_errors=True)
+        return done
+
+
+def _superuser(server: PgServer) -> psycopg.Connection:
+    """A superuser session as Patroni opens one to create or alter a role with a password: neither the
+    statement nor its password logged or tracked."""
+    conn = psycopg.connect(host=server.socket_dir, port=server.port, user="postgres", dbname="postgres",
+                           autocommit=True)
+    for setting in _PATRONI_QUIET:
+        conn.execute(setting)
+    return conn
 
 
 def md5_password(user: str, password: str) -> str:

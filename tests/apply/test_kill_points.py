@@ -51,10 +51,11 @@ from .conftest import (
 )
 
 # A sample: every step of every strategy is killed on the fakes (tests/engine/test_kill_matrix.py); here the
-# destructive steps (07-delete-cluster in test_resilience.py, HSM's delete and SLS's drop below), every stream,
-# and the step after the secrets changed. PGRESTORE_ALL_KILL_POINTS=1 adds the other steps of the sample.
-AFTER = ["10-secrets-from-manifest"] + (["08-create-cluster", "11-restart-leader", "12-set-instances"]
-                                        if os.environ.get("PGRESTORE_ALL_KILL_POINTS") == "1" else [])
+# destructive steps (Keycloak's delete, HSM's delete and SLS's drop below), every stream, and the step after
+# the secrets changed. PGRESTORE_ALL_KILL_POINTS=1 adds the other steps of the sample.
+AFTER = ["07-delete-cluster", "10-secrets-from-manifest"] + (
+    ["08-create-cluster", "11-restart-leader", "12-set-instances"]
+    if os.environ.get("PGRESTORE_ALL_KILL_POINTS") == "1" else [])
 MID_STREAM = ["03-pin-backup", "06-safety-dump", "09-restore-dump"]
 # The exec-rate drill is set so that the backup's size takes this long to stream: long enough to be killed
 # half-way for sure, short enough to keep the module near five minutes. It applies to execs started while
