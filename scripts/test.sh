@@ -15,8 +15,9 @@ echo "==> import-linter (the layers, .importlinter)"
 echo "==> pip install . without extras"
 bash scripts/check-install.sh
 # Each layer is a pytest session: the first two on every core (pytest-xdist; worksteal evens out tests of
-# very different lengths), the sandbox layer's tests one at a time on one shared sandbox. All three always
-# run; the script fails if any did. A layer the arguments leave empty (exit 5, nothing collected) is not a
+# very different lengths), the sandbox layer on up to three workers, each with a sandbox of its own, a test
+# file at a time on one of them (loadfile: a file's module fixtures are made once). All three always run;
+# the script fails if any did. A layer the arguments leave empty (exit 5, nothing collected) is not a
 # failure unless all are.
 layer() {
     local name=$1; shift
@@ -27,10 +28,12 @@ layer() {
     return "$rc"
 }
 workers=(-n "${PGRESTORE_TEST_WORKERS:-auto}" --dist worksteal)
+cores=$(nproc)
+sandboxes=(-n "${PGRESTORE_SANDBOX_WORKERS:-$((cores < 3 ? cores : 3))}" --dist loadfile)
 codes=()
 rc=0; layer fast -m "not sandbox and not servers" "${workers[@]}" "$@" || rc=$?; codes+=("$rc")
 rc=0; layer servers -m "servers" "${workers[@]}" "$@" || rc=$?; codes+=("$rc")
-rc=0; layer sandbox -m sandbox "$@" || rc=$?; codes+=("$rc")
+rc=0; layer sandbox -m sandbox "${sandboxes[@]}" "$@" || rc=$?; codes+=("$rc")
 if [[ "${codes[*]}" == "5 5 5" ]]; then exit 5; fi
 for rc in "${codes[@]}"; do
     if [ "$rc" != 0 ] && [ "$rc" != 5 ]; then exit "$rc"; fi

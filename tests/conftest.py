@@ -41,6 +41,8 @@ def sandbox() -> Sandbox:
     from pgrestore_sandbox.paths import StateDir
 
     reuse = os.environ.get("PGRESTORE_TEST_SANDBOX_DIR")
+    if reuse and os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.exit("PGRESTORE_TEST_SANDBOX_DIR is one sandbox for one session: run the sandbox layer with -n 0", 4)
     root = Path(reuse) if reuse else Path(tempfile.mkdtemp(prefix="pgrestore-test-sandbox-", dir="/var/tmp"))
     root.chmod(0o755)  # the `postgres` user must reach the data directories
     state = StateDir(root)
