@@ -266,6 +266,15 @@ def rollback(plan_file: Path, kubeconfig: str = KubeconfigOpt, context: str = Co
     do_rollback(plan_file, as_json=json_events, connection=_connection(kubeconfig, context))
 
 
+@app.command()
+def status(service: str, kubeconfig: str = KubeconfigOpt, context: str = ContextOpt,
+           json_out: bool = typer.Option(False, "--json", help="The journal and the lock holder as JSON.")) -> None:
+    """Where SERVICE's latest apply stands, from anywhere: each step, a running stream's bytes, rate and
+    time left, and who holds the apply lock."""
+    from .commands.status import run as status_of
+    typer.echo(status_of(service, connection=_connection(kubeconfig, context), as_json=json_out), nl=False)
+
+
 @app.command("force-unlock")
 def force_unlock(service: str, lock_id: str, kubeconfig: str = KubeconfigOpt, context: str = ContextOpt) -> None:
     """Remove SERVICE's apply lock, by the lock id a refused apply printed."""

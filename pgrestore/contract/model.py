@@ -343,6 +343,7 @@ class StepRecord:
     finished_at: str | None = omit_none()
     observed: dict[str, Any] | None = omit_none()
     error: str | None = omit_none()
+    progress: dict[str, Any] | None = omit_none()  # a stream's figures as last written (executors/progress.py)
 
 
 @dataclass

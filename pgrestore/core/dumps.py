@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,11 +160,12 @@ class RowCounter:
         return self._index.rows
 
 
-def check(backup: BackupRef, s3: S3 | None) -> DumpReport:
+def check(backup: BackupRef, s3: S3 | None, on_read: Callable[[int], None] | None = None) -> DumpReport:
     """Read the whole dump once: header, completion trailer, gzip, row counts per table; size and
-    sha256 of the stored bytes (compressed, for a gzip dump)."""
+    sha256 of the stored bytes (compressed, for a gzip dump). on_read: the stored bytes read so far."""
     loc = Location(backup.source, backup.bucket, backup.key)
-    stream, sql = VerifiedStream(loc, backup.format, s3, backup.size, ""), DumpWriter(backup.key)
+    stream = VerifiedStream(loc, backup.format, s3, backup.size, "", on_read)
+    sql = DumpWriter(backup.key)
     for chunk in stream:
         sql.feed(chunk)
     report = sql.finish()
@@ -184,9 +185,10 @@ class VerifiedStream:
     """The SQL of a dump, re-checked as it streams: the bytes must be those a step verified
     (size and sha256), so what is restored is what was checked."""
 
-    def __init__(self, loc: Location, fmt: str, s3: S3 | None, size: int, sha256: str):
+    def __init__(self, loc: Location, fmt: str, s3: S3 | None, size: int, sha256: str,
+                 on_read: Callable[[int], None] | None = None):
         self.loc, self.fmt, self.s3, self.size, self.sha256 = loc, fmt, s3, size, sha256
-        self._sha, self._bytes = hashlib.sha256(), 0
+        self._sha, self._bytes, self._on_read = hashlib.sha256(), 0, on_read
 
     def _raw(self) -> Iterator[bytes]:
         # Per chunk, not per byte: a length and one sha256 update (C, and it releases the GIL).
@@ -194,6 +196,8 @@ class VerifiedStream:
         for c in location_chunks(self.loc, self.s3):
             self._bytes += len(c)
             update(c)
+            if self._on_read is not None:
+                self._on_read(self._bytes)
             yield c
 
     def __iter__(self) -> Iterator[bytes]:

@@ -19,6 +19,7 @@ from pgrestore.contract.model import Plan, Step
 from pgrestore.core.manifest import ManifestSecret
 
 from .journal import Journal
+from .progress import StreamProgress
 
 
 @dataclass
@@ -34,11 +35,17 @@ class Context:
     lock_lost: Callable[[], str] = lambda: ""  # why not, when still_locked() is False
     deadline: float = 0.0  # time.monotonic() by which the running step must be done
     confirmed: frozenset[str] = frozenset()  # manual steps the operator says are done (--confirm)
+    step_id: str = ""  # the running step
 
     def start_step(self, step: Step) -> None:
+        self.step_id = step.id
         self.deadline = time.monotonic() + step.timeout_seconds
         if self.s3 is not None:  # S3 reads and writes stop at it too (pgrestore/adapters/s3.py)
             self.s3.deadline = self.deadline
+
+    def stream_progress(self, what: str, total: int | None) -> StreamProgress:
+        """Bytes of a long stream of the running step, reported at a bounded rate (executors/progress.py)."""
+        return StreamProgress(self.emit, self.journal, self.step_id, what, total)
 
     def remaining(self) -> float:
         """Seconds left of the running step: every wait and exec inside it gets at most this."""

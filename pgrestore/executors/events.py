@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
+from rich.filesize import decimal
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+LOG_PROGRESS_SECONDS = 30.0  # a stream's figures in the log file: this often, and at its end
 
 
 class SafeStream:
@@ -66,6 +70,8 @@ class Events:
         self.as_json = as_json
         self.console = Console(stderr=True, highlight=False)
         self._status: Any = None
+        self._bar: Progress | None = None
+        self._logged_progress: dict[str, float] = {}
         self._started: dict[str, float] = {}
         self._log: IO[str] | None = None
         self._log_console: Console | None = None
@@ -114,11 +120,24 @@ class Events:
             detail = e.get("error") or e.get("reason") or ""
             self._log_console.print(f"{e['ts']} {e['status']:<8} {e['step']:<26} {e['elapsed_seconds']:7.1f}s  "
                                     f"{detail}".rstrip(), markup=False)
+        elif kind == "progress":
+            if not self._progress_due(e):
+                return
+            self._log_console.print(f"{e['ts']} progress {e['step']:<26} {progress_text(e)}", markup=False)
         else:
             text = e.get("text") or e.get("detail") or e.get("description") or ""
             status = f" {e['status']}" if e.get("status") else ""
             self._log_console.print(f"{e['ts']} {kind}{status}: {text}".rstrip(), markup=False)
         self._log_flush()
+
+    def _progress_due(self, e: dict) -> bool:
+        """The first and last figures of a stream, and one every LOG_PROGRESS_SECONDS between."""
+        now, last = time.monotonic(), self._logged_progress.get(e["step"])
+        final = e["total"] is not None and e["bytes"] >= e["total"]
+        if last is not None and not final and now - last < LOG_PROGRESS_SECONDS:
+            return False
+        self._logged_progress[e["step"]] = now
+        return True
 
     def _log_flush(self) -> None:
         if self._log is not None:
@@ -142,6 +161,8 @@ class Events:
             mark = {"done": "[green]✓[/]", "failed": "[red]✗[/]"}[e["status"]]
             extra = f"  [red]{e['error']}[/]" if e.get("error") else ""
             self.console.print(f"{mark} {e['step']:<26} {e.get('elapsed_seconds', 0):7.1f}s{extra}")
+        elif kind == "progress":
+            self._show_progress(e)
         elif kind == "rollback_started":
             self.console.print(f"[yellow]↺ rollback:[/] {e['description']}")
         elif kind == "rollback_finished":
@@ -151,10 +172,35 @@ class Events:
             self.console.print(e["text"])
         # signal_deferred: the terminal was told when the signal came (executors/context.py)
 
+    def _show_progress(self, e: dict) -> None:
+        """A stream's bar in place of the step's spinner: bytes of the total, rate, time left."""
+        if self._bar is None:
+            self._stop_status()
+            self._bar = Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(), DownloadColumn(),
+                                 TransferSpeedColumn(), TimeRemainingColumn(), console=self.console, transient=True)
+            self._bar.add_task(e["step"], total=e["total"])
+            self._bar.start()
+        self._bar.update(self._bar.task_ids[0], completed=e["bytes"], total=e["total"])
+
     def _stop_status(self) -> None:
+        if self._bar is not None:
+            try:
+                self._bar.stop()
+            except OSError:
+                pass
+            self._bar = None
         if self._status is not None:
             try:
                 self._status.stop()
             except OSError:
                 pass
             self._status = None
+
+
+def progress_text(e: dict) -> str:
+    """`512.0 MB of 1.1 GB (47%), 38.2 MB/s, 15 s left` (or without the total, when it is not known)."""
+    done = decimal(e["bytes"])
+    if e.get("total"):
+        done += f" of {decimal(e['total'])} ({100 * e['bytes'] // e['total']}%)"
+    left = f", {e['eta_seconds']} s left" if e.get("eta_seconds") is not None and e.get("total") else ""
+    return f"{done}, {decimal(e['bytes_per_second'])}/s{left}: {e['what']}"

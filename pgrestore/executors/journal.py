@@ -106,6 +106,11 @@ class Journal:
             rec.error = error
         self.save()
 
+    def progress(self, step_id: str, figures: dict[str, Any]) -> None:
+        """A running stream's figures, for `pgrestore status` to show from anywhere."""
+        self.record(step_id).progress = figures
+        self.save()
+
     def reset(self, step_id: str) -> None:
         section = self.data.steps if step_id in self.data.steps else self.data.rollback
         section[step_id] = StepRecord("pending")

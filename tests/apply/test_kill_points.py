@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -124,6 +125,8 @@ class Apply:
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         assert self.proc.wait(timeout=60) == -signal.SIGKILL
+        assert self.proc.stdout is not None
+        self.events += [json.loads(line) for line in self.proc.stdout]  # what it said before it died
 
 
 def journal(plan: Path) -> dict:
@@ -257,6 +260,14 @@ def test_sigkill_mid_restore_then_resume_restarts_from_the_delete_and_restores_o
     exec_rate(0)
     j = journal(plan)
     assert j["steps"]["09-restore-dump"]["status"] == "running", "killed mid-stream, not after"
+    # Its progress, as the operator saw it go (--json, about once a second) and as anyone sees it now.
+    done = [e["bytes"] for e in run.events if e["event"] == "progress" and e["step"] == "09-restore-dump"]
+    assert len(done) >= 3 and done == sorted(done) and 0 < done[-1] < good.size, done
+    shown = cli("status", "keycloak")
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"running +09-restore-dump +[\d.]+ (bytes|[kMG]B) of [\d.]+ [kMG]B \(\d+%\)", shown.stdout), \
+        shown.stdout
+    assert "lock: held by" in shown.stdout, "the killed apply's lease is still there"
     restart_from = next(s for s in json.loads(plan.read_text())["steps"] if s["id"] == "09-restore-dump")[
         "restart_from"]
     assert restart_from == "07-delete-cluster"
@@ -266,6 +277,11 @@ def test_sigkill_mid_restore_then_resume_restarts_from_the_delete_and_restores_o
         "the half-restored cluster is deleted and made afresh before the dump is streamed again"
     assert "05-scale-workload" not in ran(events) and "06-safety-dump" not in ran(events)
     assert_as_uninterrupted(sandbox, good, plan)
+    shown = cli("status", "keycloak").stdout
+    assert shown.startswith("keycloak (services): done") and "lock: free" in shown, shown
+    as_data = json.loads(cli("status", "keycloak", "--json").stdout)
+    assert (as_data["journal"]["status"], as_data["lock_holder"]) == ("done", None)
+    assert as_data["journal"]["steps"]["09-restore-dump"]["progress"]["bytes"] == good.size, "the whole dump"
 
 
 def test_the_rate_drill_slows_an_exec_into_a_spilo_pod(sandbox, exec_rate):

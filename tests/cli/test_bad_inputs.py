@@ -208,6 +208,9 @@ CASES = [
          "--s3-endpoint 'http://[::1' is not an http(s) URL", **KEYED),
     # -- services ---------------------------------------------------------------------------------------------
     case("service-unknown", "plan nosuch", 64, "unknown service 'nosuch'", "`pgrestore services` lists"),
+    case("status-of-an-unknown-service", "status nosuch", 64, "unknown service 'nosuch'", "`pgrestore services` lists"),
+    case("status-api-server-unreachable", "status keycloak --kubeconfig {kubeconfig}", 69,
+         "cannot reach the API server", "check the kubeconfig's server"),
     case("site-service-not-yaml", "plan keycloak", 78, "service definition", "bad.yaml is not valid YAML",
          "fix or remove it", files={"site/bad.yaml": NOT_YAML}, env={"PGRESTORE_SERVICES_DIR": "{tmp}/site"}),
     case("site-service-not-a-service", "services", 78, "service definition", "x.yaml does not match the service schema",

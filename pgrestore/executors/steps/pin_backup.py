@@ -7,6 +7,7 @@ bucket's pgrestore/ prefix (or in --pin-dir) is what the restore then reads.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import cast
 
 from pgrestore.contract.model import BackupRef, Location, Step, from_dict
@@ -26,12 +27,13 @@ def _copy(ctx: Context, source: Location, target: Location, etag: str | None) ->
     write_all(ctx, target, location_chunks(source, ctx.s3))
 
 
-def _digest(ctx: Context, loc: Location) -> tuple[int, str]:
-    sha, size = hashlib.sha256(), 0
-    for chunk in location_chunks(loc, ctx.s3):
+def _digest(chunks: Iterable[bytes]) -> tuple[int, str]:
+    """A copy read through: its size and sha256."""
+    sha, read = hashlib.sha256(), 0
+    for chunk in chunks:
         sha.update(chunk)
-        size += len(chunk)
-    return size, sha.hexdigest()
+        read += len(chunk)
+    return read, sha.hexdigest()
 
 
 def run(step: Step, ctx: Context) -> dict:
@@ -39,7 +41,9 @@ def run(step: Step, ctx: Context) -> dict:
     backup, pinned = from_dict(BackupRef, p["backup"]), from_dict(Location, p["pinned"])
     verified = ctx.journal.observed(p["verified_by"])
     _copy(ctx, Location(backup.source, backup.bucket, backup.key), pinned, backup.etag)
-    size, sha = _digest(ctx, pinned)
+    progress = ctx.stream_progress(f"{pinned.url()}, read back and checked", verified["bytes"])
+    size, sha = _digest(progress.counted(location_chunks(pinned, ctx.s3)))
+    progress.finish()
     if (size, sha) != (verified["bytes"], verified["sha256"]):
         raise BackupError(f"the pinned copy {pinned.url()} is not the backup verified ({size} bytes); try again")
     observed = {"pinned": pinned.url(), "bytes": size, "sha256": sha, "manifest_sha256": None}
@@ -47,7 +51,7 @@ def run(step: Step, ctx: Context) -> dict:
         assert backup.manifest is not None
         manifest = from_dict(Location, p["pinned_manifest"])
         _copy(ctx, Location(backup.source, backup.bucket, backup.manifest.key), manifest, backup.manifest.etag)
-        _, manifest_sha = _digest(ctx, manifest)
+        _, manifest_sha = _digest(location_chunks(manifest, ctx.s3))
         if manifest_sha != verified.get("manifest_sha256"):
             raise BackupError(f"the pinned manifest {manifest.url()} is not the one verified; try again")
         observed["manifest_sha256"] = manifest_sha

@@ -31,9 +31,11 @@ def run(step: Step, ctx: Context) -> dict:
             sent[0] += len(chunk)
             yield chunk
 
-    stream = VerifiedStream(dump, p["format"], ctx.s3, verified["bytes"], verified["sha256"])
+    progress = ctx.stream_progress(f"{dump.url()} into psql in {leader}", verified["bytes"])
+    stream = VerifiedStream(dump, p["format"], ctx.s3, verified["bytes"], verified["sha256"], progress.set)
     started = time.monotonic()
     result = ctx.psql.restore(t.namespace, leader, indexed(stream), ctx.deadline)
+    progress.finish()
     streamed = round(time.monotonic() - started, 3)
     secrets = [s.password for s in ctx.manifest or ()]
     verdict = judge(scrub(result.stderr, secrets), index)

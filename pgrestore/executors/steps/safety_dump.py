@@ -21,16 +21,19 @@ from ..support.artifacts import open_sink, write_all
 
 def _dump(ctx: Context, ns: str, leader: str, loc: Location) -> dict:
     check, sink, started = DumpWriter(loc.url()), open_sink(ctx, loc), time.monotonic()
+    progress = ctx.stream_progress(f"pg_dumpall -c of {leader} to {loc.url()}", None)  # its size is not known ahead
 
     def out(data: bytes) -> None:
         check.feed(data)
         sink.write(data)
+        progress.add(len(data))
     try:
         res = ctx.kube.exec(ns, leader, "postgres", ["pg_dumpall", "-c", "-U", "postgres"], deadline=ctx.deadline,
                             on_stdout=out)
         if res.returncode != 0:
             first = next((line for line in res.stderr.splitlines() if line.strip()), f"exit {res.returncode}")
             raise StepFailed(f"pg_dumpall in {ns}/{leader} failed: {first}")
+        progress.finish()
         report = check.finish()  # header and completion trailer: a cut stream is never a safety dump
     except BaseException:
         sink.abort()

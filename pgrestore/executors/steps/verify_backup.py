@@ -21,7 +21,9 @@ def run(step: Step, ctx: Context) -> dict:
         if (head.size, head.etag) != (b.size, b.etag):
             raise BackupError(f"s3://{b.bucket}/{b.key} is now {head.size} bytes, ETag {head.etag}; "
                               f"planned {b.size} bytes, ETag {b.etag}: re-plan")
-    report = dumps.check(b, ctx.s3)
+    progress = ctx.stream_progress(f"{b.key}, read through and checked", b.size)
+    report = dumps.check(b, ctx.s3, progress.set)
+    progress.finish()
     if report.bytes_raw != b.size:
         raise BackupError(f"{b.key}: read {report.bytes_raw} bytes, planned {b.size}; re-plan")
     if b.sha256 and report.sha256 != b.sha256:

@@ -1,0 +1,51 @@
+"""`pgrestore status SERVICE`: where the service's latest apply stands, from the journal the cluster holds
+(any machine's apply writes it there) and the apply lock: each step, the running one with its stream's
+bytes, rate and time left as last written, and who holds the lock."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pgrestore.adapters.connect import Connection
+from pgrestore.contract.journal import configmap_name
+from pgrestore.contract.model import JournalData, to_dict
+from pgrestore.core import services
+from pgrestore.executors.events import progress_text
+from pgrestore.executors.journal import Journal
+
+
+def run(service_name: str, *, connection: Connection, as_json: bool) -> str:
+    service = services.load(service_name)
+    kube = connection.kube()
+    journal = Journal.in_cluster(kube, service.namespace, service.name)
+    lease = kube.get_lease(service.namespace, f"pgrestore-{service.name}")
+    holder = ((lease or {}).get("spec") or {}).get("holderIdentity") or None
+    if as_json:
+        return json.dumps({"service": service.name, "namespace": service.namespace,
+                           "journal": to_dict(journal) if journal else None, "lock_holder": holder},
+                          indent=2, sort_keys=True) + "\n"
+    if journal is None:
+        return (f"no apply of {service.name} on record in namespace {service.namespace} (no ConfigMap "
+                f"{configmap_name(service.name)})\n")
+    return "\n".join(_lines(journal, holder)) + "\n"
+
+
+def _lines(j: JournalData, holder: str | None) -> list[str]:
+    out = [f"{j.service} ({j.namespace}): {j.status}, started {j.started_at}, last written {j.updated_at}",
+           f"plan {j.plan_checksum[:19]}…; lock: {f'held by {holder}' if holder else 'free'}"]
+    for title, records in (("steps", j.steps), ("rollback", j.rollback)):
+        if title == "rollback" and all(r.status == "pending" for r in records.values()):
+            continue
+        out.append(f"{title}:")
+        for step_id, r in records.items():
+            out.append(f"  {r.status:<8} {step_id}{_detail(r)}")
+    return out
+
+
+def _detail(record: Any) -> str:
+    if record.status == "failed" and record.error:
+        return f"  {record.error}"
+    if record.progress and record.status in ("running", "failed"):
+        return f"  {progress_text(record.progress)} (as of {record.progress.get('elapsed_seconds')} s in)"
+    return ""
