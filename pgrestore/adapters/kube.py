@@ -499,14 +499,16 @@ class Kube:
     # -- exec -------------------------------------------------------------------------
     def exec(self, ns: str, pod: str, container: str, argv: list[str], stdin: Iterable[bytes] | None = None,
              stdin_end: bytes = b"", deadline: float | None = None,
-             on_stdout: Callable[[bytes], None] | None = None) -> ExecResult:
+             on_stdout: Callable[[bytes], None] | None = None,
+             on_stdin_sent: Callable[[int], None] | None = None) -> ExecResult:
         """Run a command in a pod, streaming stdin and draining output as it goes.
 
         Over v5 stdin is closed at the end; over v4 (CSM's kubelets) it cannot be, so the
         caller passes `stdin_end` (e.g. psql's \\q) for the command to end by itself.
         `deadline` (time.monotonic()) bounds the whole exec: past it the stream is closed
         and StepTimeout raised, so a hung stream fails its step instead of hanging apply.
-        `on_stdout` receives stdout as it arrives (a dump streamed out), instead of keeping a tail.
+        `on_stdout` receives stdout as it arrives (a dump streamed out), instead of keeping a tail;
+        `on_stdin_sent` the size of each stdin frame once it is sent (a restore's progress).
         Memory is bounded by a constant whatever the command writes or reads (one frame each way,
         the tails kept).
         """
@@ -527,7 +529,7 @@ class Kube:
             with _translated(what):
                 for chunk in stdin or ():
                     in_time()
-                    _send_stdin(ws.sock, chunk)
+                    _send_stdin(ws.sock, chunk, on_stdin_sent)
                     output.drain(timeout=0)
                 if stdin is not None:
                     if stdin_end:
@@ -620,10 +622,13 @@ class _ExecOutput:
         # v5's CLOSE (255) of a channel by the server, and anything else, needs nothing from us.
 
 
-def _send_stdin(sock: Any, data: bytes) -> None:
+def _send_stdin(sock: Any, data: bytes, on_sent: Callable[[int], None] | None = None) -> None:
     view = memoryview(data)
     for start in range(0, len(view), STDIN_FRAME):
-        sock.send_frame(_StdinFrame(b"\x00" + view[start:start + STDIN_FRAME]))
+        frame = view[start:start + STDIN_FRAME]
+        sock.send_frame(_StdinFrame(b"\x00" + frame))
+        if on_sent is not None:
+            on_sent(len(frame))
 
 
 class _StdinFrame(ABNF):

@@ -7,7 +7,7 @@ process lists or API audit logs; error text is scrubbed of any secret it might e
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pgrestore.adapters.kube import ExecResult, Kube
 from pgrestore.errors import PsqlError
@@ -39,13 +39,15 @@ class Psql:
     def __init__(self, kube: Kube, container: str = "postgres"):
         self.kube, self.container = kube, container
 
-    def restore(self, ns: str, pod: str, sql: Iterable[bytes], deadline: float | None) -> ExecResult:
+    def restore(self, ns: str, pod: str, sql: Iterable[bytes], deadline: float | None,
+                on_sent: Callable[[int], None] | None = None) -> ExecResult:
         """Replay a pg_dumpall as the superuser; \\q ends psql even where stdin cannot close.
         The caller judges stderr (core/restore_errors.py): psql goes on past errors. `-f -` reads
-        stdin as a script, so each error carries the dump line it came from (psql:<stdin>:N:)."""
+        stdin as a script, so each error carries the dump line it came from (psql:<stdin>:N:).
+        on_sent: the bytes of SQL of each piece sent (progress)."""
         return self.kube.exec(ns, pod, self.container,
                               ["psql", "-U", "postgres", "-d", "postgres", "-q", "-X", "-f", "-"],
-                              stdin=sql, stdin_end=_QUIT, deadline=deadline)
+                              stdin=sql, stdin_end=_QUIT, deadline=deadline, on_stdin_sent=on_sent)
 
     def run(self, ns: str, pod: str, sql: str, db: str = "postgres", secrets: Iterable[str] = (),
             deadline: float | None = None) -> str:

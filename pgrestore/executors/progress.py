@@ -19,7 +19,7 @@ class StreamProgress:
                  total: int | None, clock: Callable[[], float] = time.monotonic):
         self.emit, self.journal, self.step_id, self.what, self.total = emit, journal, step_id, what, total
         self.clock = clock
-        self.done = 0
+        self.done, self._reached, self._last_bytes = 0, False, -1
         self._started = self._evented = self._journaled = clock()
         self._report(force=True)
 
@@ -38,7 +38,9 @@ class StreamProgress:
             yield chunk
 
     def finish(self) -> None:
-        self._report(force=True)
+        """The last figures, unless the last event had them already."""
+        if self.done != self._last_bytes:
+            self._report(force=True)
 
     def figures(self) -> dict:
         elapsed = max(self.clock() - self._started, 1e-6)
@@ -48,12 +50,16 @@ class StreamProgress:
                 "eta_seconds": left, "elapsed_seconds": round(elapsed, 1)}
 
     def _report(self, force: bool = False) -> None:
+        """At most one event a second, and the one that reaches the total at once (the last bytes may be
+        sent long before the stream ends: a restore then waits for psql to run what it was sent)."""
         now = self.clock()
-        if not force and now - self._evented < EVENT_SECONDS:
+        reached = self.total is not None and self.done >= self.total and self._reached is False
+        if not (force or reached or now - self._evented >= EVENT_SECONDS):
             return
-        self._evented = now
+        self._reached = self._reached or reached
+        self._evented, self._last_bytes = now, self.done
         figures = self.figures()
         self.emit({"event": "progress", "step": self.step_id, **figures})
-        if force or now - self._journaled >= JOURNAL_SECONDS:
+        if force or reached or now - self._journaled >= JOURNAL_SECONDS:
             self._journaled = now
             self.journal.progress(self.step_id, figures)

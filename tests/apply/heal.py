@@ -11,10 +11,12 @@ databases dropped and the seed loaded again, when they differ from what the sess
 
 from __future__ import annotations
 
+import base64
 import json
 
 from pgrestore_sandbox import cronjobs, registry, seed
 from pgrestore_sandbox.kube import CRD_GROUP, CRD_PLURAL, CRD_VERSION, is_not_found
+from pgrestore_sandbox.login import can_login
 from pgrestore_sandbox.services import load_services
 
 UNFINISHED = ("running", "waiting", "rolling-back", "rollback-incomplete", "failed")
@@ -73,6 +75,8 @@ def heal(sandbox, baseline: dict[str, dict[str, str]] | None = None) -> list[str
         done += _workloads_back(api, svc) + _cronjobs_back(api, svc)
     if baseline is not None:
         done += _data_back(sandbox, baseline)
+    for svc in services:
+        done += _credentials_back(sandbox, svc)
     seed.wait_workloads_ready(api, timeout=300)
     return done
 
@@ -91,6 +95,21 @@ def _data_back(sandbox, baseline: dict[str, dict[str, str]]) -> list[str]:
                 srv.psql(f"DROP TABLE {tables} CASCADE", db=db)
         seed.load_rows(sandbox.state, svc)
         out.append(f"{svc.name}'s data re-seeded")
+    return out
+
+
+def _credentials_back(sandbox, svc) -> list[str]:
+    """Each credential secret opens its role again: an apply killed in a new cluster after (part of) the
+    restore left the dump's role passwords under the operator's new secrets, and a client that cannot log
+    in never gets Ready. ALTER ROLE as the superuser, over the local socket."""
+    srv = registry.server_for(sandbox.state.clusters, svc.namespace, svc.cluster)
+    out = []
+    for s in sandbox.api.core.list_namespaced_secret(svc.namespace, label_selector=f"cluster-name={svc.cluster}").items:
+        user, password = (base64.b64decode(s.data[k]).decode() for k in ("username", "password"))
+        exists = srv.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{user}'").strip()
+        if exists and not can_login(srv.port, user, password, "postgres"):
+            srv.psql(f"ALTER ROLE \"{user}\" WITH PASSWORD '{password.replace(chr(39), chr(39) * 2)}'")
+            out.append(f"role {user} of {svc.cluster} given its secret's password again")
     return out
 
 

@@ -541,7 +541,8 @@ class FakeKube:
     @adapter_call
     def exec(self, ns: str, pod: str, container: str, argv: list[str], stdin: Iterable[bytes] | None = None,
              stdin_end: bytes = b"", deadline: float | None = None,
-             on_stdout: Callable[[bytes], None] | None = None, _faults: list[Fault] | None = None) -> ExecResult:
+             on_stdout: Callable[[bytes], None] | None = None,
+             on_stdin_sent: Callable[[int], None] | None = None, _faults: list[Fault] | None = None) -> ExecResult:
         what = f"exec in pod {ns}/{pod}"
 
         def in_time() -> None:
@@ -562,6 +563,8 @@ class FakeKube:
                 in_time()
                 received += chunk
                 self.stage.passing(faults, len(received), f"the stdin of {argv[0]} in {ns}/{pod}")
+                if on_stdin_sent is not None:
+                    on_stdin_sent(len(chunk))
         except BaseException:
             # The stream broke (this process died, a deadline, a failed read of what it streamed): the
             # websocket closes, psql reads the end of its input and has run every line it received.

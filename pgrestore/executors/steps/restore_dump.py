@@ -31,10 +31,12 @@ def run(step: Step, ctx: Context) -> dict:
             sent[0] += len(chunk)
             yield chunk
 
-    progress = ctx.stream_progress(f"{dump.url()} into psql in {leader}", verified["bytes"])
-    stream = VerifiedStream(dump, p["format"], ctx.s3, verified["bytes"], verified["sha256"], progress.set)
+    # The SQL sent into psql, of the dump's SQL (a gzip dump's is larger than the file; the check recorded it).
+    sql_bytes = ctx.journal.observed(p["rows_from"]).get("sql_bytes") or verified["bytes"]
+    progress = ctx.stream_progress(f"{dump.url()} into psql in {leader}", sql_bytes)
+    stream = VerifiedStream(dump, p["format"], ctx.s3, verified["bytes"], verified["sha256"])
     started = time.monotonic()
-    result = ctx.psql.restore(t.namespace, leader, indexed(stream), ctx.deadline)
+    result = ctx.psql.restore(t.namespace, leader, indexed(stream), ctx.deadline, on_sent=progress.add)
     progress.finish()
     streamed = round(time.monotonic() - started, 3)
     secrets = [s.password for s in ctx.manifest or ()]
