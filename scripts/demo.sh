@@ -40,6 +40,9 @@ step "apply"
 rm -f "$WORK/keycloak.plan.journal.json"
 $PG apply "$WORK/keycloak.plan.json" --auto-approve
 
+step "status (what anyone with the kubeconfig sees: the journal in the cluster, the lock)"
+$PG status keycloak
+
 step "verify"
 after=$(rows user_entity)
 echo "user_entity rows after the restore: $after"
