@@ -5,11 +5,10 @@ bytes, rate and time left as last written, and who holds the lock."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from pgrestore.adapters.connect import Connection
 from pgrestore.contract.journal import configmap_name
-from pgrestore.contract.model import JournalData, to_dict
+from pgrestore.contract.model import JournalData, StepRecord, lease_name, to_dict
 from pgrestore.core import services
 from pgrestore.executors.events import progress_text
 from pgrestore.executors.journal import Journal
@@ -19,7 +18,7 @@ def run(service_name: str, *, connection: Connection, as_json: bool) -> str:
     service = services.load(service_name)
     kube = connection.kube()
     journal = Journal.in_cluster(kube, service.namespace, service.name)
-    lease = kube.get_lease(service.namespace, f"pgrestore-{service.name}")
+    lease = kube.get_lease(service.namespace, lease_name(service.name))
     holder = ((lease or {}).get("spec") or {}).get("holderIdentity") or None
     if as_json:
         return json.dumps({"service": service.name, "namespace": service.namespace,
@@ -43,7 +42,7 @@ def _lines(j: JournalData, holder: str | None) -> list[str]:
     return out
 
 
-def _detail(record: Any) -> str:
+def _detail(record: StepRecord) -> str:
     if record.status == "failed" and record.error:
         return f"  {record.error}"
     if record.progress and record.status in ("running", "failed"):

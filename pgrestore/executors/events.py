@@ -183,18 +183,14 @@ class Events:
         self._bar.update(self._bar.task_ids[0], completed=e["bytes"], total=e["total"])
 
     def _stop_status(self) -> None:
-        if self._bar is not None:
-            try:
-                self._bar.stop()
-            except OSError:
-                pass
-            self._bar = None
-        if self._status is not None:
-            try:
-                self._status.stop()
-            except OSError:
-                pass
-            self._status = None
+        """Stop the step's spinner or bar (a gone terminal cannot fail it)."""
+        for shown in (self._bar, self._status):
+            if shown is not None:
+                try:
+                    shown.stop()
+                except OSError:
+                    pass
+        self._bar, self._status = None, None
 
 
 def progress_text(e: dict) -> str:
