@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,9 +65,14 @@ class _Zygote:
         try:
             status = self.answer(timeout)["status"]
         except TimeoutError:
+            os.kill(pid, signal.SIGUSR2)  # where it hangs, in its stderr (tests/cli_zygote.py)
+            time.sleep(1)
             os.kill(pid, signal.SIGKILL)
             self.answer(None)
-            raise subprocess.TimeoutExpired(["pgrestore", *request["argv"]], timeout) from None
+            err = Path(request["stderr"]).read_bytes().decode(errors="replace")[-20000:]
+            print(f"pgrestore {' '.join(request['argv'])} timed out after {timeout} s; its stderr ends:\n{err}",
+                  file=sys.stderr)  # in the test's report
+            raise subprocess.TimeoutExpired(["pgrestore", *request["argv"]], timeout, stderr=err) from None
         return os.waitstatus_to_exitcode(status)
 
 

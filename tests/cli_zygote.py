@@ -10,10 +10,12 @@ runs the real entry point with that argv, and exits as `python -m pgrestore.cli`
 from __future__ import annotations
 
 import atexit
+import faulthandler
 import gc
 import importlib
 import json
 import os
+import signal
 import sys
 import threading
 
@@ -28,6 +30,8 @@ def _become(request: dict) -> None:
         new = os.open(path, mode)
         os.dup2(new, fd)
         os.close(new)
+    # A run past its test's timeout is asked for its threads' stacks (SIGUSR2) before it is killed.
+    faulthandler.register(signal.SIGUSR2, file=sys.stderr, all_threads=True)
     os.environ.clear()
     os.environ.update(request["env"])
     os.chdir(request["cwd"])

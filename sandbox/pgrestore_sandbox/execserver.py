@@ -16,13 +16,14 @@ import json
 import logging
 import ssl
 import sys
+import time
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
 from kubernetes import client
 
 from . import podfs, registry, settings
-from .kube import Api, meta, name_of, namespace_of, status_of
+from .kube import Api, meta, name_of, namespace_of, status_of, uid_of
 from .paths import StateDir
 from .pgserver import PgServer, pg_bin
 from .procs import piped
@@ -32,6 +33,7 @@ log = logging.getLogger("sandbox.exec")
 V4, V5 = "v4.channel.k8s.io", "v5.channel.k8s.io"
 STDIN, STDOUT, STDERR, ERROR, CLOSE = 0, 1, 2, 3, 255
 CHUNK = 256 * 1024
+STALL_POLL = 0.5  # how often a stalled exec looks whether its client is still there
 
 
 def exec_protocols(state: StateDir) -> tuple[str, ...]:
@@ -105,7 +107,10 @@ class ExecServer:
         await ws.prepare(request)
         v5 = ws.ws_protocol == V5
         try:
-            if await self._stalled(pod, ws):
+            if why := await self._stalled(pod, request):
+                log.info("exec into %s not run: %s", name_of(pod), why)
+                if not _client_gone(request):
+                    await ws.send_bytes(_status(126, why))
                 return ws
             env, cwd = await asyncio.to_thread(self._context, pod)
             await self._run(ws, argv, want_stdin, v5, env, cwd, self._rate(pod))
@@ -117,14 +122,33 @@ class ExecServer:
             await ws.close()
         return ws
 
-    async def _stalled(self, pod: client.V1Pod, ws: web.WebSocketResponse) -> bool:
-        """The exec-stall drill: say nothing for a while; True if the client gave up meanwhile."""
+    async def _stalled(self, pod: client.V1Pod, request: web.Request) -> str | None:
+        """The exec-stall drill: say nothing for a while. Then why the command cannot run (None: it can).
+
+        A kubelet's exec is bound to the container it found when the request came: if that pod is gone or
+        replaced when the stall ends, the command never starts. (It was looked up by name here once: a
+        restore given up at its deadline in one test then replayed the part of its dump still buffered in
+        the API server into the next test's cluster, two minutes on.) A client that went away meanwhile is
+        seen only if the API server has closed our connection: it cannot while its copy of the client's
+        stdin waits for us to read, exactly as in front of a real kubelet."""
         stall = settings.load(self.state).exec_stall_seconds
         if stall <= 0 or (meta(pod).labels or {}).get("application") != "spilo":
-            return False
+            return None
         log.info("exec into %s stalls for %.0fs (drill)", meta(pod).name, stall)
-        await asyncio.sleep(stall)
-        return ws.closed
+        until = time.monotonic() + stall
+        while time.monotonic() < until:
+            if _client_gone(request):
+                return "the client went away during the stall"
+            await asyncio.sleep(min(STALL_POLL, max(0.0, until - time.monotonic())))
+        try:
+            now = await asyncio.to_thread(self.api.core.read_namespaced_pod, name_of(pod), namespace_of(pod))
+        except client.ApiException as e:
+            if e.status != 404:
+                raise
+            now = None
+        if now is None or uid_of(now) != uid_of(pod) or meta(now).deletion_timestamp:
+            return f'container not found ("{request.match_info["container"]}"): pod {name_of(pod)} was replaced'
+        return "the client went away during the stall" if _client_gone(request) else None
 
     def _rate(self, pod: client.V1Pod) -> float:
         """The exec-rate drill (settings.exec_bytes_per_second), for Spilo pods only; 0: unlimited."""
@@ -193,6 +217,12 @@ def _member(pod: client.V1Pod, entry: dict) -> dict:
         state = "starting" if leads else "creating replica"
     return {"Member": name_of(pod), "Host": status_of(pod).pod_ip or "", "Role": "Leader" if leads else "Replica",
             "State": state, "TL": entry.get("timeline", 1)}
+
+
+def _client_gone(request: web.Request) -> bool:
+    """The connection to the API server closed (it closes it when the client does)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _slice(rate: float) -> int:

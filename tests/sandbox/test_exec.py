@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from kubernetes.client import ApiException
 
-from tests.helpers import exec_in_pod
+from tests.helpers import exec_in_pod, pod_ready, wait_until
 
 NS, LEADER = "services", "keycloak-postgres-0"
 V4, V5 = "v4.channel.k8s.io", "v5.channel.k8s.io"
@@ -74,3 +77,40 @@ def test_kubectl_exec_works_unchanged(sandbox, tmp_path):
     res = subprocess.run(["kubectl", "exec", "-n", NS, LEADER, "-c", "postgres", "--", "bash", "-c", "exit 5"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert res.returncode == 5
+
+
+def test_a_stalled_exec_never_runs_its_command_once_its_client_or_its_pod_is_gone(sandbox, sandbox_settings):
+    """The exec-stall drill holds an exec's answer. Its command must not run later if the client gave up
+    meanwhile, nor if the pod it was for was replaced (a kubelet's exec is bound to its container): a restore
+    given up at its deadline once replayed the rest of its dump into the next test's cluster two minutes on.
+    An exec whose client waits and whose pod stays does run, after the stall."""
+    from kubernetes.stream import stream
+    replica = "keycloak-postgres-1"
+    marker = sandbox.state.root / "homes" / NS / replica / "stalled-exec-ran"
+    marker.unlink(missing_ok=True)
+    sandbox_settings(exec_stall_seconds=3)
+    argv = ["bash", "-c", f"echo ran > {marker}"]
+    ws = stream(sandbox.api.core.connect_get_namespaced_pod_exec, replica, NS, container="postgres", command=argv,
+                stdin=True, stdout=True, stderr=True, tty=False, _preload_content=False)
+    ws.close()  # the client gives up during the stall
+    time.sleep(5)
+    assert not marker.exists(), "the command of an exec whose client had gone ran after the stall"
+
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(exec_in_pod, sandbox.api.core, NS, replica, argv)
+        time.sleep(1)
+        sandbox.api.core.delete_namespaced_pod(replica, NS, grace_period_seconds=0)
+        rc, _, _, _ = answer.result(timeout=60)
+    assert rc != 0 and not marker.exists(), "the command ran in a pod that had been replaced"
+    wait_until("the replica back", lambda: _ready(sandbox, replica), timeout=120)
+
+    rc, _, _, _ = exec_in_pod(sandbox.api.core, NS, replica, argv)
+    assert rc == 0 and marker.read_text() == "ran\n"
+    marker.unlink()
+
+
+def _ready(sandbox, name: str) -> bool:
+    try:
+        return pod_ready(sandbox.api.core.read_namespaced_pod(name, NS))
+    except ApiException:
+        return False
