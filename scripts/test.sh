@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "==> ruff"
 .venv/bin/ruff check .
-echo "==> mypy (the product and its sandbox)"
+echo "==> mypy (the product and its sandbox; the product again as CPython 3.10 sees it, the single file's oldest)"
 .venv/bin/mypy
+.venv/bin/mypy --python-version 3.10 --follow-imports silent -p pgrestore
 echo "==> import-linter (the layers, .importlinter)"
 .venv/bin/lint-imports
 # The bare install waits on pip and the network more than on the CPU: it runs beside the fast layer, and

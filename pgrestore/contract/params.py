@@ -9,9 +9,15 @@ read them.
 
 # No `from __future__ import annotations` here: TypedDict tells NotRequired keys apart only from
 # annotations evaluated at class creation.
-from typing import Any, Literal, NotRequired, TypedDict
+import sys
+from typing import Any, Literal, TypedDict
 
 from .model import Location
+
+if sys.version_info >= (3, 11):
+    from typing import NotRequired
+else:  # CPython 3.10, where the single-file build also runs (scripts/build-onefile.sh)
+    from typing_extensions import NotRequired
 
 
 class LocationParams(TypedDict):
