@@ -125,8 +125,9 @@ class ExecServer:
     async def _stalled(self, pod: client.V1Pod, request: web.Request) -> str | None:
         """The exec-stall drill: say nothing for a while. Then why the command cannot run (None: it can).
 
-        A kubelet's exec is bound to the container it found when the request came: if that pod is gone or
-        replaced when the stall ends, the command never starts. (It was looked up by name here once: a
+        A kubelet resolves the pod's container when the request comes and has the runtime exec in that
+        container (kubelet server getExec, then the CRI's Exec by container ID): if the pod is gone or was
+        replaced (a new uid) when the stall ends, the command never starts. (It was looked up by name here once: a
         restore given up at its deadline in one test then replayed the part of its dump still buffered in
         the API server into the next test's cluster, two minutes on.) A client that went away meanwhile is
         seen only if the API server has closed our connection: it cannot while its copy of the client's
@@ -146,8 +147,8 @@ class ExecServer:
             if e.status != 404:
                 raise
             now = None
-        if now is None or uid_of(now) != uid_of(pod) or meta(now).deletion_timestamp:
-            return f'container not found ("{request.match_info["container"]}"): pod {name_of(pod)} was replaced'
+        if now is None or uid_of(now) != uid_of(pod):  # a terminating pod's container still runs: it may exec
+            return f'container not found ("{request.match_info["container"]}"): pod {name_of(pod)} is gone'
         return "the client went away during the stall" if _client_gone(request) else None
 
     def _rate(self, pod: client.V1Pod) -> float:
