@@ -20,9 +20,9 @@ install_log=$(mktemp /tmp/pgrestore-check-install-XXXXXX.log)
 bash scripts/check-install.sh >"$install_log" 2>&1 &
 install_pid=$!
 # Each layer is a pytest session: the first two on every core (pytest-xdist; worksteal evens out tests of
-# very different lengths), the sandbox layer on two workers (one on a single core), each with a sandbox
-# of its own, a test file at a time on one of them (loadfile: a file's module fixtures are made once). All three always run;
-# the script fails if any did. A layer the arguments leave empty (exit 5, nothing collected) is not a
+# very different lengths), the sandbox layer on two workers (one on a single core), each with a sandbox of
+# its own, a test file at a time on one of them (loadfile: a file's module fixtures are made once). All
+# three always run; the script fails if any did. A layer the arguments leave empty (exit 5, nothing collected) is not a
 # failure unless all are.
 layer() {
     local name=$1; shift
@@ -33,7 +33,7 @@ layer() {
     return "$rc"
 }
 workers=(-n "${PGRESTORE_TEST_WORKERS:-auto}" --dist worksteal)
-# Two sandboxes on 2 cores keep both 85-99 % busy and take ~22 min where one takes ~45. (The apply that once
+# Two sandboxes on 2 cores keep both 85-99 % busy and take ~15 min where one takes ~45. (The apply that once
 # hung with two was no load effect: it failed the same way one at a time, see execserver.py's _stalled.)
 cores=$(nproc)
 sandbox_workers=${PGRESTORE_SANDBOX_WORKERS:-$((cores >= 2 ? 2 : 1))}

@@ -127,9 +127,9 @@ class ExecServer:
 
         A kubelet resolves the pod's container when the request comes and has the runtime exec in that
         container (kubelet server getExec, then the CRI's Exec by container ID): if the pod is gone or was
-        replaced (a new uid) when the stall ends, the command never starts. (It was looked up by name here once: a
-        restore given up at its deadline in one test then replayed the part of its dump still buffered in
-        the API server into the next test's cluster, two minutes on.) A client that went away meanwhile is
+        replaced (a new uid) when the stall ends, the command never starts. (It was looked up by name here
+        once: a restore given up at its deadline in one test then replayed the part of its dump still
+        buffered in the API server into the next test's cluster, two minutes on.) A client that went away meanwhile is
         seen only if the API server has closed our connection: it cannot while its copy of the client's
         stdin waits for us to read, exactly as in front of a real kubelet."""
         stall = settings.load(self.state).exec_stall_seconds
@@ -137,10 +137,10 @@ class ExecServer:
             return None
         log.info("exec into %s stalls for %.0fs (drill)", meta(pod).name, stall)
         until = time.monotonic() + stall
-        while time.monotonic() < until:
-            if _client_gone(request):
-                return "the client went away during the stall"
+        while time.monotonic() < until and not _client_gone(request):
             await asyncio.sleep(min(STALL_POLL, max(0.0, until - time.monotonic())))
+        if _client_gone(request):
+            return "the client went away during the stall"
         try:
             now = await asyncio.to_thread(self.api.core.read_namespaced_pod, name_of(pod), namespace_of(pod))
         except client.ApiException as e:
@@ -149,7 +149,7 @@ class ExecServer:
             now = None
         if now is None or uid_of(now) != uid_of(pod):  # a terminating pod's container still runs: it may exec
             return f'container not found ("{request.match_info["container"]}"): pod {name_of(pod)} is gone'
-        return "the client went away during the stall" if _client_gone(request) else None
+        return None
 
     def _rate(self, pod: client.V1Pod) -> float:
         """The exec-rate drill (settings.exec_bytes_per_second), for Spilo pods only; 0: unlimited."""

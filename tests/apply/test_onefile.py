@@ -12,11 +12,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 
 import pytest
 
 from tests import leakscan
+from tests.cli_process import ROOT
 
 from .conftest import (
     Cli,
@@ -29,7 +29,6 @@ from .conftest import (
     wait_healthy,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian 12's, outside the test venv: none of our dependencies
 
 

@@ -7,9 +7,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from kubernetes.client import ApiException
 
-from tests.helpers import exec_in_pod, pod_ready, wait_until
+from tests.helpers import exec_in_pod, pod_ready, pods, wait_until
 
 NS, LEADER = "services", "keycloak-postgres-0"
 V4, V5 = "v4.channel.k8s.io", "v5.channel.k8s.io"
@@ -104,15 +103,11 @@ def test_a_stalled_exec_never_runs_its_command_once_its_client_or_its_pod_is_gon
         sandbox.api.core.delete_namespaced_pod(replica, NS, grace_period_seconds=0)
         rc, _, _, _ = answer.result(timeout=60)
     assert rc != 0 and not marker.exists(), "the command ran in a pod that had been replaced"
-    wait_until("the replica back", lambda: _ready(sandbox, replica), timeout=120)
+    wait_until("the replica back", lambda: any(p.metadata.name == replica and pod_ready(p) for p in
+                                               pods(sandbox.api.core, NS, "cluster-name=keycloak-postgres")),
+               timeout=120)
 
     rc, _, _, _ = exec_in_pod(sandbox.api.core, NS, replica, argv)
     assert rc == 0 and marker.read_text() == "ran\n"
     marker.unlink()
 
-
-def _ready(sandbox, name: str) -> bool:
-    try:
-        return pod_ready(sandbox.api.core.read_namespaced_pod(name, NS))
-    except ApiException:
-        return False
