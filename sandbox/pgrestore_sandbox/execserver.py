@@ -126,8 +126,9 @@ class ExecServer:
         """The exec-stall drill: say nothing for a while. Then why the command cannot run (None: it can).
 
         A kubelet resolves the pod's container when the request comes and has the runtime exec in that
-        container (kubelet server getExec, then the CRI's Exec by container ID): if the pod is gone or was
-        replaced (a new uid) when the stall ends, the command never starts. (It was looked up by name here
+        container (kubernetes pkg/kubelet/kubelet_pods.go GetExec: findContainer, then the runtime's GetExec
+        by container ID, else `container not found (%q)`): if the pod is gone or was replaced (a new uid)
+        when the stall ends, the command never starts. (It was looked up by name here
         once: a restore given up at its deadline in one test then replayed the part of its dump still
         buffered in the API server into the next test's cluster, two minutes on.) A client that went away meanwhile is
         seen only if the API server has closed our connection: it cannot while its copy of the client's
