@@ -247,15 +247,33 @@ def apply(
     confirm: list[str] = typer.Option(None, "--confirm", help="With --resume: the manual step (id; in a plan set "
                                                               "service/id) you have run."),
     json_events: bool = typer.Option(False, "--json", help="One JSON event per line on stdout."),
+    in_cluster: bool = typer.Option(False, "--in-cluster", help="Apply in a Job in the service's namespace (as "
+                                                                "the pgrestore ServiceAccount) and follow it; "
+                                                                "Ctrl-C stops following, never the Job."),
+    image: str = typer.Option(None, "--image", help="With --in-cluster: the pgrestore image (default: "
+                                                    "registry.local/pgrestore:<this version>)."),
+    resume_if_started: bool = typer.Option(False, "--resume-if-started", help="Resume if this plan was started "
+                                                                              "before, else start; SIGTERM stops "
+                                                                              "resumably (what the Job runs)."),
     kubeconfig: str = KubeconfigOpt, context: str = ContextOpt, s3_endpoint: str = S3EndpointOpt,
     s3_access_key: str = S3AccessOpt, s3_secret_key_file: Path = S3SecretFileOpt,
 ) -> None:
     """Carry out a reviewed plan: refuse stale plans, lock, checkpoint every step, roll back on failure."""
     from .commands.apply import apply as do_apply
-    if confirm and not resume:
+    from .commands.apply import apply_in_cluster
+    if confirm and not (resume or resume_if_started):
         raise UsageError("--confirm goes with --resume: it says a manual step of a stopped apply was done")
+    if image and not in_cluster:
+        raise UsageError("--image goes with --in-cluster: it names the image the Job runs")
+    if in_cluster and resume_if_started:
+        raise UsageError("--resume-if-started is what the Job runs; with --in-cluster pass --resume (or nothing)")
+    connection = _connection(kubeconfig, context, s3_endpoint, s3_access_key, s3_secret_key_file)
+    if in_cluster:
+        apply_in_cluster(plan_file, auto_approve=auto_approve, resume=resume, as_json=json_events, image=image,
+                         confirmed=tuple(confirm or ()), connection=connection)
+        return
     do_apply(plan_file, auto_approve=auto_approve, resume=resume, as_json=json_events, confirmed=tuple(confirm or ()),
-             connection=_connection(kubeconfig, context, s3_endpoint, s3_access_key, s3_secret_key_file))
+             resume_if_started=resume_if_started, connection=connection)
 
 
 @app.command()
@@ -273,6 +291,23 @@ def status(service: str, kubeconfig: str = KubeconfigOpt, context: str = Context
     time left, and who holds the apply lock."""
     from .commands.status import run as status_of
     typer.echo(status_of(service, connection=_connection(kubeconfig, context), as_json=json_out), nl=False)
+
+
+@app.command()
+def attach(service: str, kubeconfig: str = KubeconfigOpt, context: str = ContextOpt,
+           json_events: bool = typer.Option(False, "--json", help="One JSON event per line on stdout.")) -> None:
+    """Follow SERVICE's newest in-cluster apply (its Job) until it ends; Ctrl-C stops following, never the Job."""
+    from .commands.in_cluster import attach as follow_job
+    sentence = follow_job(service, connection=_connection(kubeconfig, context), as_json=json_events)
+    if not json_events:
+        typer.secho(f"Apply complete: {sentence}.", err=True, fg=typer.colors.GREEN)
+
+
+@app.command()
+def cancel(service: str, kubeconfig: str = KubeconfigOpt, context: str = ContextOpt) -> None:
+    """Ask SERVICE's running apply (local or in-cluster) to stop before its next step and roll back."""
+    from .commands.in_cluster import cancel as ask
+    typer.echo(ask(service, connection=_connection(kubeconfig, context)))
 
 
 @app.command("force-unlock")

@@ -111,6 +111,19 @@ class StepTimeout(StepFailed):
     """A step ran past its deadline: a wait, or an exec stream that hung."""
 
 
+class Cancelled(StepFailed):
+    """`pgrestore cancel` asked the running apply to stop before its next step (then it rolls back)."""
+
+
+class JobEnded(PgRestoreError):
+    """An in-cluster apply's Job ended other than done: the exit code is its pod's (the apply's own),
+    or 1 when its pod was gone before it could say."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class ApplyEnded(PgRestoreError):
     """An apply that ended other than restored: `outcome` says how, as data (executors/outcome.py), and
     the message is its sentence."""

@@ -7,6 +7,7 @@ so plans and journals can hold them as they are. Library errors become ours.
 from __future__ import annotations
 
 import json
+import os
 import random
 import select
 import ssl
@@ -140,19 +141,41 @@ def _optional(what: str, read: Callable[[], Any], resend_safe: bool = True) -> A
         return None
 
 
+def _in_cluster(kubeconfig: str | None) -> bool:
+    """In a pod (an in-cluster apply's Job) with no kubeconfig: its ServiceAccount, as kubectl does."""
+    return (kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
+            and not os.path.exists(os.path.expanduser(config.KUBE_CONFIG_DEFAULT_LOCATION)))
+
+
+def _load_in_cluster(configuration: Any) -> None:
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except (config.ConfigException, OSError, ValueError) as e:
+        detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise ConfigError(f"cannot use this pod's ServiceAccount ({detail}); mount its token (automountService"
+                          f"AccountToken) or pass --kubeconfig") from None
+
+
+def _load_kubeconfig(configuration: Any, kubeconfig: str | None, context: str | None) -> None:
+    try:
+        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+    except (config.ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
+        where = kubeconfig or "~/.kube/config"
+        # The library repeats the file's path inside its message ("… in /path/kubeconfig/contexts"):
+        # the line names the file once, so the detail keeps what is wrong in it.
+        text = str(e).replace(f"{kubeconfig}/", "") if kubeconfig else str(e)
+        detail = text.splitlines()[0][:160] if text else type(e).__name__
+        raise ConfigError(f"cannot use kubeconfig {where} ({detail}); set KUBECONFIG or pass --kubeconfig") \
+            from None
+
+
 class Kube:
     def __init__(self, kubeconfig: str | None = None, context: str | None = None):
-        try:
-            configuration: Any = type.__call__(client.Configuration)  # a fresh one, not the process default
-            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
-        except (config.ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
-            where = kubeconfig or "~/.kube/config"
-            # The library repeats the file's path inside its message ("… in /path/kubeconfig/contexts"):
-            # the line names the file once, so the detail keeps what is wrong in it.
-            text = str(e).replace(f"{kubeconfig}/", "") if kubeconfig else str(e)
-            detail = text.splitlines()[0][:160] if text else type(e).__name__
-            raise ConfigError(f"cannot use kubeconfig {where} ({detail}); set KUBECONFIG or pass --kubeconfig") \
-                from None
+        configuration: Any = type.__call__(client.Configuration)  # a fresh one, not the process default
+        if _in_cluster(kubeconfig):
+            _load_in_cluster(configuration)
+        else:
+            _load_kubeconfig(configuration, kubeconfig, context)
         if not str(configuration.host or "").startswith(("https://", "http://")):
             raise ConfigError(f"cannot use kubeconfig {kubeconfig or '~/.kube/config'}: its server "
                               f"{configuration.host!r} is not a URL; fix the cluster's server entry")

@@ -46,6 +46,15 @@ def _approve(plan: Plan, auto_approve: bool, resume: bool) -> None:
         raise Declined("not approved; nothing changed")
 
 
+def _terminate_as_preemption() -> None:
+    """In an in-cluster apply's pod, SIGTERM is the kubelet stopping it (a node drained, the pod
+    deleted): stop where it is, as a crash would but with the lease released, so that the Job's next
+    pod (or `apply --in-cluster --resume`) resumes instead of rolling back a restore half-way."""
+    def handler(signum, frame):
+        raise SystemExit(128 + signal.SIGTERM)
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _terminate_as_interrupt() -> None:
     """SIGTERM (kill, a supervisor) rolls back like Ctrl-C does; and Ctrl-C itself always does, also
     when apply was started from a shell that ignores SIGINT for background jobs (Python then keeps
@@ -85,6 +94,9 @@ def _logged(events: Events) -> Iterator[None]:
     except KeyboardInterrupt:
         events.note("interrupted (exit 130)")
         raise
+    except SystemExit as e:  # SIGTERM in an in-cluster apply's pod: resumable where it stopped
+        events.note(f"stopped by SIGTERM (exit {e.code}): resumable where it stopped")
+        raise
     except Exception as e:
         events.note(f"internal error {type(e).__name__} (exit 70)")
         raise
@@ -98,11 +110,16 @@ def _run_logged(events: Events, fn: Callable[[], T]) -> T:
 
 
 def apply(plan_path: Path, *, connection: Connection, auto_approve: bool = False, resume: bool = False,
-          as_json: bool = False, confirmed: tuple[str, ...] = ()) -> None:
+          as_json: bool = False, confirmed: tuple[str, ...] = (), resume_if_started: bool = False) -> None:
     _terminate_as_interrupt()
-    opts = engine.Options(auto_approve=auto_approve, resume=resume, connection=connection, confirmed=confirmed)
+    if resume_if_started:
+        _terminate_as_preemption()
+    opts = engine.Options(auto_approve=auto_approve, resume=resume, connection=connection, confirmed=confirmed,
+                          resume_if_started=resume_if_started)
     document = load_any(plan_path, engine.plan_keys(opts))
     if isinstance(document, PlanSet):
+        if resume_if_started:
+            raise UsageError("--resume-if-started applies one plan; apply a plan set without it")
         _needs_terminal(auto_approve)
         set_events = Events(as_json, log_path_for(plan_path))
         with _logged(set_events):
@@ -115,6 +132,7 @@ def apply(plan_path: Path, *, connection: Connection, auto_approve: bool = False
             typer.secho(f"Apply complete: {result}.", err=True, fg=typer.colors.GREEN)
         return
     plan, kube, s3, journal = engine.prepare(plan_path, opts)
+    resume = opts.resume
     _needs_terminal(auto_approve)
     events = Events(as_json, log_path_for(plan_path))
     with _logged(events):
@@ -127,6 +145,17 @@ def apply(plan_path: Path, *, connection: Connection, auto_approve: bool = False
                 "outcome": asdict(restored)})
     if not as_json:
         typer.secho(f"Apply complete: {restored.sentence()}.", err=True, fg=typer.colors.GREEN)
+
+
+def apply_in_cluster(plan_path: Path, *, connection: Connection, image: str | None, auto_approve: bool = False,
+                     resume: bool = False, as_json: bool = False, confirmed: tuple[str, ...] = ()) -> None:
+    """The same checks and approval, then a Job applies the plan; this process only follows it."""
+    from .in_cluster import launch
+    _needs_terminal(auto_approve)
+    sentence = launch(plan_path, connection=connection, image=image, resume=resume, confirmed=confirmed,
+                      as_json=as_json, approve=lambda p, again: _approve(p, auto_approve, again))
+    if not as_json:
+        typer.secho(f"Apply complete: {sentence}.", err=True, fg=typer.colors.GREEN)
 
 
 def _needs_terminal(auto_approve: bool) -> None:

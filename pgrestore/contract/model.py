@@ -336,6 +336,16 @@ def lease_name(service: str) -> str:
     return f"pgrestore-{service}"
 
 
+def cancel_configmap_name(service: str) -> str:
+    """Where `pgrestore cancel` asks the apply holding the lease (by its lock id) to stop and roll back."""
+    return f"pgrestore-cancel-{service}"
+
+
+def plan_configmap_name(service: str) -> str:
+    """Where `apply --in-cluster` stores the plan its Job applies."""
+    return f"pgrestore-plan-{service}"
+
+
 @dataclass
 class StepRecord:
     status: str  # pending | running | waiting | done | failed | skipped | held (rollback: data not back)

@@ -33,6 +33,7 @@ class Context:
     manifest: tuple[ManifestSecret, ...] | None = field(default=None, repr=False)
     still_locked: Callable[[], bool] = lambda: True  # our own view that we still hold the lease
     lock_lost: Callable[[], str] = lambda: ""  # why not, when still_locked() is False
+    cancelled: Callable[[], str | None] = lambda: None  # why to stop, once `pgrestore cancel` asked to
     deadline: float = 0.0  # time.monotonic() by which the running step must be done
     confirmed: frozenset[str] = frozenset()  # manual steps the operator says are done (--confirm)
     step_id: str = ""  # the running step

@@ -20,6 +20,7 @@ from pgrestore.errors import (
     ApplyFailedRollbackIncomplete,
     ApplyFailedRolledBack,
     AwaitingOperator,
+    Cancelled,
     Interrupted,
     PgRestoreError,
     PlanRejected,
@@ -52,6 +53,7 @@ class Options:
     resume: bool = False
     connection: Connection = field(default_factory=Connection)
     confirmed: tuple[str, ...] = ()  # manual steps the operator has run (`apply --resume --confirm STEP`)
+    resume_if_started: bool = False  # resume if this plan was started before, else start (an in-cluster Job's pod)
 
 
 def check_cluster(plan: Plan, kube: Kube) -> None:
@@ -137,6 +139,9 @@ def prepare(plan_path: Path, opts: Options) -> tuple[Plan, Kube, S3 | None, Jour
     """Checks that need no lock: the plan itself (its signature too), the cluster it is for, the journal."""
     plan = load(plan_path, plan_keys(opts))
     kube, s3 = connect(plan, opts)
+    if opts.resume_if_started and not opts.resume:
+        existing = Journal.existing(path_for(plan_path), kube, plan)
+        opts.resume = existing is not None and any(r.status != "pending" for r in existing.data.steps.values())
     return plan, kube, s3, _journal(plan_path, plan, kube, opts.resume)
 
 
@@ -212,7 +217,8 @@ def run(plan: Plan, *, kube: Kube, s3: S3 | None, journal: Journal, opts: Option
         _release(lock)
         raise
     ctx = Context(plan=plan, kube=kube, psql=Psql(kube), s3=s3, journal=journal, emit=emit,
-                  still_locked=lock.held, lock_lost=lambda: lock.lost or "", confirmed=frozenset(opts.confirmed))
+                  still_locked=lock.held, lock_lost=lambda: lock.lost or "", confirmed=frozenset(opts.confirmed),
+                  cancelled=lock.cancel_requested)
     try:
         with lock.stop_when_lost(lambda why: LockLost(f"lost lease pgrestore-{plan.service} while running ({why})")):
             journal.set_status("running")
@@ -293,6 +299,8 @@ def _run_step(ctx: Context, step: Step) -> None:
 def _run_steps(ctx: Context, steps: list[Step]) -> None:
     for step in steps:
         _fence(ctx, step)
+        if ctx.journal.status_of(step.id) not in ("done", "skipped") and (why := ctx.cancelled()):
+            raise Cancelled(f"{why}, before step {step.id}")
         if ctx.journal.status_of(step.id) in ("done", "skipped"):
             ctx.emit({"event": "step_finished", "step": step.id, "status": "skipped", "reason": "done before"})
             continue

@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.filesize import decimal
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+from .journal import state_folder
+
 LOG_PROGRESS_SECONDS = 30.0  # a stream's figures in the log file: this often, and at its end
 
 
@@ -62,7 +64,7 @@ def survive_terminal_loss() -> None:
 
 def log_path_for(plan_path: Path) -> Path:
     """`plan.json` -> `plan.log`, beside the plan and its journal."""
-    return plan_path.with_name(plan_path.name.removesuffix(".json") + ".log")
+    return state_folder(plan_path) / (plan_path.name.removesuffix(".json") + ".log")
 
 
 class Events:

@@ -20,14 +20,22 @@ from pgrestore.contract.journal import FINAL, KEY, configmap_name, from_configma
 from pgrestore.contract.model import JOURNAL_FORMAT, JournalData, Plan, StepRecord, to_dict
 from pgrestore.errors import KubernetesError, PlanRejected
 
+STATE_DIR_ENV = "PGRESTORE_STATE_DIR"  # where journals and logs go instead of beside the plan
+
 
 def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def path_for(plan_path: Path) -> Path:
+    """Beside the plan, or in PGRESTORE_STATE_DIR (an in-cluster apply's plan is a read-only volume)."""
     name = plan_path.name.removesuffix(".json")
-    return plan_path.with_name(f"{name}.journal.json")
+    return state_folder(plan_path) / f"{name}.journal.json"
+
+
+def state_folder(plan_path: Path) -> Path:
+    folder = os.environ.get(STATE_DIR_ENV)
+    return Path(folder) if folder else plan_path.parent
 
 
 def _read(path: Path) -> str:

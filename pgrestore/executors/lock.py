@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from pgrestore.adapters.kube import Kube
-from pgrestore.contract.model import lease_name
+from pgrestore.contract.model import Target, cancel_configmap_name, lease_name
 from pgrestore.errors import LockHeld, UsageError
 
 DURATION = 60        # leaseDurationSeconds we write: how long others watch our record before taking it
@@ -57,16 +57,29 @@ def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+# Set by an in-cluster apply's Job from the downward API (core/apply_job.py): the pod we run in.
+POD_ENV = ("PGRESTORE_POD_NAMESPACE", "PGRESTORE_POD_NAME")
+
+
 def holder_identity() -> str:
+    namespace, pod = (os.environ.get(k) for k in POD_ENV)
+    if namespace and pod:
+        return f"pod {namespace}/{pod}/pid-{os.getpid()}"
     return f"{getpass.getuser()}@{socket.gethostname()}/pid-{os.getpid()}"
 
 
-def _holder_dead_here(holder: str) -> bool:
-    """True only if the holder ran on this machine and its process is gone."""
+def _holder_dead(kube: Kube, holder: str) -> bool:
+    """True only if the holder is known to be gone: a process of this machine that has ended, or an
+    in-cluster apply whose pod is gone or has terminated (a pod in phase Succeeded or Failed runs no
+    container any more). A node drained mid-apply deletes the pod; the Job's next pod takes over at once."""
     try:
         who, pid = holder.rsplit("/pid-", 1)
     except ValueError:
         return False
+    if who.startswith("pod ") and who.count("/") == 1:
+        namespace, pod = who.removeprefix("pod ").split("/")
+        found = kube.read(Target("Pod", namespace, pod))
+        return found is None or (found.get("status") or {}).get("phase") in ("Succeeded", "Failed")
     return who.split("@", 1)[-1] == socket.gethostname() and not os.path.exists(f"/proc/{int(pid)}")
 
 
@@ -85,6 +98,7 @@ class Lock:
     def __init__(self, kube: Kube, namespace: str, service: str, plan_checksum: str,
                  say: Callable[[str], None] = lambda text: None):
         self.kube, self.ns, self.name, self.checksum = kube, namespace, lease_name(service), plan_checksum
+        self.service = service
         self.identity, self.lock_id = holder_identity(), str(uuid.uuid4())
         self.say = say  # what acquire waits for, and a lease lost while running
         self._stop = threading.Event()
@@ -155,8 +169,8 @@ class Lock:
             return self.acquire(resume)
         spec = current.get("spec") or {}
         ann = current["metadata"].get("annotations") or {}
-        ours_crashed = resume and ann.get(CHECKSUM_KEY) == self.checksum and _holder_dead_here(
-            spec.get("holderIdentity", ""))
+        ours_crashed = resume and ann.get(CHECKSUM_KEY) == self.checksum and _holder_dead(
+            self.kube, spec.get("holderIdentity", ""))
         if not ours_crashed:
             self._refuse_if_renewed(current)
             current = self._watch_unchanged(current)
@@ -244,6 +258,14 @@ class Lock:
         self._renewed_at = sent
         return True
 
+    def cancel_requested(self) -> str | None:
+        """Why to stop, if `pgrestore cancel` asked the apply holding this lease (our lock id) to."""
+        request = ((self.kube.get_configmap(self.ns, cancel_configmap_name(self.service))
+                    or {}).get("data") or {})
+        if request.get("lock_id") != self.lock_id:
+            return None
+        return f"cancelled by {request.get('requested_by', 'someone')} at {request.get('requested_at', '?')}"
+
     def release(self) -> None:
         """Stop the renewer and wait for a renewal under way, then delete the lease if still ours."""
         self._stop.set()
@@ -265,3 +287,20 @@ def force_unlock(kube: Kube, namespace: str, service: str, lock_id: str) -> str:
     kube.delete_lease(namespace, lease_name(service))
     holder = (current.get("spec") or {}).get("holderIdentity")
     return f"removed lease {namespace}/{lease_name(service)} held by {holder}"
+
+
+def request_cancel(kube: Kube, namespace: str, service: str, requested_by: str) -> str:
+    """Ask the apply that holds the service's lease to stop before its next step and roll back: by its
+    lock id, so a later apply or a resume of the same plan is never cancelled by this request."""
+    current = kube.get_lease(namespace, lease_name(service))
+    if current is None:
+        raise UsageError(f"no apply of {service} is running (no lease {namespace}/{lease_name(service)}); "
+                         f"nothing to cancel")
+    lock_id = (current["metadata"].get("annotations") or {}).get(LOCK_ID_KEY) or ""
+    holder = (current.get("spec") or {}).get("holderIdentity")
+    kube.upsert_configmap(namespace, cancel_configmap_name(service), {
+        "lock_id": lock_id, "requested_by": requested_by,
+        "requested_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")},
+        labels={"app.kubernetes.io/managed-by": "pgrestore"})
+    return (f"asked the apply of {service} held by {holder} (lock id {lock_id}) to stop before its next step "
+            f"and roll back; `pgrestore attach {service}` or `pgrestore status {service}` shows how it ends")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from . import backupjob, podstatus, registry, settings
+from . import backupjob, podprocess, podstatus, registry, settings
 from .coordination import ClusterLocks, VolumeReleases
 from .kube import Api, is_not_found, meta, name_of, namespace_of, spec_of, status_of, uid_of
 from .login import can_login
@@ -62,6 +62,8 @@ class NodeAgent:
         self._stop_at: dict[str, float] = {}  # uid of each terminating pod -> when it is gone
         self._cloned_at: dict[str, float] = {}  # uid of each replica pod -> when its clone is done
         self.backups = backupjob.BackupRunner(state)
+        api_port = int(str(api.core.api_client.configuration.host).rsplit(":", 1)[1])
+        self.processes = podprocess.PodProcesses(state, api_port)
 
     def register_nodes(self) -> None:
         """Before the kubelet port opens, so `up` sees nodes that point at it."""
@@ -125,6 +127,7 @@ class NodeAgent:
                         entries=registry.load(self.state.clusters), members=members)
         self._leaders_force_deleted({uid_of(p) for p in listed}, view)
         self.backups.forget_except({uid_of(p) for p in listed})
+        self.processes.kill_except({uid_of(p) for p in listed})
         for pod in listed:
             try:
                 self.sync_pod(pod, view)
@@ -167,6 +170,10 @@ class NodeAgent:
 
     def _terminate(self, pod: client.V1Pod, view: PassView) -> None:
         uid, key = uid_of(pod), _spilo_key(pod)
+        if self.processes.handles(uid):
+            if self.processes.terminate(pod):
+                self._delete_now(pod)
+            return
         if uid not in self._stop_at:
             shutdown = view.timing.spilo_shutdown_seconds if key else view.timing.client_shutdown_seconds
             # A delete with a shorter grace period (or --force) cuts the shutdown short.
@@ -182,15 +189,22 @@ class NodeAgent:
             return
         for memo in (self._stop_at, self._running_since, self._cloned_at):
             memo.pop(uid, None)
-        # With a body, the apiserver takes the grace period from it, not from the query.
+        self._delete_now(pod)
+
+    def _delete_now(self, pod: client.V1Pod) -> None:
+        """Its containers have stopped: the pod object goes. With a body, the apiserver takes the grace
+        period from it, not from the query."""
         self.api.core.delete_namespaced_pod(
             name_of(pod), namespace_of(pod),
-            body=client.V1DeleteOptions(grace_period_seconds=0, preconditions=client.V1Preconditions(uid=uid)))
+            body=client.V1DeleteOptions(grace_period_seconds=0, preconditions=client.V1Preconditions(uid=uid_of(pod))))
 
     def _report(self, pod: client.V1Pod, view: PassView) -> None:
         uid = uid_of(pod)
         if container := backupjob.container_of(pod):
             self._run_backup(pod, container, view)
+            return
+        if container := podprocess.container_of(pod):
+            self._run_process(pod, container, view)
             return
         try:
             ready = self._ready(pod, view)
@@ -234,6 +248,18 @@ class NodeAgent:
             return
         self._patch_status(pod, podstatus.running(pod, True))
         self.backups.start(pod, container, env)
+
+    def _run_process(self, pod: client.V1Pod, container: client.V1Container, view: PassView) -> None:
+        """pgrestore's own image (an in-cluster apply's Job): a real process (podprocess.py)."""
+        if self.processes.handles(uid_of(pod)):
+            return
+        try:
+            env = container_env(pod, container, view.secrets)
+        except MissingSecret as e:
+            if podstatus.phase_and_ready(pod)[0] != "Pending" or not status_of(pod).container_statuses:
+                self._patch_status(pod, podstatus.waiting(pod, str(e)))
+            return
+        self.processes.start(self.api, pod, container, env)
 
     def _ready(self, pod: client.V1Pod, view: PassView) -> bool:
         envs = {}

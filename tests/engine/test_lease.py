@@ -239,3 +239,48 @@ def test_release_waits_for_a_renewal_under_way_so_no_renewal_outlives_it(rehears
     lock.release()
     assert not [t.name for t in threading.enumerate() if t.name == "lease-renew" and t.is_alive()]
     assert rehearsal.kube.get_lease(NS, NAME) is None
+
+
+POD_HOLDER = "pod services/pgrestore-apply-keycloak-20261207230000-x7k2p/pid-1"
+CHECKSUM = "sha256:" + "1" * 64
+
+
+def _job_pod_holds(kube, phase: str | None) -> None:
+    """An in-cluster apply of the plan holds the lease, renewed just now; its pod has `phase` (None: gone)."""
+    assert kube.create_lease(NS, {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                                  "metadata": {"name": NAME, "annotations": {lease.LOCK_ID_KEY: "job-lock-id",
+                                                                             lease.CHECKSUM_KEY: CHECKSUM}},
+                                  "spec": {"holderIdentity": POD_HOLDER, "leaseDurationSeconds": 60,
+                                           "acquireTime": _stamp(datetime.now(timezone.utc)),
+                                           "renewTime": _stamp(datetime.now(timezone.utc)), "leaseTransitions": 1}})
+    if phase is not None:
+        kube.add({"kind": "Pod", "metadata": {"name": POD_HOLDER.split("/")[1], "namespace": NS},
+                  "spec": {"containers": [{"name": "pgrestore", "image": "registry.local/pgrestore:0.2.0"}]},
+                  "status": {"phase": phase}})
+
+
+@pytest.mark.parametrize("phase", [None, "Failed"])
+def test_a_resume_takes_over_at_once_the_lease_of_an_in_cluster_apply_whose_pod_has_ended(rehearsal, phase):
+    """A node drained mid-restore: the Job's next pod resumes without waiting out the lease."""
+    _job_pod_holds(rehearsal.kube, phase)
+    lock = lease.Lock(rehearsal.kube, NS, "keycloak", CHECKSUM)
+    started = time.monotonic()
+    lock.acquire(resume=True)
+    try:
+        assert time.monotonic() - started < 5, "taken over at once, not after watching the lease for 60 s"
+        assert _holder(rehearsal.kube) == lock.identity
+    finally:
+        lock.release()
+
+
+def test_the_lease_of_an_in_cluster_apply_whose_pod_runs_is_refused(rehearsal):
+    _job_pod_holds(rehearsal.kube, "Running")
+    with pytest.raises(LockHeld, match="held by pod services/pgrestore-apply-keycloak"):
+        lease.Lock(rehearsal.kube, NS, "keycloak", CHECKSUM).acquire(resume=True)
+    assert _holder(rehearsal.kube) == POD_HOLDER
+
+
+def test_an_in_cluster_apply_names_its_pod_as_the_holder(monkeypatch):
+    monkeypatch.setenv("PGRESTORE_POD_NAMESPACE", "services")
+    monkeypatch.setenv("PGRESTORE_POD_NAME", "pgrestore-apply-keycloak-1-abcde")
+    assert lease.holder_identity().startswith("pod services/pgrestore-apply-keycloak-1-abcde/pid-")

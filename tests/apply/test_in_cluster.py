@@ -1,0 +1,158 @@
+"""`apply --in-cluster` on the sandbox. The Job's pod is a real `pgrestore` process that the node agent runs with
+the pgrestore ServiceAccount's token and nothing else of this machine (sandbox/pgrestore_sandbox/podprocess.py),
+so the API server enforces exactly deploy/rbac.yaml on it.
+
+- The follower (the operator's terminal) is killed: the Job finishes the restore, and `status` and `attach`
+  say so from another process.
+- The Job's pod is killed mid-restore (removed at once, as a node that died): the pod the Job controller makes
+  next resumes from the journal in the cluster and finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from pgrestore_sandbox import settings as sandbox_settings
+from pgrestore_sandbox.s3 import BUCKET
+from pgrestore_sandbox.s3 import client as s3_client
+from tests.helpers import wait_until
+
+from .conftest import (
+    NS,
+    break_keycloak,
+    client_ready,
+    fingerprint,
+    make_backup,
+    secrets_not_opening,
+    settings,
+    wait_healthy,
+)
+
+RBAC = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
+JOBS = "pgrestore.dev/service=keycloak,app.kubernetes.io/component=apply"
+STREAM_SECONDS = 12.0  # the restore's length under the exec-rate drill: long enough to kill it half-way
+
+
+@pytest.fixture(scope="module")
+def service_account(sandbox):
+    """deploy/rbac.yaml as a site applies it, and the token Secret the controller-manager makes for it."""
+    res = subprocess.run(["kubectl", "--kubeconfig", str(sandbox.state.kubeconfig), "apply", "-f", str(RBAC)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+
+    def token() -> bool:
+        sa = sandbox.api.core.read_namespaced_service_account("pgrestore", NS)
+        return bool(sa.secrets)
+    wait_until("the pgrestore ServiceAccount's token", token, timeout=60)
+
+
+@pytest.fixture
+def jobs_removed(sandbox):
+    """No apply Job or pod outlives the test, however it ends (a failing one may still be running)."""
+    yield
+    for job in sandbox.api.batch.list_namespaced_job(NS, label_selector=JOBS).items:
+        sandbox.api.batch.delete_namespaced_job(job.metadata.name, NS, propagation_policy="Background")
+    for pod in sandbox.api.core.list_namespaced_pod(NS, label_selector=JOBS).items:
+        sandbox.api.core.delete_namespaced_pod(pod.metadata.name, NS, grace_period_seconds=0)
+    wait_until("the apply Jobs' pods gone", lambda: not sandbox.api.core.list_namespaced_pod(
+        NS, label_selector=JOBS).items, timeout=60)
+
+
+@pytest.fixture
+def exec_rate(sandbox):
+    def set_rate(rate: float) -> None:
+        sandbox_settings.update(sandbox.state, exec_bytes_per_second=rate)
+    yield set_rate
+    set_rate(0)
+
+
+def _journal(sandbox) -> dict:
+    try:
+        cm = sandbox.api.core.read_namespaced_config_map("pgrestore-journal-keycloak", NS)
+    except client.ApiException:
+        return {}
+    return json.loads((cm.data or {}).get("journal.json") or "{}")
+
+
+def _step(sandbox, step: str) -> str | None:
+    return ((_journal(sandbox).get("steps") or {}).get(step) or {}).get("status")
+
+
+def _job_pods(sandbox) -> list[client.V1Pod]:
+    return sandbox.api.core.list_namespaced_pod(NS, label_selector=JOBS).items
+
+
+def _planned(cli, sandbox, tmp_path: Path) -> tuple[Path, dict, tuple, int]:
+    """A backup, the data and settings it holds, then broken data and a plan to restore it."""
+    wait_healthy(sandbox)
+    key = make_backup(sandbox, "psql")
+    size = s3_client(sandbox.s3_endpoint).head_object(Bucket=BUCKET, Key=key)["ContentLength"]
+    good = fingerprint(sandbox), settings(sandbox)
+    break_keycloak(sandbox)
+    plan = tmp_path / "plan.json"
+    res = cli("plan", "keycloak", "--backup", key, "-o", str(plan))
+    assert res.returncode == 0, res.stderr
+    return plan, good[0], good[1], size
+
+
+def _restored_as_backed_up(sandbox, data: dict, before: tuple) -> None:
+    journal = _journal(sandbox)
+    assert journal["status"] == "done"
+    assert {r["status"] for r in journal["steps"].values()} <= {"done", "skipped"}
+    assert fingerprint(sandbox) == data, "every table as in the backup"
+    wait_until("the client Ready", lambda: client_ready(sandbox), timeout=90)
+    assert secrets_not_opening(sandbox) == [], "every credential secret opens the database"
+    assert settings(sandbox) == before, "(client replicas, numberOfInstances) as before"
+
+
+def test_the_job_finishes_the_restore_after_its_follower_is_killed(sandbox, cli, tmp_path, service_account,
+                                                                    jobs_removed):
+    plan, data, before, _ = _planned(cli, sandbox, tmp_path)
+    follower = cli.popen("apply", str(plan), "--in-cluster", "--auto-approve", "--json")
+    wait_until("the Job's apply to reach the delete", lambda: _step(sandbox, "07-delete-cluster") in (
+        "running", "done"), timeout=120)
+    follower.kill()
+    follower.wait(timeout=30)
+
+    wait_until("the Job's apply to end", lambda: _journal(sandbox).get("status") in (
+        "done", "failed", "rolled-back", "rollback-incomplete"), timeout=300)
+    _restored_as_backed_up(sandbox, data, before)
+    (pod,) = _job_pods(sandbox)
+    assert pod.spec.service_account_name == "pgrestore"
+    wait_until("the Job's pod Succeeded", lambda: _job_pods(sandbox)[0].status.phase == "Succeeded", timeout=30)
+
+    status = cli("status", "keycloak")
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.startswith("keycloak (services): done"), status.stdout
+    attach = cli("attach", "keycloak")
+    assert attach.returncode == 0, attach.stderr
+    assert "is done: keycloak restored" in attach.stderr
+
+
+def test_a_job_pod_killed_mid_restore_is_replaced_and_the_next_pod_finishes_it(sandbox, cli, tmp_path,
+                                                                               service_account, jobs_removed,
+                                                                               exec_rate):
+    plan, data, before, size = _planned(cli, sandbox, tmp_path)
+    follower = cli.popen("apply", str(plan), "--in-cluster", "--auto-approve", "--json")
+    wait_until("the Job's apply to reach the delete", lambda: _step(sandbox, "07-delete-cluster") in (
+        "running", "done"), timeout=120)
+    exec_rate(max(1024.0, size / STREAM_SECONDS))  # execs started from now on: the restore's
+    wait_until("the restore to stream", lambda: _step(sandbox, "09-restore-dump") == "running", timeout=120)
+    time.sleep(STREAM_SECONDS / 3)
+    (killed,) = _job_pods(sandbox)
+    sandbox.api.core.delete_namespaced_pod(killed.metadata.name, NS, grace_period_seconds=0)
+    exec_rate(0)
+    assert _step(sandbox, "09-restore-dump") == "running", "killed mid-restore, not after"
+
+    wait_until("the Job's next pod", lambda: any(p.metadata.uid != killed.metadata.uid for p in _job_pods(sandbox)),
+               timeout=60)
+    assert follower.wait(timeout=400) == 0, follower.stderr.read()[-3000:] if follower.stderr else ""
+    _restored_as_backed_up(sandbox, data, before)
+    (replacement,) = _job_pods(sandbox)
+    assert replacement.metadata.uid != killed.metadata.uid and replacement.status.phase == "Succeeded"
