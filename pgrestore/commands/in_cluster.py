@@ -103,11 +103,15 @@ def follow(connection: Connection, namespace: str, service: str, job: str, *, as
                                         f"(`pgrestore attach {service}` follows again, `pgrestore cancel "
                                         f"{service}` stops it)"})
     shown: dict[str, tuple[str, int | None]] = {}
+    waiting = ""
     try:
         while True:
             journal = _journal_of(kube, namespace, service, plan_label)
             if journal is not None:
                 _show_changes(journal, shown, events)
+            elif (now := _pod_waits_for(kube, namespace, job)) != waiting:
+                waiting = now  # e.g. an image the nodes cannot pull: said, not a silent spinner
+                events({"event": "message", "text": now})
             state = apply_job.state_of(kube.get_job(namespace, job))
             if state != "running":
                 break
@@ -127,6 +131,20 @@ def follow(connection: Connection, namespace: str, service: str, job: str, *, as
     how = f"exit {code}" if code is not None else "its pod is gone"
     raise JobEnded(f"in-cluster apply {namespace}/{job} ended ({how}), journal {status}{failed}; "
                    f"`pgrestore status {service}` shows each step", exit_code=code or 1)
+
+
+def _pod_waits_for(kube: Kube, namespace: str, job: str) -> str:
+    """What the Job's pod waits for before the apply writes its journal: scheduling, or its container."""
+    pods = kube.list_pods(namespace, f"job-name={job}")
+    if not pods:
+        return f"waiting for Job {namespace}/{job} to make its pod"
+    pod = pods[-1]
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        state = (status.get("state") or {}).get("waiting")
+        if state:
+            return (f"pod {namespace}/{pod['metadata']['name']} waits: {state.get('reason')}: "
+                    f"{state.get('message') or ''}".rstrip(": "))
+    return f"pod {namespace}/{pod['metadata']['name']} is {(pod.get('status') or {}).get('phase') or 'Pending'}"
 
 
 def _journal_of(kube: Kube, namespace: str, service: str, plan_label: str) -> JournalData | None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 
 from pgrestore.adapters.connect import Connection
+from pgrestore.adapters.kube import Kube
 from pgrestore.contract.journal import configmap_name
 from pgrestore.contract.model import JournalData, StepRecord, lease_name, to_dict
-from pgrestore.core import services
+from pgrestore.core import apply_job, services
 from pgrestore.executors.events import progress_text
 from pgrestore.executors.journal import Journal
 
@@ -20,14 +21,27 @@ def run(service_name: str, *, connection: Connection, as_json: bool) -> str:
     journal = Journal.in_cluster(kube, service.namespace, service.name)
     lease = kube.get_lease(service.namespace, lease_name(service.name))
     holder = ((lease or {}).get("spec") or {}).get("holderIdentity") or None
+    job = _newest_job(kube, service.namespace, service.name)
     if as_json:
         return json.dumps({"service": service.name, "namespace": service.namespace,
-                           "journal": to_dict(journal) if journal else None, "lock_holder": holder},
+                           "journal": to_dict(journal) if journal else None, "lock_holder": holder, "job": job},
                           indent=2, sort_keys=True) + "\n"
     if journal is None:
         return (f"no apply of {service.name} on record in namespace {service.namespace} (no ConfigMap "
                 f"{configmap_name(service.name)})\n")
-    return "\n".join(_lines(journal, holder)) + "\n"
+    lines = _lines(journal, holder)
+    if job is not None:
+        lines.insert(2, f"in-cluster: Job {service.namespace}/{job['name']} {job['state']}")
+    return "\n".join(lines) + "\n"
+
+
+def _newest_job(kube: Kube, namespace: str, service: str) -> dict | None:
+    """The newest in-cluster apply's Job of the service (`apply --in-cluster`), and whether it runs."""
+    jobs = kube.list_jobs(namespace, apply_job.job_selector(service))
+    if not jobs:
+        return None
+    newest = max(jobs, key=lambda j: (j["metadata"].get("creationTimestamp") or "", j["metadata"]["name"]))
+    return {"name": newest["metadata"]["name"], "state": apply_job.state_of(newest)}
 
 
 def _lines(j: JournalData, holder: str | None) -> list[str]:

@@ -44,6 +44,7 @@ DURATION = 60        # leaseDurationSeconds we write: how long others watch our 
 RENEW_EVERY = 15     # seconds between renewals (client-go's RetryPeriod)
 RENEW_DEADLINE = 40  # no successful renewal for this long: we may have lost the lease, stop before the next step
 POLL = 2.0           # seconds between reads while watching another holder's stale record
+TERMINATING_WAIT = 90  # how long a resume waits for the holder's terminating pod (the Job's grace period: 60 s)
 TICK = 0.5           # how often the renewer looks at its stop flag and the main thread
 JOIN_TIMEOUT = 10.0  # release() waits this long for a renewal under way before deleting the lease
 CHECKSUM_KEY, LOCK_ID_KEY = "pgrestore.dev/plan-checksum", "pgrestore.dev/lock-id"
@@ -68,19 +69,30 @@ def holder_identity() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}/pid-{os.getpid()}"
 
 
-def _holder_dead(kube: Kube, holder: str) -> bool:
+def _holder_dead(kube: Kube, holder: str, say: Callable[[str], None]) -> bool:
     """True only if the holder is known to be gone: a process of this machine that has ended, or an
     in-cluster apply whose pod is gone or has terminated (a pod in phase Succeeded or Failed runs no
-    container any more). A node drained mid-apply deletes the pod; the Job's next pod takes over at once."""
+    container any more). A node drained mid-apply deletes the pod and the Job makes the next one at once
+    (it does not count a terminating pod as active): while the holder's pod is terminating, wait for it."""
     try:
         who, pid = holder.rsplit("/pid-", 1)
     except ValueError:
         return False
-    if who.startswith("pod ") and who.count("/") == 1:
-        namespace, pod = who.removeprefix("pod ").split("/")
-        found = kube.read(Target("Pod", namespace, pod))
-        return found is None or (found.get("status") or {}).get("phase") in ("Succeeded", "Failed")
-    return who.split("@", 1)[-1] == socket.gethostname() and not os.path.exists(f"/proc/{int(pid)}")
+    if not (who.startswith("pod ") and who.count("/") == 1):
+        return who.split("@", 1)[-1] == socket.gethostname() and not os.path.exists(f"/proc/{int(pid)}")
+    namespace, name = who.removeprefix("pod ").split("/")
+    waited_from, announced = time.monotonic(), False
+    while True:
+        pod = kube.read(Target("Pod", namespace, name))
+        if pod is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return True
+        if not pod["metadata"].get("deletionTimestamp") or time.monotonic() - waited_from > TERMINATING_WAIT:
+            return False
+        if not announced:
+            say(f"lease holder pod {namespace}/{name} is terminating; waiting for it to stop (at most "
+                f"{TERMINATING_WAIT} s)")
+            announced = True
+        time.sleep(POLL / 2)
 
 
 def _record(lease: dict) -> tuple:
@@ -169,9 +181,14 @@ class Lock:
             return self.acquire(resume)
         spec = current.get("spec") or {}
         ann = current["metadata"].get("annotations") or {}
-        ours_crashed = resume and ann.get(CHECKSUM_KEY) == self.checksum and _holder_dead(
-            self.kube, spec.get("holderIdentity", ""))
-        if not ours_crashed:
+        holder = spec.get("holderIdentity", "")
+        ours_crashed = resume and ann.get(CHECKSUM_KEY) == self.checksum and _holder_dead(self.kube, holder, self.say)
+        if ours_crashed:  # a terminating holder may have released or renewed it while we waited
+            latest = self.kube.get_lease(self.ns, self.name)
+            if latest is None or (latest.get("spec") or {}).get("holderIdentity") != holder:
+                return self.acquire(resume)
+            current = latest
+        else:
             self._refuse_if_renewed(current)
             current = self._watch_unchanged(current)
         sent = time.monotonic()

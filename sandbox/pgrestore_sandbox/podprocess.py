@@ -159,7 +159,7 @@ class PodProcesses:
             raise ValueError(f"container {container.name}: command {command[:1]} is not pgrestore")
         command[0] = str(Path(sys.executable).parent / "pgrestore")
         script = []
-        for source, target, read_only in mounts:
+        for source, target, read_only in _mount_order(mounts):
             script.append(f"mkdir -p {shlex.quote(target)} && mount --bind {shlex.quote(str(source))} "
                           f"{shlex.quote(target)}")
             if read_only:
@@ -188,6 +188,14 @@ class PodProcesses:
                 raise ValueError(f"volume {mount.name}: only configMap, secret and emptyDir volumes are modelled")
             mounts.append((folder, mount.mount_path, bool(mount.read_only) or volume.empty_dir is None))
         return mounts
+
+
+def _mount_order(mounts: list[tuple[Path, str, bool]]) -> list[tuple[Path, str, bool]]:
+    """Parents before children; and a mount that would hide another's source (an emptyDir over the folder
+    the sandbox keeps pod volumes in) after that one, so every source is still there to bind."""
+    def hides_a_source(target: str) -> bool:
+        return any(src.is_relative_to(target) for src, _, _ in mounts)
+    return sorted(mounts, key=lambda m: (hides_a_source(m[1]), len(Path(m[1]).parts)))
 
 
 def _write_files(folder: Path, files: dict[str, bytes], mode: int) -> None:

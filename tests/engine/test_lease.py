@@ -284,3 +284,27 @@ def test_an_in_cluster_apply_names_its_pod_as_the_holder(monkeypatch):
     monkeypatch.setenv("PGRESTORE_POD_NAMESPACE", "services")
     monkeypatch.setenv("PGRESTORE_POD_NAME", "pgrestore-apply-keycloak-1-abcde")
     assert lease.holder_identity().startswith("pod services/pgrestore-apply-keycloak-1-abcde/pid-")
+
+
+def test_a_resume_waits_for_the_holder_pod_that_is_terminating(rehearsal, monkeypatch):
+    """A drained node's pod got SIGTERM: it stops where it is and releases the lease; the Job's next pod,
+    made at once, waits for that instead of refusing (and failing the Job)."""
+    monkeypatch.setattr(lease, "POLL", 0.2)
+    _job_pod_holds(rehearsal.kube, "Running")
+    pod = rehearsal.kube.obj("Pod", NS, POD_HOLDER.split("/")[1])
+    rehearsal.kube.delete_pod(NS, pod["metadata"]["name"])  # deletionTimestamp: terminating
+
+    def stops() -> None:
+        time.sleep(1.0)
+        rehearsal.kube.delete_lease(NS, NAME)  # its SIGTERM handler released the lease, then it exited
+        rehearsal.kube.objects.pop(("Pod", NS, pod["metadata"]["name"]))
+    threading.Thread(target=stops, daemon=True).start()
+    said: list[str] = []
+    lock = lease.Lock(rehearsal.kube, NS, "keycloak", CHECKSUM, say=said.append)
+    lock.acquire(resume=True)
+    try:
+        assert _holder(rehearsal.kube) == lock.identity
+        assert said == [f"lease holder pod services/{pod['metadata']['name']} is terminating; waiting for it to "
+                        f"stop (at most {lease.TERMINATING_WAIT} s)"]
+    finally:
+        lock.release()
