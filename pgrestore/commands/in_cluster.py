@@ -126,8 +126,7 @@ def follow(connection: Connection, namespace: str, service: str, job: str, *, as
     if state == "succeeded" and status == "done":
         return f"in-cluster apply {namespace}/{job} is done: {service} restored"
     code = apply_job.exit_code_of(kube.list_pods(namespace, f"job-name={job}"))
-    failed = next((f"; {step_id} failed: {r.error}" for step_id, r in (journal.steps.items() if journal else [])
-                   if r.status == "failed" and r.error), "")
+    failed = f"; stopped because: {journal.ended_because}" if journal and journal.ended_because else ""
     how = f"exit {code}" if code is not None else "its pod is gone"
     raise JobEnded(f"in-cluster apply {namespace}/{job} ended ({how}), journal {status}{failed}; "
                    f"`pgrestore status {service}` shows each step", exit_code=code or 1)

@@ -47,6 +47,8 @@ def _newest_job(kube: Kube, namespace: str, service: str) -> dict | None:
 def _lines(j: JournalData, holder: str | None) -> list[str]:
     out = [f"{j.service} ({j.namespace}): {j.status}, started {j.started_at}, last written {j.updated_at}",
            f"plan {j.plan_checksum[:19]}…; lock: {f'held by {holder}' if holder else 'free'}"]
+    if j.ended_because and j.status != "done":
+        out.append(f"stopped because: {j.ended_because}")
     for title, records in (("steps", j.steps), ("rollback", j.rollback)):
         if title == "rollback" and all(r.status == "pending" for r in records.values()):
             continue

@@ -368,3 +368,4 @@ class JournalData:
     steps: dict[str, StepRecord]
     rollback: dict[str, StepRecord]
     saved: dict[str, dict[str, Any]]
+    ended_because: str | None = omit_none()  # why it stopped other than done

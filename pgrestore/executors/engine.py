@@ -221,6 +221,7 @@ def run(plan: Plan, *, kube: Kube, s3: S3 | None, journal: Journal, opts: Option
                   cancelled=lock.cancel_requested)
     try:
         with lock.stop_when_lost(lambda why: LockLost(f"lost lease pgrestore-{plan.service} while running ({why})")):
+            journal.data.ended_because = None  # a resume's: the last stop's reason is history
             journal.set_status("running")
             _reset_interrupted(plan.steps, journal)
             _run_steps(ctx, plan.steps)
@@ -233,6 +234,7 @@ def run(plan: Plan, *, kube: Kube, s3: S3 | None, journal: Journal, opts: Option
         with rollback_shield(emit):  # from here on a further Ctrl-C or SIGTERM cannot cut the rollback short
             reason = "interrupted (Ctrl-C or SIGTERM)" if isinstance(e, KeyboardInterrupt) else (
                 str(e) if isinstance(e, PgRestoreError) else f"internal error {type(e).__name__}: {e}")
+            journal.data.ended_because = reason  # saved with the status below
             if not changed(plan, journal):
                 journal.set_status("failed")
                 if isinstance(e, KeyboardInterrupt):

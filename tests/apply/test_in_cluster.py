@@ -137,6 +137,7 @@ def test_the_job_finishes_the_restore_after_its_follower_is_killed(sandbox, cli,
     status = cli("status", "keycloak")
     assert status.returncode == 0, status.stderr
     assert status.stdout.startswith("keycloak (services): done"), status.stdout
+    assert f"in-cluster: Job {NS}/{pod.metadata.labels['job-name']} succeeded" in status.stdout
     attach = cli("attach", "keycloak")
     assert attach.returncode == 0, attach.stderr
     assert "is done: keycloak restored" in attach.stderr
@@ -171,3 +172,33 @@ def test_a_job_pod_gone_mid_restore_is_replaced_and_the_next_pod_finishes_it(san
     wait_until("the gone pod's object removed", lambda: len(_job_pods(sandbox)) == 1, timeout=60)
     (replacement,) = _job_pods(sandbox)
     assert replacement.metadata.uid != killed.metadata.uid and replacement.status.phase == "Succeeded"
+
+
+def test_cancel_stops_the_job_before_its_next_step_and_it_rolls_back(sandbox, cli, tmp_path, service_account,
+                                                                     jobs_removed, exec_rate):
+    """`pgrestore cancel` from another terminal while the Job restores: the restore under way finishes, the
+    next step does not start, the rollback puts back what the service held before the apply (the safety
+    dump's data), and the follower ends with the apply's own exit code (5)."""
+    plan, _, before, size = _planned(cli, sandbox, tmp_path)
+    as_before_apply = fingerprint(sandbox)  # broken, as _planned left it: what a rollback must put back
+    follower = cli.popen("apply", str(plan), "--in-cluster", "--auto-approve", "--json")
+    wait_until("the Job's apply to reach the delete", lambda: _step(sandbox, plan, "07-delete-cluster") in (
+        "running", "done"), timeout=120)
+    exec_rate(max(1024.0, size / (STREAM_SECONDS / 2)))
+    wait_until("the restore to stream", lambda: _step(sandbox, plan, "09-restore-dump") == "running", timeout=120)
+    cancelled = cli("cancel", "keycloak")
+    exec_rate(0)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "to stop before its next step and roll back" in cancelled.stdout
+
+    assert follower.wait(timeout=400) == 5
+    assert follower.stderr is not None
+    assert "stopped because: cancelled by " in follower.stderr.read()
+    journal = _journal(sandbox, plan)
+    assert journal["status"] == "rolled-back"
+    assert journal["steps"]["09-restore-dump"]["status"] == "done", "the restore under way was not cut short"
+    assert journal["steps"]["10-secrets-from-manifest"]["status"] == "pending", "no step after the request"
+    assert journal["ended_because"].startswith("cancelled by ")
+    assert fingerprint(sandbox) == as_before_apply, "the data as before the apply"
+    wait_until("the client Ready", lambda: client_ready(sandbox), timeout=90)
+    assert secrets_not_opening(sandbox) == [] and settings(sandbox) == before

@@ -27,6 +27,7 @@ def test_a_cancel_after_the_delete_rolls_back_data_included(rehearsal):
     steps = rehearsal.journal(path)["steps"]
     assert steps[rehearsal.step(path, "delete-cluster")]["status"] == "done", "the running step was not cut short"
     assert steps[rehearsal.step(path, "create-cluster")]["status"] == "pending", "no step after the request"
+    assert rehearsal.journal(path)["ended_because"].startswith("cancelled by alice@ncn-m002 at ")
 
 
 def test_a_cancel_before_any_change_changes_nothing(rehearsal):
@@ -44,6 +45,7 @@ def test_a_cancel_request_does_not_cancel_a_resume_of_the_same_plan(rehearsal):
     with pytest.raises(Cancelled):
         rehearsal.apply(path)
     assert "restored" in rehearsal.apply(path, resume=True)
+    assert "ended_because" not in rehearsal.journal(path), "the last stop's reason is not the resume's"
 
 
 def test_cancel_with_no_apply_running_says_so(rehearsal):
