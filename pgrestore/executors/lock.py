@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 
 from pgrestore.adapters.kube import Kube
 from pgrestore.contract.model import Target, cancel_configmap_name, lease_name
-from pgrestore.errors import LockHeld, UsageError
+from pgrestore.errors import LockHeld, PgRestoreError, UsageError
 
 DURATION = 60        # leaseDurationSeconds we write: how long others watch our record before taking it
 RENEW_EVERY = 15     # seconds between renewals (client-go's RetryPeriod)
@@ -277,8 +277,11 @@ class Lock:
 
     def cancel_requested(self) -> str | None:
         """Why to stop, if `pgrestore cancel` asked the apply holding this lease (our lock id) to."""
-        request = ((self.kube.get_configmap(self.ns, cancel_configmap_name(self.service))
-                    or {}).get("data") or {})
+        try:
+            request = ((self.kube.get_configmap(self.ns, cancel_configmap_name(self.service))
+                        or {}).get("data") or {})
+        except PgRestoreError:  # not readable now (after the adapter's retries): looked at again next step
+            return None
         if request.get("lock_id") != self.lock_id:
             return None
         return f"cancelled by {request.get('requested_by', 'someone')} at {request.get('requested_at', '?')}"
