@@ -120,6 +120,9 @@ def apply(plan_path: Path, *, connection: Connection, auto_approve: bool = False
     if isinstance(document, PlanSet):
         if resume_if_started:
             raise UsageError("--resume-if-started applies one plan; apply a plan set without it")
+    elif resume_if_started and (ended := engine.ended_status(plan_path, opts)):
+        return _already_ended(plan_path, ended, opts, as_json)
+    if isinstance(document, PlanSet):
         _needs_terminal(auto_approve)
         set_events = Events(as_json, log_path_for(plan_path))
         with _logged(set_events):
@@ -156,6 +159,20 @@ def apply_in_cluster(plan_path: Path, *, connection: Connection, image: str | No
                       as_json=as_json, approve=lambda p, again: _approve(p, auto_approve, again))
     if not as_json:
         typer.secho(f"Apply complete: {sentence}.", err=True, fg=typer.colors.GREEN)
+
+
+def _already_ended(plan_path: Path, status: str, opts: engine.Options, as_json: bool) -> None:
+    """--resume-if-started where the pod before ended the apply, or was stopped during its rollback: say
+    how it ended with the exit code it ended with (5, 6), or finish the rollback."""
+    if status == "done":
+        typer.echo("this plan was applied already (journal done); nothing more to do", err=True)
+        return
+    if status == "rolling-back":
+        events = Events(as_json, log_path_for(plan_path))
+        outcome = _run_logged(events, lambda: engine.rollback_on_demand(plan_path, opts, emit=events))
+        raise ApplyFailedRolledBack(outcome.sentence(), outcome)
+    error = ApplyFailedRolledBack if status == "rolled-back" else ApplyFailedRollbackIncomplete
+    raise error(f"this plan's apply ended {status} before; `pgrestore status` shows how")
 
 
 def _needs_terminal(auto_approve: bool) -> None:

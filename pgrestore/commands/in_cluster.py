@@ -20,13 +20,22 @@ from pgrestore.contract.model import JournalData, Plan, PlanSet, plan_configmap_
 from pgrestore.contract.planset import load_any
 from pgrestore.core import apply_job, services
 from pgrestore.core.kinds import kind
-from pgrestore.errors import Interrupted, JobEnded, UsageError
+from pgrestore.errors import (
+    ApplyFailedRollbackIncomplete,
+    ApplyFailedRolledBack,
+    AwaitingOperator,
+    Interrupted,
+    JobEnded,
+    UsageError,
+)
 from pgrestore.executors import engine
 from pgrestore.executors.events import Events
 from pgrestore.executors.journal import Journal
 from pgrestore.executors.lock import request_cancel
 
 POLL_SECONDS = 2.0
+ENDED_CODES = {"rolled-back": ApplyFailedRolledBack.exit_code, "rollback-incomplete":
+               ApplyFailedRollbackIncomplete.exit_code, "waiting": AwaitingOperator.exit_code}
 
 
 def launch(plan_path: Path, *, connection: Connection, image: str | None, approve: Callable[[Plan, bool], None],
@@ -38,22 +47,22 @@ def launch(plan_path: Path, *, connection: Connection, image: str | None, approv
                          "plan each service on its own")
     _refuse_what_a_pod_cannot_do(document, connection)
     plan, kube, s3, journal = engine.prepare(plan_path, opts)
-    running = [j for j in kube.list_jobs(plan.namespace, apply_job.job_selector(plan.service))
+    job_ns = apply_job.JOB_NAMESPACE
+    running = [j for j in kube.list_jobs(job_ns, apply_job.job_selector(plan.service))
                if apply_job.state_of(j) == "running"]
     if running:
         name = running[0]["metadata"]["name"]
-        raise UsageError(f"Job {plan.namespace}/{name} is applying {plan.service} already; follow it with "
+        raise UsageError(f"Job {job_ns}/{name} is applying {plan.service} already; follow it with "
                          f"`pgrestore attach {plan.service}`")
     if not resume or not engine.changed(plan, journal):
         engine.check_fresh(plan, kube, s3)  # the Job checks again under the lock
     approve(plan, resume)
-    kube.upsert_configmap(plan.namespace, plan_configmap_name(plan.service),
-                          {apply_job.PLAN_FILE: plan_path.read_text()},
+    kube.upsert_configmap(job_ns, plan_configmap_name(plan.service), {apply_job.PLAN_FILE: plan_path.read_text()},
                           labels={"app.kubernetes.io/managed-by": "pgrestore", apply_job.SERVICE_LABEL: plan.service})
     name = apply_job.job_name(plan.service)
     extra = tuple(arg for step in confirmed for arg in ("--confirm", step))
-    kube.create_job(plan.namespace, apply_job.manifest(plan.service, plan.namespace, name,
-                                                       image or apply_job.default_image(), plan.checksum, extra))
+    kube.create_job(job_ns, apply_job.manifest(plan.service, job_ns, name, image or apply_job.default_image(),
+                                               plan.checksum, extra))
     return follow(connection, plan.namespace, plan.service, name, as_json=as_json, started=True)
 
 
@@ -77,9 +86,9 @@ def _refuse_what_a_pod_cannot_do(plan: Plan, connection: Connection) -> None:
 def attach(service_name: str, *, connection: Connection, as_json: bool = False) -> str:
     service = services.load(service_name)
     kube = connection.kube()
-    jobs = kube.list_jobs(service.namespace, apply_job.job_selector(service.name))
+    jobs = kube.list_jobs(apply_job.JOB_NAMESPACE, apply_job.job_selector(service.name))
     if not jobs:
-        raise UsageError(f"no in-cluster apply of {service.name} in namespace {service.namespace}; "
+        raise UsageError(f"no in-cluster apply of {service.name} (no Job in namespace {apply_job.JOB_NAMESPACE}); "
                          f"`pgrestore status {service.name}` shows a local one")
     newest = max(jobs, key=lambda j: (j["metadata"].get("creationTimestamp") or "", j["metadata"]["name"]))
     return follow(connection, service.namespace, service.name, newest["metadata"]["name"], as_json=as_json)
@@ -93,13 +102,13 @@ def cancel(service_name: str, *, connection: Connection) -> str:
 
 def follow(connection: Connection, namespace: str, service: str, job: str, *, as_json: bool,
            started: bool = False) -> str:
-    """Show the Job's journal as it changes, until the Job ends: its sentence, or JobEnded with the
-    apply's own exit code."""
-    kube = connection.kube()
-    plan_label = ((kube.get_job(namespace, job)["metadata"].get("labels") or {}).get(apply_job.PLAN_LABEL) or "")
+    """Show the Job's journal (in the service's namespace) as it changes, until the Job ends: its sentence,
+    or JobEnded with the apply's own exit code."""
+    kube, job_ns = connection.kube(), apply_job.JOB_NAMESPACE
+    plan_label = ((kube.get_job(job_ns, job)["metadata"].get("labels") or {}).get(apply_job.PLAN_LABEL) or "")
     events = Events(as_json)
     verb = "started" if started else "following"
-    events({"event": "message", "text": f"{verb} Job {namespace}/{job}; Ctrl-C stops following, never the Job "
+    events({"event": "message", "text": f"{verb} Job {job_ns}/{job}; Ctrl-C stops following, never the Job "
                                         f"(`pgrestore attach {service}` follows again, `pgrestore cancel "
                                         f"{service}` stops it)"})
     shown: dict[str, tuple[str, int | None]] = {}
@@ -109,41 +118,45 @@ def follow(connection: Connection, namespace: str, service: str, job: str, *, as
             journal = _journal_of(kube, namespace, service, plan_label)
             if journal is not None:
                 _show_changes(journal, shown, events)
-            elif (now := _pod_waits_for(kube, namespace, job)) != waiting:
+            if (now := _pod_waits_for(kube, job_ns, job)) != waiting:
                 waiting = now  # e.g. an image the nodes cannot pull: said, not a silent spinner
-                events({"event": "message", "text": now})
-            state = apply_job.state_of(kube.get_job(namespace, job))
+                if now:
+                    events({"event": "message", "text": now})
+            state = apply_job.state_of(kube.get_job(job_ns, job))
             if state != "running":
                 break
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
-        raise Interrupted(f"stopped following Job {namespace}/{job}; it goes on (`pgrestore attach {service}`, "
+        raise Interrupted(f"stopped following Job {job_ns}/{job}; it goes on (`pgrestore attach {service}`, "
                           f"`pgrestore status {service}`)") from None
     finally:
         events.close()
     journal = _journal_of(kube, namespace, service, plan_label)
     status = journal.status if journal else "none"
-    if state == "succeeded" and status == "done":
-        return f"in-cluster apply {namespace}/{job} is done: {service} restored"
-    code = apply_job.exit_code_of(kube.list_pods(namespace, f"job-name={job}"))
+    if status == "done":  # the journal is the truth: a pod stopped after it was written does not undo it
+        return f"in-cluster apply {job_ns}/{job} is done: {service} restored"
+    # How the apply ended, as its exit code: from the journal where it says (a retried pod of a failed Job
+    # exits as the first did, but may be the newest), else the newest pod's own.
+    code = ENDED_CODES.get(status) or apply_job.exit_code_of(kube.list_pods(job_ns, f"job-name={job}"))
     failed = f"; stopped because: {journal.ended_because}" if journal and journal.ended_because else ""
     how = f"exit {code}" if code is not None else "its pod is gone"
-    raise JobEnded(f"in-cluster apply {namespace}/{job} ended ({how}), journal {status}{failed}; "
+    raise JobEnded(f"in-cluster apply {job_ns}/{job} ended ({how}), journal {status}{failed}; "
                    f"`pgrestore status {service}` shows each step", exit_code=code or 1)
 
 
 def _pod_waits_for(kube: Kube, namespace: str, job: str) -> str:
-    """What the Job's pod waits for before the apply writes its journal: scheduling, or its container."""
+    """What the Job's newest pod waits for, if it is not running yet: scheduling, or its container."""
     pods = kube.list_pods(namespace, f"job-name={job}")
     if not pods:
-        return f"waiting for Job {namespace}/{job} to make its pod"
-    pod = pods[-1]
+        return f"waiting for Job {namespace}/{job} to make its pod (`kubectl describe job -n {namespace} {job}`)"
+    pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
         state = (status.get("state") or {}).get("waiting")
         if state:
             return (f"pod {namespace}/{pod['metadata']['name']} waits: {state.get('reason')}: "
                     f"{state.get('message') or ''}".rstrip(": "))
-    return f"pod {namespace}/{pod['metadata']['name']} is {(pod.get('status') or {}).get('phase') or 'Pending'}"
+    phase = (pod.get("status") or {}).get("phase") or "Pending"
+    return f"pod {namespace}/{pod['metadata']['name']} is {phase}" if phase == "Pending" else ""
 
 
 def _journal_of(kube: Kube, namespace: str, service: str, plan_label: str) -> JournalData | None:

@@ -21,7 +21,7 @@ def run(service_name: str, *, connection: Connection, as_json: bool) -> str:
     journal = Journal.in_cluster(kube, service.namespace, service.name)
     lease = kube.get_lease(service.namespace, lease_name(service.name))
     holder = ((lease or {}).get("spec") or {}).get("holderIdentity") or None
-    job = _newest_job(kube, service.namespace, service.name)
+    job = _newest_job(kube, apply_job.JOB_NAMESPACE, service.name)
     if as_json:
         return json.dumps({"service": service.name, "namespace": service.namespace,
                            "journal": to_dict(journal) if journal else None, "lock_holder": holder, "job": job},
@@ -31,7 +31,7 @@ def run(service_name: str, *, connection: Connection, as_json: bool) -> str:
                 f"{configmap_name(service.name)})\n")
     lines = _lines(journal, holder)
     if job is not None:
-        lines.insert(2, f"in-cluster: Job {service.namespace}/{job['name']} {job['state']}")
+        lines.insert(2, f"in-cluster: Job {apply_job.JOB_NAMESPACE}/{job['name']} {job['state']}")
     return "\n".join(lines) + "\n"
 
 

@@ -5,8 +5,8 @@ The Job runs `pgrestore apply` on the plan stored in a ConfigMap, as the Service
 with nothing from the node: the plan is a ConfigMap volume, the journal and log an emptyDir, the cluster
 reached through the pod's ServiceAccount token. Its pod always runs with --resume-if-started, so when a
 node is drained mid-restore the pod the Job controller makes next resumes where the journal says
-(Kubernetes before 1.26 makes a new pod for a deleted one without counting a failure; backoffLimit 0
-keeps a pod that *failed*, an apply that rolled back, from being retried)."""
+(Kubernetes before 1.26 makes a new pod for a deleted one at once; a pod that failed is retried twice and a
+retry of an apply that ended finds its journal ended and exits as the first did)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from pgrestore.contract.model import plan_configmap_name
 
 IMAGE_REPOSITORY = "registry.local/pgrestore"  # CSM's in-cluster registry (Nexus); README: pushing the image
 SERVICE_ACCOUNT = "pgrestore"  # deploy/rbac.yaml
+# Where the Job, its pod and the plan's ConfigMap live: the ServiceAccount's namespace (a pod can only run as
+# a ServiceAccount of its own namespace). Its RoleBindings reach the service's namespace (spire's too).
+JOB_NAMESPACE = "services"
 PLAN_DIR, STATE_DIR = "/etc/pgrestore/plan", "/var/lib/pgrestore"
 PLAN_FILE = "plan.json"
 SERVICE_LABEL, ROLE_LABEL, PLAN_LABEL = "pgrestore.dev/service", "app.kubernetes.io/component", "pgrestore.dev/plan"
@@ -48,7 +51,10 @@ def manifest(service: str, namespace: str, name: str, image: str, plan_checksum:
     args = ["apply", f"{PLAN_DIR}/{PLAN_FILE}", "--auto-approve", "--json", "--resume-if-started", *extra_args]
     container = {
         "name": "pgrestore", "image": image, "command": ["pgrestore"], "args": args,
+        # The root filesystem is read-only: the journal, the log, a crash log and temporary files go to the
+        # emptyDir.
         "env": [{"name": "PGRESTORE_STATE_DIR", "value": STATE_DIR},
+                {"name": "XDG_STATE_HOME", "value": STATE_DIR}, {"name": "TMPDIR", "value": STATE_DIR},
                 {"name": "PGRESTORE_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                 {"name": "PGRESTORE_POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
         "volumeMounts": [{"name": "plan", "mountPath": PLAN_DIR, "readOnly": True},
@@ -62,7 +68,10 @@ def manifest(service: str, namespace: str, name: str, image: str, plan_checksum:
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {
-            "backoffLimit": 0,
+            # A pod that failed is retried twice: the Job controller of Kubernetes 1.20-1.25 may count a
+            # drained pod (Failed after SIGTERM) before it counts the pod it made next as active. A retry of
+            # an apply that ended finds its journal and exits as it did (commands/apply.py _already_ended).
+            "backoffLimit": 2,
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {"serviceAccountName": SERVICE_ACCOUNT, "restartPolicy": "Never",

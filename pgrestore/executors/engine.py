@@ -135,6 +135,19 @@ def plan_keys(opts: Options) -> ClusterKeys:
     return ClusterKeys(lambda: Kube(opts.connection.kubeconfig, opts.connection.context))
 
 
+ENDED = ("done", "rolled-back", "rollback-incomplete", "rolling-back")
+
+
+def ended_status(plan_path: Path, opts: Options) -> str | None:
+    """This plan's journal status if its apply has ended, or its rollback was cut short: what a Job's next
+    pod (--resume-if-started) finds when the one before stopped after the end (or during a rollback)."""
+    plan = load(plan_path, plan_keys(opts))
+    kube = Kube(opts.connection.kubeconfig, opts.connection.context)
+    existing = Journal.existing(path_for(plan_path), kube, plan)
+    status = existing.data.status if existing else None
+    return status if status in ENDED else None
+
+
 def prepare(plan_path: Path, opts: Options) -> tuple[Plan, Kube, S3 | None, Journal]:
     """Checks that need no lock: the plan itself (its signature too), the cluster it is for, the journal."""
     plan = load(plan_path, plan_keys(opts))
@@ -227,7 +240,8 @@ def run(plan: Plan, *, kube: Kube, s3: S3 | None, journal: Journal, opts: Option
             _run_steps(ctx, plan.steps)
             journal.set_status("done")
         return Restored(plan.namespace, plan.postgresql, plan.backup.key)
-    except AwaitingOperator:
+    except AwaitingOperator as e:
+        journal.data.ended_because = str(e)  # what to run by hand, for `status` and a Job's follower
         journal.set_status("waiting")  # not a failure: nothing rolls back, `--resume --confirm` goes on
         raise
     except (Exception, KeyboardInterrupt) as e:  # a bug after a change must still roll back
@@ -299,10 +313,16 @@ def _run_step(ctx: Context, step: Step) -> None:
 
 
 def _run_steps(ctx: Context, steps: list[Step]) -> None:
+    kept_said = False
     for step in steps:
         _fence(ctx, step)
         if ctx.journal.status_of(step.id) not in ("done", "skipped") and (why := ctx.cancelled()):
-            raise Cancelled(f"{why}, before step {step.id}")
+            if not committed(ctx.plan, ctx.journal):
+                raise Cancelled(f"{why}, before step {step.id}")
+            if not kept_said:  # a rollback now would throw the restore and every write since away
+                ctx.emit({"event": "message", "text": f"{why}: not done, the restore is kept (the client is back "
+                                                      f"on it); the remaining steps run to the end"})
+                kept_said = True
         if ctx.journal.status_of(step.id) in ("done", "skipped"):
             ctx.emit({"event": "step_finished", "step": step.id, "status": "skipped", "reason": "done before"})
             continue
@@ -372,5 +392,5 @@ def rollback_on_demand(plan_path: Path, opts: Options, *, emit: Callable[[dict],
         _release(lock)
 
 
-__all__ = ["Options", "prepare", "prepare_in_set", "journal_status", "run", "rollback_on_demand", "check_fresh",
-           "changed", "plan_keys"]
+__all__ = ["Options", "ended_status", "prepare", "prepare_in_set", "journal_status", "run", "rollback_on_demand",
+           "check_fresh", "changed", "plan_keys"]

@@ -69,25 +69,29 @@ def holder_identity() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}/pid-{os.getpid()}"
 
 
-def _holder_dead(kube: Kube, holder: str, say: Callable[[str], None]) -> bool:
-    """True only if the holder is known to be gone: a process of this machine that has ended, or an
-    in-cluster apply whose pod is gone or has terminated (a pod in phase Succeeded or Failed runs no
-    container any more). A node drained mid-apply deletes the pod and the Job makes the next one at once
-    (it does not count a terminating pod as active): while the holder's pod is terminating, wait for it."""
+def _holder_state(kube: Kube, holder: str, say: Callable[[str], None]) -> str:
+    """`ended` only if the holder is known to have stopped: a process of this machine that is gone, or an
+    in-cluster apply whose pod is in phase Succeeded or Failed (a kubelet reports those only once the
+    container has exited). `gone`: its pod object is gone, which does not prove its container stopped (a
+    forced delete of a pod on a node that stopped answering). `alive` otherwise. While the holder's pod is
+    terminating (a drained node: the Job makes the next pod at once), wait for it to end."""
     try:
         who, pid = holder.rsplit("/pid-", 1)
     except ValueError:
-        return False
+        return "alive"
     if not (who.startswith("pod ") and who.count("/") == 1):
-        return who.split("@", 1)[-1] == socket.gethostname() and not os.path.exists(f"/proc/{int(pid)}")
+        here = who.split("@", 1)[-1] == socket.gethostname()
+        return "ended" if here and not os.path.exists(f"/proc/{int(pid)}") else "alive"
     namespace, name = who.removeprefix("pod ").split("/")
     waited_from, announced = time.monotonic(), False
     while True:
         pod = kube.read(Target("Pod", namespace, name))
-        if pod is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            return True
+        if pod is None:  # after a graceful delete the kubelet removes the pod once its containers stopped
+            return "ended" if announced else "gone"
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return "ended"
         if not pod["metadata"].get("deletionTimestamp") or time.monotonic() - waited_from > TERMINATING_WAIT:
-            return False
+            return "alive"
         if not announced:
             say(f"lease holder pod {namespace}/{name} is terminating; waiting for it to stop (at most "
                 f"{TERMINATING_WAIT} s)")
@@ -111,6 +115,7 @@ class Lock:
                  say: Callable[[str], None] = lambda text: None):
         self.kube, self.ns, self.name, self.checksum = kube, namespace, lease_name(service), plan_checksum
         self.service = service
+        self.took_over: str | None = None  # the lock id of a stopped holder we took the lease from
         self.identity, self.lock_id = holder_identity(), str(uuid.uuid4())
         self.say = say  # what acquire waits for, and a lease lost while running
         self._stop = threading.Event()
@@ -182,15 +187,20 @@ class Lock:
         spec = current.get("spec") or {}
         ann = current["metadata"].get("annotations") or {}
         holder = spec.get("holderIdentity", "")
-        ours_crashed = resume and ann.get(CHECKSUM_KEY) == self.checksum and _holder_dead(self.kube, holder, self.say)
-        if ours_crashed:  # a terminating holder may have released or renewed it while we waited
+        state = _holder_state(self.kube, holder, self.say) if resume and ann.get(CHECKSUM_KEY) == self.checksum \
+            else "alive"
+        if state == "ended":  # a terminating holder may have released or renewed it while we waited
             latest = self.kube.get_lease(self.ns, self.name)
             if latest is None or (latest.get("spec") or {}).get("holderIdentity") != holder:
                 return self.acquire(resume)
             current = latest
+        elif state == "gone":  # not proof that it stopped: taken only if it does not renew
+            current = self._watch_unchanged(current)
         else:
             self._refuse_if_renewed(current)
             current = self._watch_unchanged(current)
+        if resume and ann.get(CHECKSUM_KEY) == self.checksum:  # going on with that apply: a cancel asked of it
+            self.took_over = ann.get(LOCK_ID_KEY)                # is asked of us
         sent = time.monotonic()
         if not self.kube.replace_lease(self.ns, self._body(current)):  # conditional: its resourceVersion
             raise LockHeld(f"lease {self.ns}/{self.name} was taken by another apply just now; try again")
@@ -282,7 +292,7 @@ class Lock:
                         or {}).get("data") or {})
         except PgRestoreError:  # not readable now (after the adapter's retries): looked at again next step
             return None
-        if request.get("lock_id") != self.lock_id:
+        if not request.get("lock_id") or request.get("lock_id") not in (self.lock_id, self.took_over):
             return None
         return f"cancelled by {request.get('requested_by', 'someone')} at {request.get('requested_at', '?')}"
 

@@ -23,6 +23,7 @@ import base64
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,7 +117,7 @@ class PodProcesses:
         grace = meta(pod).deletion_grace_period_seconds or 0
         if time.monotonic() - running.terminating_since >= grace:
             _signal(running.proc, signal.SIGKILL)
-            running.proc.wait(SIGKILL_WAIT)
+            _reap(running.proc)
             return True
         return False
 
@@ -129,16 +130,19 @@ class PodProcesses:
             if running.proc.poll() is None:
                 log.info("pod %s is gone: killing pid %d", uid, running.proc.pid)
                 _signal(running.proc, signal.SIGKILL)
-                running.proc.wait(SIGKILL_WAIT)
+                _reap(running.proc)
             with self._guard:
                 self._running.pop(uid, None)
+            shutil.rmtree(self.state.root / "podvolumes" / uid, ignore_errors=True)  # as a kubelet cleans up
 
     def _wait(self, api: Api, pod: client.V1Pod, proc: subprocess.Popen) -> None:
         code = proc.wait()
         with self._guard:
             running = self._running.get(uid_of(pod))
-        if running is None or running.terminating_since is not None:
-            return  # killed with its pod: the pod object goes, no status to write
+        if running is None:
+            return  # its pod was removed at once: there is no object to write a status to
+        # Also for a pod being deleted: a kubelet writes the container's end (Failed, 143 after SIGTERM)
+        # before it removes the pod, and the Job controller may count it (pkg/controller/job getStatus).
         exit_code = code if code >= 0 else 128 - code  # a signal, as a container runtime reports it
         body = podstatus.finished(pod) if code == 0 else podstatus.failed(pod, exit_code, "Error")
         try:
@@ -203,6 +207,13 @@ def _write_files(folder: Path, files: dict[str, bytes], mode: int) -> None:
         path = folder / key
         path.write_bytes(content)
         os.chmod(path, mode)
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    try:
+        proc.wait(SIGKILL_WAIT)
+    except subprocess.TimeoutExpired:  # in uninterruptible sleep: its waiter thread reaps it later
+        log.warning("pid %d did not end %.0f s after SIGKILL", proc.pid, SIGKILL_WAIT)
 
 
 def _signal(proc: subprocess.Popen, sig: int) -> None:

@@ -33,9 +33,9 @@ def test_the_job_applies_the_stored_plan_as_the_shipped_service_account_with_not
     assert env["PGRESTORE_POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 
-def test_a_replacement_pod_resumes_and_a_failed_apply_is_not_retried():
+def test_a_replacement_pod_resumes():
     job = _job(extra_args=("--confirm", "10-manual"))
-    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["backoffLimit"] >= 1, "a drained pod counted as failed must not fail the Job"
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--resume-if-started" in args and "--auto-approve" in args
     assert args[-2:] == ["--confirm", "10-manual"]

@@ -245,12 +245,12 @@ POD_HOLDER = "pod services/pgrestore-apply-keycloak-20261207230000-x7k2p/pid-1"
 CHECKSUM = "sha256:" + "1" * 64
 
 
-def _job_pod_holds(kube, phase: str | None) -> None:
+def _job_pod_holds(kube, phase: str | None, duration: int = 60) -> None:
     """An in-cluster apply of the plan holds the lease, renewed just now; its pod has `phase` (None: gone)."""
     assert kube.create_lease(NS, {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                                   "metadata": {"name": NAME, "annotations": {lease.LOCK_ID_KEY: "job-lock-id",
                                                                              lease.CHECKSUM_KEY: CHECKSUM}},
-                                  "spec": {"holderIdentity": POD_HOLDER, "leaseDurationSeconds": 60,
+                                  "spec": {"holderIdentity": POD_HOLDER, "leaseDurationSeconds": duration,
                                            "acquireTime": _stamp(datetime.now(timezone.utc)),
                                            "renewTime": _stamp(datetime.now(timezone.utc)), "leaseTransitions": 1}})
     if phase is not None:
@@ -259,10 +259,9 @@ def _job_pod_holds(kube, phase: str | None) -> None:
                   "status": {"phase": phase}})
 
 
-@pytest.mark.parametrize("phase", [None, "Failed"])
-def test_a_resume_takes_over_at_once_the_lease_of_an_in_cluster_apply_whose_pod_has_ended(rehearsal, phase):
-    """A node drained mid-restore: the Job's next pod resumes without waiting out the lease."""
-    _job_pod_holds(rehearsal.kube, phase)
+def test_a_resume_takes_over_at_once_the_lease_of_an_in_cluster_apply_whose_pod_has_ended(rehearsal):
+    """Phase Failed: the kubelet says its container has exited; the Job's next pod goes on at once."""
+    _job_pod_holds(rehearsal.kube, "Failed")
     lock = lease.Lock(rehearsal.kube, NS, "keycloak", CHECKSUM)
     started = time.monotonic()
     lock.acquire(resume=True)
@@ -271,6 +270,32 @@ def test_a_resume_takes_over_at_once_the_lease_of_an_in_cluster_apply_whose_pod_
         assert _holder(rehearsal.kube) == lock.identity
     finally:
         lock.release()
+
+
+def test_the_lease_of_a_pod_that_is_gone_is_taken_only_once_it_stops_renewing(rehearsal, monkeypatch):
+    """A gone pod object does not prove its container stopped (a forced delete on a node that stopped
+    answering): a resume watches the lease for its whole duration, and a renewal meanwhile keeps it."""
+    monkeypatch.setattr(lease, "POLL", 0.2)
+    _job_pod_holds(rehearsal.kube, None, duration=2)
+    said: list[str] = []
+    lock = lease.Lock(rehearsal.kube, NS, "keycloak", CHECKSUM, say=said.append)
+    started = time.monotonic()
+    lock.acquire(resume=True)
+    try:
+        assert time.monotonic() - started >= 2, "watched for the lease's duration first"
+        assert _holder(rehearsal.kube) == lock.identity and "looks stale; watching it for 2 s" in said[0]
+    finally:
+        lock.release()
+
+    rehearsal.kube.delete_lease(NS, NAME) if _holder(rehearsal.kube) else None
+    _job_pod_holds(rehearsal.kube, None, duration=2)
+    stop = threading.Event()
+    _renewing(rehearsal, timedelta(0), stop)
+    try:
+        with pytest.raises(LockHeld, match="renewed while we watched it"):
+            lease.Lock(rehearsal.kube, NS, "keycloak", CHECKSUM).acquire(resume=True)
+    finally:
+        stop.set()
 
 
 def test_the_lease_of_an_in_cluster_apply_whose_pod_runs_is_refused(rehearsal):
