@@ -1,7 +1,7 @@
 """`pgrestore apply PLAN --in-cluster`, `attach` and `cancel`: an apply that outlives the operator's terminal.
 
 apply checks what it checks locally (signature, cluster, journal, freshness) and asks for approval, then
-stores the plan in a ConfigMap and starts a Job that applies it (core/apply_job.py), and follows it. Ctrl-C or
+stores the plan in a Secret and starts a Job that applies it (core/apply_job.py), and follows it. Ctrl-C or
 a dropped session stops the following, never the Job; `attach` follows again and `status` shows it from
 anywhere. What the follower shows comes from the journal the Job writes to the cluster, the one source of
 truth whoever reads it."""
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pgrestore.adapters.connect import Connection
 from pgrestore.adapters.kube import Kube
-from pgrestore.contract.model import JournalData, Plan, PlanSet, plan_configmap_name
+from pgrestore.contract.model import JournalData, Plan, PlanSet, plan_secret_name
 from pgrestore.contract.planset import load_any
 from pgrestore.core import apply_job, services
 from pgrestore.core.kinds import kind
@@ -57,8 +57,11 @@ def launch(plan_path: Path, *, connection: Connection, image: str | None, approv
     if not resume or not engine.changed(plan, journal):
         engine.check_fresh(plan, kube, s3)  # the Job checks again under the lock
     approve(plan, resume)
-    kube.upsert_configmap(job_ns, plan_configmap_name(plan.service), {apply_job.PLAN_FILE: plan_path.read_text()},
-                          labels={"app.kubernetes.io/managed-by": "pgrestore", apply_job.SERVICE_LABEL: plan.service})
+    kube.put_secret(job_ns, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                             "metadata": {"name": plan_secret_name(plan.service),
+                                          "labels": {"app.kubernetes.io/managed-by": "pgrestore",
+                                                     apply_job.SERVICE_LABEL: plan.service}},
+                             "stringData": {apply_job.PLAN_FILE: plan_path.read_text()}})
     name = apply_job.job_name(plan.service)
     extra = tuple(arg for step in confirmed for arg in ("--confirm", step))
     kube.create_job(job_ns, apply_job.manifest(plan.service, job_ns, name, image or apply_job.default_image(),

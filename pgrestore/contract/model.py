@@ -341,8 +341,9 @@ def cancel_configmap_name(service: str) -> str:
     return f"pgrestore-cancel-{service}"
 
 
-def plan_configmap_name(service: str) -> str:
-    """Where `apply --in-cluster` stores the plan its Job applies."""
+def plan_secret_name(service: str) -> str:
+    """Where `apply --in-cluster` stores the plan its Job applies: a Secret, as the plan's keyed digests of the
+    passwords are not for everyone who may read ConfigMaps (the `view` role)."""
     return f"pgrestore-plan-{service}"
 
 

@@ -1,8 +1,8 @@
 """The Kubernetes Job an in-cluster apply runs as (`pgrestore apply PLAN --in-cluster`), and how to read its
 state. Pure: the CLI's commands/in_cluster.py creates and follows it through the Kubernetes adapter.
 
-The Job runs `pgrestore apply` on the plan stored in a ConfigMap, as the ServiceAccount of deploy/rbac.yaml,
-with nothing from the node: the plan is a ConfigMap volume, the journal and log an emptyDir, the cluster
+The Job runs `pgrestore apply` on the plan stored in a Secret, as the ServiceAccount of deploy/rbac.yaml,
+with nothing from the node: the plan is a Secret volume, the journal and log an emptyDir, the cluster
 reached through the pod's ServiceAccount token. Its pod always runs with --resume-if-started, so when a
 node is drained mid-restore the pod the Job controller makes next resumes where the journal says
 (Kubernetes before 1.26 makes a new pod for a deleted one at once; a pod that failed is retried twice and a
@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from pgrestore import __version__
-from pgrestore.contract.model import plan_configmap_name
+from pgrestore.contract.model import plan_secret_name
 
 IMAGE_REPOSITORY = "registry.local/pgrestore"  # CSM's in-cluster registry (Nexus); README: pushing the image
 SERVICE_ACCOUNT = "pgrestore"  # deploy/rbac.yaml
@@ -76,7 +76,7 @@ def manifest(service: str, namespace: str, name: str, image: str, plan_checksum:
                 "metadata": {"labels": labels},
                 "spec": {"serviceAccountName": SERVICE_ACCOUNT, "restartPolicy": "Never",
                          "terminationGracePeriodSeconds": 60, "containers": [container],
-                         "volumes": [{"name": "plan", "configMap": {"name": plan_configmap_name(service)}},
+                         "volumes": [{"name": "plan", "secret": {"secretName": plan_secret_name(service)}},
                                      {"name": "state", "emptyDir": {}}]},
             },
         },

@@ -1,4 +1,4 @@
-"""The Job an in-cluster apply runs as: what it needs comes from the cluster (plan ConfigMap, ServiceAccount
+"""The Job an in-cluster apply runs as: what it needs comes from the cluster (the plan's Secret, the ServiceAccount
 token), never from a node; a replacement pod resumes; the image's user is the one the Job runs as."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def test_the_job_applies_the_stored_plan_as_the_shipped_service_account_with_not
     assert pod["restartPolicy"] == "Never"
     assert container["args"][:2] == ["apply", "/etc/pgrestore/plan/plan.json"]
     volumes = {v["name"]: v for v in pod["volumes"]}
-    assert volumes["plan"] == {"name": "plan", "configMap": {"name": "pgrestore-plan-keycloak"}}
+    assert volumes["plan"] == {"name": "plan", "secret": {"secretName": "pgrestore-plan-keycloak"}}
     assert set(volumes["state"]) == {"name", "emptyDir"}
     assert not any("hostPath" in v for v in pod["volumes"]), "nothing of the node"
     mounts = {m["name"]: m for m in container["volumeMounts"]}
