@@ -17,7 +17,7 @@ from pgrestore.contract.model import plan_secret_name
 
 IMAGE_REPOSITORY = "registry.local/pgrestore"  # CSM's in-cluster registry (Nexus); README: pushing the image
 SERVICE_ACCOUNT = "pgrestore"  # deploy/rbac.yaml
-# Where the Job, its pod and the plan's ConfigMap live: the ServiceAccount's namespace (a pod can only run as
+# Where the Job, its pod and the plan's Secret live: the ServiceAccount's namespace (a pod can only run as
 # a ServiceAccount of its own namespace). Its RoleBindings reach the service's namespace (spire's too).
 JOB_NAMESPACE = "services"
 PLAN_DIR, STATE_DIR = "/etc/pgrestore/plan", "/var/lib/pgrestore"
