@@ -109,6 +109,10 @@ PLAN = frozenset({"get_lease", "get_configmap", "cluster_identity", "read", "lis
 # freshness check (reads every recorded object), the lock (executors/lock.py) and the journal (executors/journal.py).
 APPLY = frozenset({"cluster_identity", "read_secret", "read", "get_lease", "create_lease", "replace_lease",
                    "delete_lease", "get_configmap", "upsert_configmap"})
+# `apply --in-cluster`, `attach`, `cancel` (commands/in_cluster.py) and the Job's own resume (the holder pod
+# it takes the lease from, executors/lock.py): the plan's Secret, the Job, its pods, the cancel request.
+IN_CLUSTER = frozenset({"put_secret", "create_job", "get_job", "list_jobs", "list_pods", "read", "get_lease",
+                        "upsert_configmap", "get_configmap"})
 # plan and apply read the S3 keys from postgres-backup-s3-credentials (pgrestore/adapters/connect.py).
 S3_KEYS = Need(CORE, "secrets", "", "get", S3_NAMESPACE)
 
@@ -119,7 +123,7 @@ def needs_of(methods: frozenset[str] | set[str]) -> frozenset[Need]:
 
 def table() -> frozenset[Need]:
     """Everything pgrestore may need, scopes unresolved: what deploy/rbac.yaml grants."""
-    return needs_of(PLAN | APPLY | frozenset().union(*STEPS.values())) | {S3_KEYS}
+    return needs_of(PLAN | APPLY | IN_CLUSTER | frozenset().union(*STEPS.values())) | {S3_KEYS}
 
 
 def required(plan_or_service: Plan | ServiceDef, s3_namespace: str | None = S3_NAMESPACE) \
