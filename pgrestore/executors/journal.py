@@ -21,6 +21,7 @@ from pgrestore.contract.model import JOURNAL_FORMAT, JournalData, Plan, StepReco
 from pgrestore.errors import KubernetesError, PlanRejected
 
 STATE_DIR_ENV = "PGRESTORE_STATE_DIR"  # where journals and logs go instead of beside the plan
+IN_POD_ENV = "PGRESTORE_POD_NAME"  # set in an in-cluster apply's pod (core/apply_job.py)
 
 
 def now() -> str:
@@ -158,7 +159,10 @@ class Journal:
         os.replace(tmp, self.path)
         # The local file is the record; the cluster copy must not fail a restore. But a final
         # status must reach it: `plan` refuses while the cluster's copy says an apply is running.
-        attempts = 4 if self.data.status in FINAL else 1
+        # In an in-cluster apply's pod the local file goes with the pod: the cluster copy is the record
+        # the next pod resumes from, so every write must reach it, or the apply stops here.
+        in_pod = bool(os.environ.get(IN_POD_ENV))
+        attempts = 4 if in_pod or self.data.status in FINAL else 1
         for attempt in range(attempts):
             try:
                 self.kube.upsert_configmap(self.data.namespace, configmap_name(self.data.service),
@@ -169,3 +173,7 @@ class Journal:
                 self.cm_error = str(e)
                 if attempt + 1 < attempts:
                     time.sleep(0.5 * 2 ** attempt)
+        if in_pod:
+            raise KubernetesError(f"the journal could not be written to ConfigMap {self.data.namespace}/"
+                                  f"{configmap_name(self.data.service)} ({self.cm_error}); in a pod it is the only "
+                                  f"record a resume has, so the apply stops here")
