@@ -100,7 +100,7 @@ def pytest_collection_modifyitems(config, items):
 
 # The sandbox layer's longest files (minutes each, on 2 cores), handed out first: its workers take a file at a
 # time (--dist loadfile), so a long file started last would run on alone at the end.
-SLOW_FIRST = ("test_plan_set.py", "test_kill_points.py", "test_fidelity.py", "test_resilience.py",
+SLOW_FIRST = ("test_plan_set.py", "test_kill_points.py", "test_in_cluster.py", "test_fidelity.py", "test_resilience.py",
               "test_restore.py", "test_onefile.py", "test_faults.py", "test_services.py", "test_refusals.py")
 
 
