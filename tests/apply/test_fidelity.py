@@ -17,7 +17,7 @@ from pgrestore.executors.journal import Journal
 from pgrestore.executors.registry import STEP_KINDS
 from pgrestore_sandbox import s3 as sandbox_s3
 from pgrestore_sandbox import settings as sandbox_settings
-from tests.helpers import pods, wait_until
+from tests.helpers import pod_ready, pods, wait_until
 
 from .conftest import (
     CLIENT,
@@ -44,9 +44,10 @@ def _plan(cli, tmp_path, *args: str, name: str = "plan.json"):
 
 
 def _leader(sandbox) -> str | None:
-    masters = [p.metadata.name for p in pods(sandbox.api.core, NS, SPILO)
-               if (p.metadata.labels or {}).get("spilo-role") == "master"]
-    return masters[0] if len(masters) == 1 else None
+    """The one member labelled master, once it is Ready too: the label comes first (callback_role.py), the
+    readiness at the node agent's next pass, and a leader step looks for both (pgrestore/core/pods.py)."""
+    masters = [p for p in pods(sandbox.api.core, NS, SPILO) if (p.metadata.labels or {}).get("spilo-role") == "master"]
+    return masters[0].metadata.name if len(masters) == 1 and pod_ready(masters[0]) else None
 
 
 def _jobs(sandbox, selector: str) -> dict[str, str]:
