@@ -247,8 +247,8 @@ def apply(
     confirm: list[str] = typer.Option(None, "--confirm", help="With --resume: the manual step (id; in a plan set "
                                                               "service/id) you have run."),
     json_events: bool = typer.Option(False, "--json", help="One JSON event per line on stdout."),
-    in_cluster: bool = typer.Option(False, "--in-cluster", help="Apply in a Job in the service's namespace (as "
-                                                                "the pgrestore ServiceAccount) and follow it; "
+    in_cluster: bool = typer.Option(False, "--in-cluster", help="Apply in a Job (in the namespace of the "
+                                                                "pgrestore ServiceAccount) and follow it; "
                                                                 "Ctrl-C stops following, never the Job."),
     image: str = typer.Option(None, "--image", help="With --in-cluster: the pgrestore image (default: "
                                                     "registry.local/pgrestore:<this version>)."),

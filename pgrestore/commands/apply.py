@@ -120,7 +120,7 @@ def apply(plan_path: Path, *, connection: Connection, auto_approve: bool = False
     if isinstance(document, PlanSet):
         if resume_if_started:
             raise UsageError("--resume-if-started applies one plan; apply a plan set without it")
-    elif resume_if_started and (ended := engine.ended_status(plan_path, opts)):
+    elif resume_if_started and (ended := engine.ended_status(plan_path, document, opts)):
         return _already_ended(plan_path, ended, opts, as_json)
     if isinstance(document, PlanSet):
         _needs_terminal(auto_approve)

@@ -93,8 +93,8 @@ def attach(service_name: str, *, connection: Connection, as_json: bool = False) 
     if not jobs:
         raise UsageError(f"no in-cluster apply of {service.name} (no Job in namespace {apply_job.JOB_NAMESPACE}); "
                          f"`pgrestore status {service.name}` shows a local one")
-    newest = max(jobs, key=lambda j: (j["metadata"].get("creationTimestamp") or "", j["metadata"]["name"]))
-    return follow(connection, service.namespace, service.name, newest["metadata"]["name"], as_json=as_json)
+    return follow(connection, service.namespace, service.name, apply_job.newest(jobs)["metadata"]["name"],
+                  as_json=as_json)
 
 
 def cancel(service_name: str, *, connection: Connection) -> str:
@@ -152,7 +152,7 @@ def _pod_waits_for(kube: Kube, namespace: str, job: str) -> str:
     pods = kube.list_pods(namespace, f"job-name={job}")
     if not pods:
         return f"waiting for Job {namespace}/{job} to make its pod (`kubectl describe job -n {namespace} {job}`)"
-    pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+    pod = apply_job.newest(pods)
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
         state = (status.get("state") or {}).get("waiting")
         if state:

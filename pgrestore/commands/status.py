@@ -40,8 +40,8 @@ def _newest_job(kube: Kube, namespace: str, service: str) -> dict | None:
     jobs = kube.list_jobs(namespace, apply_job.job_selector(service))
     if not jobs:
         return None
-    newest = max(jobs, key=lambda j: (j["metadata"].get("creationTimestamp") or "", j["metadata"]["name"]))
-    return {"name": newest["metadata"]["name"], "state": apply_job.state_of(newest)}
+    job = apply_job.newest(jobs)
+    return {"name": job["metadata"]["name"], "state": apply_job.state_of(job)}
 
 
 def _lines(j: JournalData, holder: str | None) -> list[str]:

@@ -83,6 +83,15 @@ def manifest(service: str, namespace: str, name: str, image: str, plan_checksum:
     }
 
 
+def _created(obj: dict) -> tuple[str, str]:
+    """When a Job or pod was made, then its name: two made in the same second."""
+    return obj["metadata"].get("creationTimestamp") or "", obj["metadata"].get("name") or ""
+
+
+def newest(objects: list[dict]) -> dict:
+    return max(objects, key=_created)
+
+
 def state_of(job: dict) -> str:
     """running, succeeded or failed, from the Job's conditions and counts."""
     status = job.get("status") or {}
@@ -95,8 +104,8 @@ def state_of(job: dict) -> str:
 
 
 def exit_code_of(pods: list[dict]) -> int | None:
-    """The apply's exit code: the newest pod's terminated container, if it has one."""
-    for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True):
+    """The apply's exit code: the newest pod's that has a terminated container."""
+    for pod in sorted(pods, key=_created, reverse=True):
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             terminated = (status.get("state") or {}).get("terminated")
             if terminated is not None:

@@ -138,10 +138,9 @@ def plan_keys(opts: Options) -> ClusterKeys:
 ENDED = ("done", "rolled-back", "rollback-incomplete", "rolling-back")
 
 
-def ended_status(plan_path: Path, opts: Options) -> str | None:
+def ended_status(plan_path: Path, plan: Plan, opts: Options) -> str | None:
     """This plan's journal status if its apply has ended, or its rollback was cut short: what a Job's next
     pod (--resume-if-started) finds when the one before stopped after the end (or during a rollback)."""
-    plan = load(plan_path, plan_keys(opts))
     kube = Kube(opts.connection.kubeconfig, opts.connection.context)
     existing = Journal.existing(path_for(plan_path), kube, plan)
     status = existing.data.status if existing else None

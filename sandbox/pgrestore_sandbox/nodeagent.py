@@ -236,30 +236,28 @@ class NodeAgent:
     def _run_backup(self, pod: client.V1Pod, container: client.V1Container, view: PassView) -> None:
         """A backup Job's pod: its env resolved at start, then its program in a thread that
         writes Succeeded or Failed when it ends."""
-        if self.backups.handles(uid_of(pod)):
-            return
-        try:
-            env = container_env(pod, container, view.secrets)
-        except MissingSecret as e:
-            waiting = [s.state.waiting.message for s in status_of(pod).container_statuses or []
-                       if s.state and s.state.waiting]
-            if waiting != [str(e)] * len(spec_of(pod).containers):
-                self._patch_status(pod, podstatus.waiting(pod, str(e)))
+        if self.backups.handles(uid_of(pod)) or (env := self._env_at_start(pod, container, view)) is None:
             return
         self._patch_status(pod, podstatus.running(pod, True))
         self.backups.start(pod, container, env)
 
     def _run_process(self, pod: client.V1Pod, container: client.V1Container, view: PassView) -> None:
         """pgrestore's own image (an in-cluster apply's Job): a real process (podprocess.py)."""
-        if self.processes.handles(uid_of(pod)):
-            return
-        try:
-            env = container_env(pod, container, view.secrets)
-        except MissingSecret as e:
-            if podstatus.phase_and_ready(pod)[0] != "Pending" or not status_of(pod).container_statuses:
-                self._patch_status(pod, podstatus.waiting(pod, str(e)))
+        if self.processes.handles(uid_of(pod)) or (env := self._env_at_start(pod, container, view)) is None:
             return
         self.processes.start(self.api, pod, container, env)
+
+    def _env_at_start(self, pod: client.V1Pod, container: client.V1Container, view: PassView) -> dict | None:
+        """The container's env as a kubelet resolves it to start it; None, and the pod waiting, while a
+        Secret it takes a value from is missing."""
+        try:
+            return container_env(pod, container, view.secrets)
+        except MissingSecret as e:
+            waiting = [s.state.waiting.message for s in status_of(pod).container_statuses or []
+                       if s.state and s.state.waiting]
+            if waiting != [str(e)] * len(spec_of(pod).containers):
+                self._patch_status(pod, podstatus.waiting(pod, str(e)))
+            return None
 
     def _ready(self, pod: client.V1Pod, view: PassView) -> bool:
         envs = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pgrestore_sandbox import registry
+from pgrestore_sandbox import settings as sandbox_settings
 from pgrestore_sandbox.backup import backup
 from pgrestore_sandbox.login import can_login
 from tests import cli_process, leakscan
@@ -59,6 +60,15 @@ def heal_after_failure(request, sandbox, seeded_data):
     log_from = daemon_log_offset(sandbox)
     yield
     heal_if_failed(request.node, sandbox, seeded_data, log_from)
+
+
+@pytest.fixture
+def exec_rate(sandbox):
+    """Set the exec-rate drill (a stream slowed so a test can catch it mid-way); always off after the test."""
+    def set_rate(rate: float) -> None:
+        sandbox_settings.update(sandbox.state, exec_bytes_per_second=rate)
+    yield set_rate
+    set_rate(0)
 
 
 def server(sandbox):

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from pgrestore_sandbox import settings as sandbox_settings
 from pgrestore_sandbox.s3 import BUCKET
 from pgrestore_sandbox.s3 import client as s3_client
 from tests.apply.heal import heal
@@ -68,14 +67,6 @@ def jobs_removed(sandbox):
                 raise
     wait_until("the apply Jobs' pods gone", lambda: not sandbox.api.core.list_namespaced_pod(
         NS, label_selector=JOBS).items, timeout=60)
-
-
-@pytest.fixture
-def exec_rate(sandbox):
-    def set_rate(rate: float) -> None:
-        sandbox_settings.update(sandbox.state, exec_bytes_per_second=rate)
-    yield set_rate
-    set_rate(0)
 
 
 def _journal(sandbox, plan: Path) -> dict:

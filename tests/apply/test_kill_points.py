@@ -30,7 +30,6 @@ from pathlib import Path
 import pytest
 
 from pgrestore_sandbox import cronjobs
-from pgrestore_sandbox import settings as sandbox_settings
 from pgrestore_sandbox.backup import backup
 from pgrestore_sandbox.s3 import BUCKET
 from pgrestore_sandbox.s3 import client as s3_client
@@ -94,15 +93,6 @@ def s3_proxy(sandbox):
     proxy = FaultProxy(sandbox.s3_endpoint, "s3").start()
     yield proxy
     proxy.stop()
-
-
-@pytest.fixture
-def exec_rate(sandbox):
-    """Set the exec-rate drill; always off again after the test."""
-    def set_rate(rate: float) -> None:
-        sandbox_settings.update(sandbox.state, exec_bytes_per_second=rate)
-    yield set_rate
-    set_rate(0)
 
 
 class Apply:

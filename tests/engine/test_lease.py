@@ -24,11 +24,14 @@ def _stamp(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _other_holds(kube, renewed: datetime, duration: int = 60) -> None:
-    """Another apply, on another node, holds the lease; it last wrote renewTime `renewed` (its clock)."""
+def _other_holds(kube, renewed: datetime, duration: int = 60, holder: str = OTHER, lock_id: str = "other-lock-id",
+                 checksum: str | None = None) -> None:
+    """Another apply (by default on another node) holds the lease; it last wrote renewTime `renewed` (its
+    clock); `checksum`: of the plan it applies."""
+    annotations = {lease.LOCK_ID_KEY: lock_id, **({lease.CHECKSUM_KEY: checksum} if checksum else {})}
     assert kube.create_lease(NS, {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                                  "metadata": {"name": NAME, "annotations": {lease.LOCK_ID_KEY: "other-lock-id"}},
-                                  "spec": {"holderIdentity": OTHER, "leaseDurationSeconds": duration,
+                                  "metadata": {"name": NAME, "annotations": annotations},
+                                  "spec": {"holderIdentity": holder, "leaseDurationSeconds": duration,
                                            "acquireTime": _stamp(renewed), "renewTime": _stamp(renewed),
                                            "leaseTransitions": 1}})
 
@@ -247,12 +250,8 @@ CHECKSUM = "sha256:" + "1" * 64
 
 def _job_pod_holds(kube, phase: str | None, duration: int = 60) -> None:
     """An in-cluster apply of the plan holds the lease, renewed just now; its pod has `phase` (None: gone)."""
-    assert kube.create_lease(NS, {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                                  "metadata": {"name": NAME, "annotations": {lease.LOCK_ID_KEY: "job-lock-id",
-                                                                             lease.CHECKSUM_KEY: CHECKSUM}},
-                                  "spec": {"holderIdentity": POD_HOLDER, "leaseDurationSeconds": duration,
-                                           "acquireTime": _stamp(datetime.now(timezone.utc)),
-                                           "renewTime": _stamp(datetime.now(timezone.utc)), "leaseTransitions": 1}})
+    _other_holds(kube, datetime.now(timezone.utc), duration, holder=POD_HOLDER, lock_id="job-lock-id",
+                 checksum=CHECKSUM)
     if phase is not None:
         kube.add({"kind": "Pod", "metadata": {"name": POD_HOLDER.split("/")[1], "namespace": NS},
                   "spec": {"containers": [{"name": "pgrestore", "image": "registry.local/pgrestore:0.2.0"}]},
@@ -287,7 +286,6 @@ def test_the_lease_of_a_pod_that_is_gone_is_taken_only_once_it_stops_renewing(re
     finally:
         lock.release()
 
-    rehearsal.kube.delete_lease(NS, NAME) if _holder(rehearsal.kube) else None
     _job_pod_holds(rehearsal.kube, None, duration=2)
     stop = threading.Event()
     _renewing(rehearsal, timedelta(0), stop)
